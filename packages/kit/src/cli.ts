@@ -1,0 +1,173 @@
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { delimiter, join } from "node:path";
+import { CATALOG } from "./catalog.ts";
+import { KEY_HELP, KeyController } from "./keys.ts";
+import { findLab, findRepoRoot, type LabManifest, listLabs, readManifest } from "./manifest.ts";
+import { Orchestrator } from "./orchestrator.ts";
+import { launchJsonIsCurrent, writeLaunchJson } from "./vscode.ts";
+
+const USAGE = `zmq-labs — run and test the labs
+
+  run.sh list                  the lab index (ready and planned labs)
+  run.sh labNN                 the lab's whole demo (every role, prefixed output)
+  run.sh labNN ROLE [flags]    one role alone, in the foreground (ROLE --help for its flags)
+  run.sh test                  typecheck, lint and every test (what CI runs)
+  run.sh vscode [--check]      regenerate .vscode/launch.json from the manifests (or check it)
+  run.sh help                  this text
+
+Inside a lab folder, \`pnpm start\` runs its demo; from anywhere, \`pnpm --filter labNN start\`.
+On a terminal the demo takes keys: ${KEY_HELP}.`;
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`zlabs: ${message}\n`);
+  process.exit(code);
+}
+
+function printIndex(root: string): void {
+  const ready = new Map(listLabs(root).map((l) => [l.folder, l]));
+  const rows = CATALOG.map((entry) => {
+    const lab = ready.get(entry.folder);
+    const roles = lab ? Object.keys(lab.roles) : entry.roles;
+    return [entry.folder.slice(0, 5), entry.folder.slice(6), lab ? "ready" : "planned", lab?.pattern ?? entry.pattern, roles.join(", ")];
+  });
+  const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
+  for (const row of rows) process.stdout.write(`${row.map((cell, c) => (c < 4 ? cell.padEnd(widths[c] ?? 0) : cell)).join("  ")}\n`);
+  process.stdout.write(`\nRun one: ./run.sh lab01   (or: pnpm --filter lab01 start)\n`);
+}
+
+async function runDemo(lab: LabManifest): Promise<never> {
+  const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  const orchestrator = new Orchestrator(lab, {
+    color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+    childLogFormat: process.stdout.isTTY ? "pretty" : "json",
+  });
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) {
+      orchestrator.killAll();
+      process.exit(130);
+    }
+    void orchestrator.stop(signal);
+  };
+  for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, onSignal);
+  process.on("exit", () => orchestrator.killAll());
+  if (interactive) {
+    const keys = new KeyController(orchestrator);
+    process.stdin.setRawMode(true);
+    process.stdin.setEncoding("utf8");
+    process.stdin.on("data", (data: string) => {
+      for (const key of data) keys.press(key);
+    });
+    orchestrator.say(KEY_HELP);
+  }
+  const code = await orchestrator.start();
+  if (interactive) process.stdin.setRawMode(false);
+  process.exit(code);
+}
+
+function runRole(lab: LabManifest, role: string, args: string[]): void {
+  const spec = lab.roles[role];
+  if (!spec) fail(`${lab.name} has no role "${role}"; its roles: ${Object.keys(lab.roles).join(", ")}`);
+  const child = spawn(process.execPath, ["--import", "tsx", join(lab.dir, spec.cmd), ...args], { cwd: lab.dir, stdio: "inherit" });
+  // The terminal's Ctrl-C reaches the role directly (same process group); we only wait for it.
+  for (const s of ["SIGINT", "SIGHUP"] as const) process.on(s, () => {});
+  process.on("SIGTERM", () => child.kill("SIGTERM"));
+  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 + 9 : 1)));
+}
+
+function run(command: string, args: string[], root: string): Promise<number> {
+  const env = { ...process.env, PATH: `${join(root, "node_modules", ".bin")}${delimiter}${process.env.PATH ?? ""}` };
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: root, stdio: "inherit", env, shell: process.platform === "win32" });
+    child.on("error", (err) => {
+      process.stderr.write(`zlabs: cannot run ${command}: ${err.message}\n`);
+      resolve(127);
+    });
+    child.on("exit", (code) => resolve(code ?? 1));
+  });
+}
+
+interface VitestReport {
+  numPassedTests: number;
+  numFailedTests: number;
+  numPendingTests: number;
+  numTodoTests: number;
+  testResults: { status: string; assertionResults: unknown[] }[];
+}
+
+/** typecheck, lint, every test; ends with "N passed, N failed" (a failed step counts as one failure). */
+async function runChecks(root: string): Promise<number> {
+  const outDir = join(root, ".ci", "out");
+  mkdirSync(outDir, { recursive: true });
+  const report = join(outDir, "vitest.json");
+  const steps: [string, string, string[]][] = [
+    ["typecheck", "tsc", ["-p", "tsconfig.json"]],
+    ["lint", "biome", ["check", "--error-on-warnings", "."]],
+    ["launch.json", process.execPath, ["--import", "tsx", join(root, "packages/kit/src/cli.ts"), "vscode", "--check"]],
+  ];
+  let failedSteps = 0;
+  for (const [name, command, args] of steps) {
+    process.stdout.write(`\n== ${name}\n`);
+    const code = await run(command, args, root);
+    process.stdout.write(`== ${name}: ${code === 0 ? "ok" : `FAILED (exit ${code})`}\n`);
+    if (code !== 0) failedSteps += 1;
+  }
+  process.stdout.write("\n== tests\n");
+  const testCode = await run("vitest", ["run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`], root);
+  let passed = 0;
+  let failed = failedSteps;
+  let skipped = 0;
+  if (existsSync(report)) {
+    const r = JSON.parse(readFileSync(report, "utf8")) as VitestReport;
+    passed = r.numPassedTests;
+    skipped = r.numPendingTests + r.numTodoTests;
+    const brokenFiles = r.testResults.filter((f) => f.status === "failed" && f.assertionResults.length === 0).length;
+    failed += r.numFailedTests + brokenFiles;
+  }
+  if (testCode !== 0 && failed === 0) failed = 1;
+  process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}\n`);
+  return failed === 0 ? 0 : 1;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command = "help", ...rest] = argv;
+  const root = findRepoRoot();
+  switch (command) {
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    case "list":
+      printIndex(root);
+      return;
+    case "test":
+      process.exit(await runChecks(root));
+      break;
+    case "vscode": {
+      const labs = listLabs(root);
+      if (rest.includes("--check")) {
+        if (launchJsonIsCurrent(root, labs)) return;
+        fail(".vscode/launch.json differs from the manifests; run `pnpm vscode` and commit it", 1);
+      }
+      writeLaunchJson(root, labs);
+      process.stdout.write(".vscode/launch.json written\n");
+      return;
+    }
+    case "start": {
+      await runDemo(readManifest(process.cwd()));
+      break;
+    }
+    default: {
+      const lab = findLab(command, root);
+      if (!lab) fail(`unknown command or lab "${command}"; try \`./run.sh list\` or \`./run.sh help\``);
+      const [role, ...flags] = rest;
+      if (role) runRole(lab, role, flags);
+      else await runDemo(lab);
+    }
+  }
+}
+
+main(process.argv.slice(2)).catch((err: Error) => fail(err.message, 1));

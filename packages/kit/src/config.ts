@@ -1,0 +1,97 @@
+import yargs, { type InferredOptionTypes, type Options } from "yargs";
+import { hideBin } from "yargs/helpers";
+
+/** Exit code for a bad flag or environment value. */
+export const EXIT_BAD_CONFIG = 2;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export interface CommandSpec<O extends Record<string, Options>> {
+  /** Package name of the lab, e.g. "lab06"; the env prefix is its upper case ("LAB06_"). */
+  lab: string;
+  /** The executable's name, e.g. "scanner-broker". */
+  role: string;
+  describe: string;
+  options: O;
+  /** Cross-field validation: return a reason to reject the configuration. */
+  check?: (args: InferredOptionTypes<O>) => string | undefined;
+}
+
+export type ConfigOf<O extends Record<string, Options>> = InferredOptionTypes<O>;
+
+export function envPrefix(lab: string): string {
+  return lab.toUpperCase().replace(/[^A-Z0-9]/g, "_");
+}
+
+function flagName(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+function checkNumbers(options: Record<string, Options>, args: Record<string, unknown>, prefix: string): string | undefined {
+  for (const [key, opt] of Object.entries(options)) {
+    if (opt.type !== "number") continue;
+    const value = args[key];
+    const values = Array.isArray(value) ? value : [value];
+    if (values.some((v) => v !== undefined && (typeof v !== "number" || !Number.isFinite(v)))) {
+      const env = `${prefix}_${flagName(key).replace(/-/g, "_").toUpperCase()}`;
+      return `--${flagName(key)} (or ${env}) must be a number`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Parses flags and environment (LABNN_SOME_FLAG for --some-flag; a flag wins over the env).
+ * Throws ConfigError with a one-line reason; --help and --version print and exit 0.
+ */
+export function tryParseConfig<O extends Record<string, Options>>(
+  spec: CommandSpec<O>,
+  argv: string[] = hideBin(process.argv),
+  env: NodeJS.ProcessEnv = process.env,
+): ConfigOf<O> {
+  const prefix = envPrefix(spec.lab);
+  const saved = process.env;
+  // yargs reads process.env for .env(); swap in the env under test for the duration of the parse.
+  process.env = env;
+  try {
+    const parser = yargs(argv)
+      .scriptName(spec.role)
+      .usage(`$0 — ${spec.describe}\n\nEvery flag can also be set as ${prefix}_<FLAG> in the environment.`)
+      .options(spec.options)
+      .env(prefix)
+      .strict()
+      .help()
+      .alias("h", "help")
+      .version(false)
+      .wrap(Math.min(110, process.stdout.columns ?? 100))
+      .fail((msg, err) => {
+        throw new ConfigError(msg ?? err?.message ?? "invalid configuration");
+      });
+    const args = parser.parseSync() as unknown as ConfigOf<O> & Record<string, unknown>;
+    const reason = checkNumbers(spec.options, args, prefix) ?? spec.check?.(args);
+    if (reason) throw new ConfigError(reason);
+    return args;
+  } finally {
+    process.env = saved;
+  }
+}
+
+/** tryParseConfig for a cmd/ entrypoint: a bad value prints one line and exits with code 2. */
+export function parseConfig<O extends Record<string, Options>>(spec: CommandSpec<O>, argv?: string[]): ConfigOf<O> {
+  try {
+    return tryParseConfig(spec, argv);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${spec.role}: ${err.message} (see --help)\n`);
+      process.exit(EXIT_BAD_CONFIG);
+    }
+    throw err;
+  }
+}
+
+/** Splits "a,b c" and repeated flags into one list: endpoints and topics are given either way. */
+export function listOption(values: readonly (string | number)[] | undefined): string[] {
+  return (values ?? []).flatMap((v) => String(v).split(/[\s,]+/)).filter((v) => v.length > 0);
+}

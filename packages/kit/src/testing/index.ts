@@ -1,0 +1,3 @@
+export * from "./deadline.ts";
+export * from "./endpoints.ts";
+export * from "./process.ts";

@@ -1,0 +1,14 @@
+import type { ViteUserConfig } from "vitest/config";
+
+/**
+ * Test settings every package shares; each package's vitest.config.ts passes them to defineProject.
+ * forks, not threads: a zeromq socket leaked by a failing test aborts a worker thread (SIGABRT).
+ * The generous timeouts are deadlines for tests that spawn real processes on a busy 2-core machine;
+ * every wait inside a test has its own, tighter deadline.
+ */
+export const sharedTestConfig = {
+  pool: "forks",
+  testTimeout: 60_000,
+  hookTimeout: 30_000,
+  include: ["test/**/*.test.ts"],
+} satisfies NonNullable<ViteUserConfig["test"]>;
