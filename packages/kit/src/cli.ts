@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { CATALOG } from "./catalog.ts";
 import { KEY_HELP, KeyController } from "./keys.ts";
@@ -27,7 +27,8 @@ function fail(message: string, code = 2): never {
 function printIndex(root: string): void {
   const ready = new Map(listLabs(root).map((l) => [l.folder, l]));
   const rows = CATALOG.map((entry) => {
-    const lab = ready.get(entry.folder);
+    const found = ready.get(entry.folder);
+    const lab = found && Object.keys(found.roles).length > 0 ? found : undefined;
     const roles = lab ? Object.keys(lab.roles) : entry.roles;
     return [entry.folder.slice(0, 5), entry.folder.slice(6), lab ? "ready" : "planned", lab?.pattern ?? entry.pattern, roles.join(", ")];
   });
@@ -67,10 +68,19 @@ async function runDemo(lab: LabManifest): Promise<never> {
   process.exit(code);
 }
 
+/** A role of the manifest ("rack1-agent": its cmd, not its demo flags) or a cmd/ file by name ("monitor-agent"). */
+function cmdFor(lab: LabManifest, role: string): string | undefined {
+  const file = lab.roles[role]?.cmd ?? `cmd/${role}.ts`;
+  return existsSync(join(lab.dir, file)) ? file : undefined;
+}
+
 function runRole(lab: LabManifest, role: string, args: string[]): void {
-  const spec = lab.roles[role];
-  if (!spec) fail(`${lab.name} has no role "${role}"; its roles: ${Object.keys(lab.roles).join(", ")}`);
-  const child = spawn(process.execPath, ["--import", "tsx", join(lab.dir, spec.cmd), ...args], { cwd: lab.dir, stdio: "inherit" });
+  const cmd = cmdFor(lab, role);
+  if (!cmd) {
+    const cmds = readdirSync(join(lab.dir, "cmd")).map((f) => f.replace(/\.ts$/, ""));
+    fail(`${lab.name} has no role "${role}"; try one of: ${[...new Set([...cmds, ...Object.keys(lab.roles)])].join(", ")}`);
+  }
+  const child = spawn(process.execPath, ["--import", "tsx", join(lab.dir, cmd), ...args], { cwd: lab.dir, stdio: "inherit" });
   // The terminal's Ctrl-C reaches the role directly (same process group); we only wait for it.
   for (const s of ["SIGINT", "SIGHUP"] as const) process.on(s, () => {});
   process.on("SIGTERM", () => child.kill("SIGTERM"));
@@ -169,5 +179,11 @@ async function main(argv: string[]): Promise<void> {
     }
   }
 }
+
+// `./run.sh list | head` closes the pipe early: that is not an error.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(0);
+  throw err;
+});
 
 main(process.argv.slice(2)).catch((err: Error) => fail(err.message, 1));

@@ -42,6 +42,16 @@ function checkNumbers(options: Record<string, Options>, args: Record<string, unk
   return undefined;
 }
 
+/** A repeated single-value flag: the last one wins (yargs would make a list of them). */
+function lastValueWins(options: Record<string, Options>, args: Record<string, unknown>): void {
+  for (const [key, opt] of Object.entries(options)) {
+    const value = args[key];
+    if (opt.array || !Array.isArray(value)) continue;
+    args[key] = value[value.length - 1];
+    args[flagName(key)] = args[key];
+  }
+}
+
 /**
  * Parses flags and environment (LABNN_SOME_FLAG for --some-flag; a flag wins over the env).
  * Throws ConfigError with a one-line reason; --help and --version print and exit 0.
@@ -70,6 +80,7 @@ export function tryParseConfig<O extends Record<string, Options>>(
         throw new ConfigError(msg ?? err?.message ?? "invalid configuration");
       });
     const args = parser.parseSync() as unknown as ConfigOf<O> & Record<string, unknown>;
+    lastValueWins(spec.options, args);
     const reason = checkNumbers(spec.options, args, prefix) ?? spec.check?.(args);
     if (reason) throw new ConfigError(reason);
     return args;

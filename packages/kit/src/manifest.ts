@@ -7,7 +7,7 @@ export interface RoleSpec {
   cmd: string;
   /** How many instances the demo starts (default 1). */
   count?: number;
-  /** Flags; "{n}" becomes the instance number (1, 2, ...), "{name}" the instance name. */
+  /** Flags; "{n}" becomes the instance number (1, 2, ...), "{n+4}" that plus 4, "{name}" the instance name. */
   args?: string[];
   env?: Record<string, string>;
   /** When the main role exits, the demo stops and exits with its code. */

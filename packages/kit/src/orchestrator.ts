@@ -56,6 +56,11 @@ class Instance {
   }
 }
 
+/** "{n}" is the instance number, "{n+4}" the number plus 4 (a port per instance), "{name}" the instance name. */
+export function expandArgs(args: readonly string[], n: number, name: string): string[] {
+  return args.map((a) => a.replace(/\{n(?:\+(\d+))?\}/g, (_, plus?: string) => String(n + Number(plus ?? 0))).replaceAll("{name}", name));
+}
+
 function describeEnd(code: number | null, signal: NodeJS.Signals | null): string {
   return signal ? `signal ${signal}` : `exit code ${code}`;
 }
@@ -189,7 +194,7 @@ export class Orchestrator {
   }
 
   private launch(inst: Instance): void {
-    const args = (inst.spec.args ?? []).map((a) => a.replaceAll("{n}", String(inst.n)).replaceAll("{name}", inst.name));
+    const args = expandArgs(inst.spec.args ?? [], inst.n, inst.name);
     const env: NodeJS.ProcessEnv = {
       ...(this.options.env ?? process.env),
       ...inst.spec.env,

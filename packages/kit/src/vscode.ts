@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { LabManifest } from "./manifest.ts";
+import { expandArgs } from "./orchestrator.ts";
 
 export const LAUNCH_JSON = ".vscode/launch.json";
 
@@ -20,7 +21,7 @@ function roleConfig(root: string, lab: LabManifest, role: string, order: number)
     runtimeExecutable: "node",
     runtimeArgs: ["--import", "tsx"],
     program: `${folder}/${spec?.cmd}`,
-    args: (spec?.args ?? []).map((a) => a.replaceAll("{n}", "1").replaceAll("{name}", role)),
+    args: expandArgs(spec?.args ?? [], 1, role),
     cwd: folder,
     console: "integratedTerminal",
     skipFiles: ["<node_internals>/**"],

@@ -1,0 +1,88 @@
+import { randomBytes } from "node:crypto";
+import { closeSockets, type Logger, pause } from "@zlabs/kit";
+import { Publisher } from "zeromq";
+import { type Assessment, assess, type HostSampler, type Simulation, simulate } from "./metrics.ts";
+import { encodeHeartbeat, type Heartbeat, type Level, PROTOCOL_VERSION, topicFor } from "./protocol.ts";
+
+export interface AgentConfig {
+  id: string;
+  rack: string;
+  bind: string;
+  intervalMs: number;
+  simulate: Simulation;
+}
+
+/**
+ * A node's monitor agent: publishes one heartbeat per interval on a PUB socket it binds.
+ * PUB never blocks: with no subscriber, or a subscriber that has fallen behind past the
+ * high-water mark, heartbeats are dropped. That is right for heartbeats (a stale one is worthless);
+ * the dashboard sees the drop as a sequence gap.
+ */
+export class MonitorAgent {
+  readonly incarnation = randomBytes(8).toString("hex");
+  private readonly socket = new Publisher({ linger: 0 });
+  private seq = 0;
+  private level: Level | undefined;
+  endpoint = "";
+
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly sampler: HostSampler,
+    private readonly log: Logger,
+  ) {}
+
+  async bind(): Promise<string> {
+    await this.socket.bind(this.config.bind);
+    this.endpoint = this.socket.lastEndpoint ?? this.config.bind;
+    this.log.info({ endpoint: this.endpoint, agent: this.config.id, rack: this.config.rack, incarnation: this.incarnation }, "listening");
+    return this.endpoint;
+  }
+
+  /** Publishes until the signal aborts, then closes the socket. */
+  async run(signal: AbortSignal): Promise<void> {
+    if (!this.endpoint) await this.bind();
+    try {
+      while (!signal.aborted) {
+        await this.beat();
+        await pause(this.config.intervalMs, signal);
+      }
+    } finally {
+      closeSockets(this.socket);
+    }
+  }
+
+  /** Builds and sends one heartbeat. */
+  async beat(): Promise<Heartbeat> {
+    this.seq += 1;
+    const metrics = this.sampler.sample();
+    const status: Assessment = simulate(assess(metrics), this.config.simulate, this.seq);
+    const heartbeat: Heartbeat = {
+      v: PROTOCOL_VERSION,
+      agent: this.config.id,
+      rack: this.config.rack,
+      incarnation: this.incarnation,
+      seq: this.seq,
+      sentAt: Date.now(),
+      intervalMs: this.config.intervalMs,
+      level: status.level,
+      ...(status.reason ? { reason: status.reason } : {}),
+      metrics,
+    };
+    const [topic, body] = encodeHeartbeat(heartbeat);
+    const previous = this.level;
+    if (previous !== undefined && previous !== status.level) {
+      // Also tell the subscribers of the old level, so an alert wall sees the agent leave it
+      // instead of waiting for it to fall silent.
+      await this.socket.send([topicFor(previous, this.config.rack, this.config.id), body]);
+      this.log.info({ from: previous, to: status.level, reason: status.reason }, "level changed");
+    }
+    this.level = status.level;
+    await this.socket.send([topic, body]);
+    this.log.debug({ seq: this.seq, level: status.level }, "heartbeat sent");
+    return heartbeat;
+  }
+
+  close(): void {
+    closeSockets(this.socket);
+  }
+}

@@ -1,0 +1,156 @@
+import { closeSockets, type Logger } from "@zlabs/kit";
+import { Subscriber } from "zeromq";
+import { type AgentRecord, type LivenessEvent, LivenessTracker } from "./liveness.ts";
+import { decodeHeartbeat, type Level, subscriptionsFor } from "./protocol.ts";
+import { renderTable, statusLine } from "./view.ts";
+
+/** How often liveness is re-judged, as a share of the shortest agent interval we plan for. */
+export const TICK_MS = 100;
+/** How often the table is redrawn on a terminal. */
+export const REDRAW_MS = 500;
+/** Events kept under the table. */
+const RECENT_EVENTS = 8;
+
+export interface DashboardConfig {
+  connect: string[];
+  racks: string[];
+  levels: Level[];
+  liveness: number;
+  /** table: redraw in place (a terminal); log: a JSON/pretty line per state change and a periodic status. */
+  view: "table" | "log";
+  /** Period of the status line in log view; 0 turns it off. */
+  statusEveryMs: number;
+  tickMs?: number;
+}
+
+export interface DashboardHooks {
+  /** Every liveness event, for tests and embedding. */
+  onEvent?: (event: LivenessEvent) => void;
+  onMalformed?: (reason: string) => void;
+  /** Monotonic clock in ms. */
+  now?: () => number;
+  /** Where the table goes. */
+  out?: NodeJS.WritableStream;
+}
+
+/**
+ * The dashboard: a SUB socket connected to every agent, a liveness tracker, and a view.
+ * Connecting to agents that are not up yet is fine: ZeroMQ keeps retrying in the background,
+ * and libzmq re-sends our subscriptions to an agent that restarts.
+ */
+export class Dashboard {
+  readonly tracker: LivenessTracker;
+  readonly malformed = new Map<string, number>();
+  readonly subscriptions: string[];
+  private readonly socket = new Subscriber({ linger: 0 });
+  private readonly now: () => number;
+  private readonly recent: string[] = [];
+
+  constructor(
+    private readonly config: DashboardConfig,
+    private readonly log: Logger,
+    private readonly hooks: DashboardHooks = {},
+  ) {
+    this.now = hooks.now ?? (() => performance.now());
+    this.tracker = new LivenessTracker({ liveness: config.liveness, levels: config.levels });
+    this.subscriptions = subscriptionsFor(config.racks, config.levels);
+  }
+
+  get malformedTotal(): number {
+    let total = 0;
+    for (const n of this.malformed.values()) total += n;
+    return total;
+  }
+
+  /** Receives, judges and shows until the signal aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    for (const endpoint of this.config.connect) this.socket.connect(endpoint);
+    this.socket.subscribe(...this.subscriptions);
+    this.log.info({ connect: this.config.connect, subscriptions: this.subscriptions }, "watching");
+    const timers = [setInterval(() => this.tick(), this.config.tickMs ?? TICK_MS)];
+    if (this.config.view === "table") timers.push(setInterval(() => this.draw(), REDRAW_MS));
+    else if (this.config.statusEveryMs > 0) timers.push(setInterval(() => this.logStatus(), this.config.statusEveryMs));
+    signal.addEventListener("abort", () => closeSockets(this.socket), { once: true });
+    try {
+      for await (const frames of this.socket) this.receive(frames);
+    } finally {
+      for (const t of timers) clearInterval(t);
+      closeSockets(this.socket);
+      if (this.config.view === "table") this.draw();
+    }
+  }
+
+  receive(frames: Buffer[]): void {
+    const decoded = decodeHeartbeat(frames);
+    if (!decoded.ok) {
+      const count = (this.malformed.get(decoded.reason) ?? 0) + 1;
+      this.malformed.set(decoded.reason, count);
+      this.log.warn({ reason: decoded.reason, count, total: this.malformedTotal }, "malformed message dropped");
+      this.hooks.onMalformed?.(decoded.reason);
+      return;
+    }
+    for (const event of this.tracker.heartbeat(decoded.heartbeat, this.now())) this.report(event);
+  }
+
+  tick(): void {
+    for (const event of this.tracker.tick(this.now())) this.report(event);
+  }
+
+  private report(event: LivenessEvent): void {
+    const a: AgentRecord = event.agent;
+    const who = { agent: a.agent, rack: a.rack };
+    switch (event.kind) {
+      case "joined":
+        this.note("info", { ...who, incarnation: a.incarnation, alert: a.level }, "agent joined");
+        break;
+      case "restarted":
+        this.note(
+          "warn",
+          { ...who, incarnation: a.incarnation, previous: event.previousIncarnation, restarts: a.restarts },
+          "agent restarted",
+        );
+        break;
+      case "dropped":
+        this.note("warn", { ...who, missed: event.missed, dropped: a.dropped }, "heartbeats dropped");
+        break;
+      case "stale":
+        this.log.debug({ ...who, seq: event.seq }, "stale heartbeat");
+        break;
+      case "state": {
+        const fields = { ...who, from: event.from, silentMs: Math.round(event.silentMs) };
+        if (event.to === "dead") this.note("error", fields, "agent dead");
+        else if (event.to === "suspect") this.note("warn", fields, "agent suspect");
+        else this.note("info", fields, "agent alive again");
+        break;
+      }
+      case "level":
+        this.note(event.to === "crit" ? "warn" : "info", { ...who, from: event.from, to: event.to, reason: a.reason }, "level changed");
+        break;
+      case "left-view":
+        this.note("info", { ...who, alert: a.level }, "agent left view");
+        break;
+    }
+    this.hooks.onEvent?.(event);
+  }
+
+  private note(level: "info" | "warn" | "error", fields: Record<string, unknown>, msg: string): void {
+    this.log[level](fields, msg);
+    this.recent.push(`${new Date().toISOString().slice(11, 19)} ${msg} ${String(fields.agent)}`);
+    if (this.recent.length > RECENT_EVENTS) this.recent.shift();
+  }
+
+  private logStatus(): void {
+    const agents = this.tracker.agents();
+    this.log.info({ ...this.tracker.counts(), malformed: this.malformedTotal, agents: statusLine(agents) }, "status");
+  }
+
+  private draw(): void {
+    const out = this.hooks.out ?? process.stdout;
+    const table = renderTable(this.tracker.agents(), this.now(), {
+      color: Boolean((out as NodeJS.WriteStream).isTTY),
+      malformed: this.malformedTotal,
+      events: this.recent,
+    });
+    out.write(`\x1b[H\x1b[2J${table}\n`);
+  }
+}

@@ -1,0 +1,102 @@
+// End to end: the real cmd/ processes, killed with SIGKILL where the pattern is about surviving it.
+import { fileURLToPath } from "node:url";
+import { freeTcpEndpoints, ProcessPool, type RoleProcess } from "@zlabs/kit/testing";
+import { afterEach, describe, expect, it } from "vitest";
+
+const labDir = fileURLToPath(new URL("..", import.meta.url));
+const INTERVAL_MS = 300;
+const LIVENESS = 3;
+const WAIT_MS = 20_000;
+const procs = new ProcessPool();
+afterEach(() => procs.stopAll());
+
+function agent(id: string, rack: string, endpoint: string, extra: string[] = []): RoleProcess {
+  return procs.start({
+    labDir,
+    cmd: "cmd/monitor-agent.ts",
+    name: id,
+    args: ["--id", id, "--rack", rack, "--bind", endpoint, "--interval", String(INTERVAL_MS), ...extra],
+  });
+}
+
+function dashboard(endpoints: string[], extra: string[] = []): RoleProcess {
+  return procs.start({
+    labDir,
+    cmd: "cmd/dashboard.ts",
+    name: "dashboard",
+    args: ["--connect", endpoints.join(","), "--liveness", String(LIVENESS), "--view", "log", "--status-every", "0", ...extra],
+  });
+}
+
+describe("the real processes", () => {
+  it("a dashboard sees every agent, with racks and alert levels, and everything stops cleanly on SIGTERM", async () => {
+    const endpoints = await freeTcpEndpoints(3);
+    const [e1, e2, e3] = endpoints as [string, string, string];
+    const agents = [agent("a1", "rack1", e1), agent("a2", "rack1", e2), agent("b1", "rack2", e3, ["--simulate", "critical"])];
+    const dash = dashboard(endpoints);
+    for (const id of ["a1", "a2", "b1"]) await dash.waitForLog({ msg: "agent joined", agent: id }, WAIT_MS);
+    const critical = await dash.waitForLog((e) => e.msg === "agent joined" && e.agent === "b1", WAIT_MS);
+    expect(critical.alert).toBe("crit");
+    expect(dash.find("malformed message dropped")).toEqual([]);
+
+    const exits = await Promise.all([dash, ...agents].map((p) => p.stop(5000)));
+    expect(exits).toEqual(Array(4).fill({ code: 0, signal: null }));
+  });
+
+  it("an agent killed with SIGKILL is dead within liveness x interval + one interval; restarted, it is a restart and alive again", async () => {
+    const [e1, e2] = (await freeTcpEndpoints(2)) as [string, string];
+    const victim = agent("victim", "rack1", e1);
+    agent("bystander", "rack1", e2);
+    const dash = dashboard([e1, e2]);
+    await dash.waitForLog({ msg: "agent joined", agent: "victim" }, WAIT_MS);
+    await dash.waitForLog({ msg: "agent joined", agent: "bystander" }, WAIT_MS);
+    const firstIncarnation = (await victim.waitForLog("listening", WAIT_MS)).incarnation;
+
+    const killedAt = Date.now();
+    await victim.kill();
+    const dead = await dash.waitForLog({ msg: "agent dead", agent: "victim" }, WAIT_MS);
+    // Measured on the dashboard's own clock line: from the kill to the verdict.
+    const detectionMs = Date.parse(String(dead.time)) - killedAt;
+    expect(detectionMs).toBeLessThanOrEqual((LIVENESS + 1) * INTERVAL_MS);
+    expect(dash.find({ msg: "agent dead", agent: "bystander" })).toEqual([]);
+
+    const reborn = agent("victim", "rack1", e1);
+    const restarted = await dash.waitForLog({ msg: "agent restarted", agent: "victim" }, WAIT_MS);
+    expect(restarted.previous).toBe(firstIncarnation);
+    expect(restarted.incarnation).toBe((await reborn.waitForLog("listening", WAIT_MS)).incarnation);
+    await dash.waitForLog({ msg: "agent alive again", agent: "victim" }, WAIT_MS);
+  });
+
+  it("a rack filter on the command line keeps other racks out", async () => {
+    const [e1, e2] = (await freeTcpEndpoints(2)) as [string, string];
+    agent("in1", "rack1", e1);
+    agent("out10", "rack10", e2);
+    const filtered = dashboard([e1, e2], ["--rack", "rack1", "--status-every", "200"]);
+    const all = dashboard([e1, e2]);
+    await all.waitForLog({ msg: "agent joined", agent: "out10" }, WAIT_MS);
+    await filtered.waitForLog({ msg: "agent joined", agent: "in1" }, WAIT_MS);
+    // Once rack10 is known to be publishing, two more status lines of the filtered view still show only rack1.
+    const from = filtered.logs.length;
+    await filtered.waitForLog("status", WAIT_MS, from);
+    const status = await filtered.waitForLog("status", WAIT_MS, filtered.logs.length);
+    expect(status.agents).toBe("in1=alive/ok");
+    expect(filtered.find({ msg: "agent joined", agent: "out10" })).toEqual([]);
+  });
+
+  it.each([
+    [["--interval", "soon"], /--interval \(or LAB01_INTERVAL\) must be a number/],
+    [["--id", "has.dot"], /--id "has.dot" may hold only/],
+    [["--simulate", "meltdown"], /Invalid values/],
+    [["--bogus"], /Unknown argument/],
+  ])("a bad flag %j exits 2 with a one-line reason", async (args, reason) => {
+    const p = procs.start({ labDir, cmd: "cmd/monitor-agent.ts", args });
+    expect(await p.exited).toEqual({ code: 2, signal: null });
+    expect(p.lines.join("\n")).toMatch(reason);
+  });
+
+  it("the dashboard rejects an unknown alert level", async () => {
+    const p = procs.start({ labDir, cmd: "cmd/dashboard.ts", args: ["--level", "panic"] });
+    expect(await p.exited).toEqual({ code: 2, signal: null });
+    expect(p.lines.join("\n")).toMatch(/--level "panic" is not one of ok, warn, crit/);
+  });
+});

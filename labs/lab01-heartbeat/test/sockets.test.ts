@@ -1,0 +1,159 @@
+// In-process tests over real TCP sockets on loopback: the agents and dashboards are the lab's own classes.
+import { createLogger } from "@zlabs/kit";
+import { ANY_LOOPBACK_TCP, SocketJar, withDeadline } from "@zlabs/kit/testing";
+import { pack } from "msgpackr";
+import { afterEach, describe, expect, it } from "vitest";
+import { Publisher } from "zeromq";
+import { MonitorAgent } from "../internal/agent.ts";
+import { Dashboard, type DashboardConfig } from "../internal/dashboard.ts";
+import type { LivenessEvent } from "../internal/liveness.ts";
+import { HostSampler } from "../internal/metrics.ts";
+import { encodeHeartbeat } from "../internal/protocol.ts";
+import { heartbeat } from "./fixtures.ts";
+
+const log = createLogger({ lab: "lab01", role: "test", level: process.env.TEST_LOG_LEVEL ?? "silent" });
+const WAIT_MS = 10_000;
+
+/** A dashboard running in this process, with its events observable. */
+class DashboardUnderTest {
+  readonly events: LivenessEvent[] = [];
+  readonly malformed: string[] = [];
+  readonly dashboard: Dashboard;
+  private readonly controller = new AbortController();
+  readonly running: Promise<void>;
+  private wakers = new Set<() => void>();
+
+  constructor(config: Partial<DashboardConfig> & { connect: string[] }) {
+    this.dashboard = new Dashboard({ racks: [], levels: [], liveness: 3, view: "log", statusEveryMs: 0, tickMs: 20, ...config }, log, {
+      onEvent: (e) => {
+        this.events.push(e);
+        this.wake();
+      },
+      onMalformed: (reason) => {
+        this.malformed.push(reason);
+        this.wake();
+      },
+    });
+    this.running = this.dashboard.run(this.controller.signal);
+  }
+
+  private wake(): void {
+    for (const w of [...this.wakers]) w();
+  }
+
+  /** Waits until the condition holds, re-checking at every event and every 25 ms. */
+  until(condition: () => boolean, what: string, beat?: () => Promise<unknown>): Promise<void> {
+    const done = new Promise<void>((resolve) => {
+      const check = () => {
+        if (condition()) {
+          this.wakers.delete(check);
+          clearInterval(pump);
+          resolve();
+        }
+      };
+      // Publishers keep beating while we wait: PUB-SUB drops whatever is sent before the
+      // subscription has reached the publisher (the slow joiner), so one beat is not enough.
+      const pump = setInterval(() => {
+        void beat?.();
+        check();
+      }, 25);
+      this.wakers.add(check);
+      check();
+    });
+    return withDeadline(done, WAIT_MS, what);
+  }
+
+  has(kind: LivenessEvent["kind"], agent: string): boolean {
+    return this.events.some((e) => e.kind === kind && e.agent.agent === agent);
+  }
+
+  async stop(): Promise<void> {
+    this.controller.abort();
+    await this.running;
+  }
+}
+
+const jar = new SocketJar();
+const dashboards: DashboardUnderTest[] = [];
+const agents: MonitorAgent[] = [];
+
+async function startAgent(id: string, rack: string, intervalMs = 1000): Promise<MonitorAgent> {
+  const agent = new MonitorAgent({ id, rack, bind: ANY_LOOPBACK_TCP, intervalMs, simulate: "none" }, new HostSampler(), log);
+  agents.push(agent);
+  await agent.bind();
+  return agent;
+}
+
+function startDashboard(config: Partial<DashboardConfig> & { connect: string[] }): DashboardUnderTest {
+  const d = new DashboardUnderTest(config);
+  dashboards.push(d);
+  return d;
+}
+
+afterEach(async () => {
+  await Promise.all(dashboards.splice(0).map((d) => d.stop()));
+  for (const a of agents.splice(0)) a.close();
+  jar.closeAll();
+});
+
+describe("topic filtering over real sockets", () => {
+  it("a rack1 dashboard never hears rack10, while an unfiltered one does", async () => {
+    const rack1 = await startAgent("n1", "rack1");
+    const rack10 = await startAgent("n10", "rack10");
+    const endpoints = [rack1.endpoint, rack10.endpoint];
+    const filtered = startDashboard({ connect: endpoints, racks: ["rack1"] });
+    const everything = startDashboard({ connect: endpoints });
+    const beatBoth = () => Promise.all([rack1.beat(), rack10.beat()]);
+
+    await everything.until(
+      () => everything.has("joined", "n1") && everything.has("joined", "n10"),
+      "both agents at the unfiltered dashboard",
+      beatBoth,
+    );
+    await filtered.until(() => filtered.has("joined", "n1"), "n1 at the rack1 dashboard", beatBoth);
+    // rack10 keeps beating; the last rack1 beat arrives after these were published.
+    for (let i = 0; i < 20; i++) await rack10.beat();
+    const last = await rack1.beat();
+    await filtered.until(() => filtered.dashboard.tracker.agents().some((a) => a.lastSeq >= last.seq), "the last rack1 beat");
+
+    expect(filtered.dashboard.tracker.agents().map((a) => a.agent)).toEqual(["n1"]);
+    expect(filtered.dashboard.subscriptions).toEqual(["hb.ok.rack1.", "hb.warn.rack1.", "hb.crit.rack1."]);
+    expect(filtered.malformed).toEqual([]);
+  });
+
+  it("an agent that stops beating is suspect, then dead, judged by its own interval", async () => {
+    const agent = await startAgent("short", "rack1", 60);
+    const d = startDashboard({ connect: [agent.endpoint] });
+    const stopAgent = new AbortController();
+    const run = agent.run(stopAgent.signal);
+    await d.until(() => d.has("joined", "short"), "the agent joining");
+    stopAgent.abort();
+    await run;
+    await d.until(() => d.events.some((e) => e.kind === "state" && e.to === "dead"), "the agent declared dead");
+    const states = d.events.filter((e) => e.kind === "state").map((e) => (e.kind === "state" ? e.to : ""));
+    expect(states).toEqual(["suspect", "dead"]);
+  });
+});
+
+describe("malformed messages", () => {
+  it("are counted by reason and dropped, and the dashboard keeps serving", async () => {
+    const pub = jar.add(new Publisher());
+    await pub.bind(ANY_LOOPBACK_TCP);
+    const d = startDashboard({ connect: [pub.lastEndpoint as string] });
+    let seq = 0;
+    const valid = () => pub.send(encodeHeartbeat(heartbeat({ agent: "node-a", seq: ++seq, intervalMs: 60_000 })));
+    await d.until(() => d.has("joined", "node-a"), "the valid agent joining", valid);
+
+    await pub.send(["hb.ok.rack1.node-a."]);
+    await pub.send(["hb.ok.rack1.node-a.", Buffer.from([0xc1, 0xc1, 0xc1])]);
+    await pub.send(["hb.ok.rack1.node-a.", pack({ v: 1, agent: "node-a", rack: "rack1" })]);
+    await pub.send(["hb.ok.rack1.node-a.", pack(heartbeat()), "extra"]);
+    const after = seq + 1;
+    await valid();
+    await d.until(() => (d.dashboard.tracker.agents()[0]?.lastSeq ?? 0) >= after, "a valid beat after the garbage");
+
+    expect(d.malformed).toEqual(["expected 2 frames, got 1", "body is not MessagePack", "missing incarnation", "expected 2 frames, got 3"]);
+    expect(d.dashboard.malformedTotal).toBe(4);
+    expect(d.dashboard.tracker.agents()[0]?.state).toBe("alive");
+  });
+});
