@@ -137,7 +137,8 @@ async function runChecks(root: string): Promise<number> {
     failed += r.numFailedTests + brokenFiles;
   }
   if (testCode !== 0 && failed === 0) failed = 1;
-  process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}\n`);
+  if (skipped) process.stdout.write(`\n${skipped} skipped (see the test output for why)\n`);
+  process.stdout.write(`\n${passed} passed, ${failed} failed\n`);
   return failed === 0 ? 0 : 1;
 }
 
