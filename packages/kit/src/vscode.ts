@@ -34,7 +34,8 @@ function roleConfig(root: string, lab: LabManifest, role: string, order: number)
 export function generateLaunchJson(root: string, labs: LabManifest[]): string {
   const configurations: LaunchConfig[] = [];
   const compounds: LaunchConfig[] = [];
-  for (const lab of labs) {
+  // A lab still being written (no roles yet) gets no compound: VS Code rejects an empty one.
+  for (const lab of labs.filter((l) => Object.keys(l.roles).length > 0)) {
     const roles = Object.keys(lab.roles);
     roles.forEach((role, i) => {
       configurations.push(roleConfig(root, lab, role, i + 1));
