@@ -62,10 +62,7 @@ export function tryParseConfig<O extends Record<string, Options>>(
   env: NodeJS.ProcessEnv = process.env,
 ): ConfigOf<O> {
   const prefix = envPrefix(spec.lab);
-  const saved = process.env;
-  // yargs reads process.env for .env(); swap in the env under test for the duration of the parse.
-  process.env = env;
-  try {
+  return withEnvironment(env, () => {
     const parser = yargs(argv)
       .scriptName(spec.role)
       .usage(`$0 — ${spec.describe}\n\nEvery flag can also be set as ${prefix}_<FLAG> in the environment.`)
@@ -84,8 +81,25 @@ export function tryParseConfig<O extends Record<string, Options>>(
     const reason = checkNumbers(spec.options, args, prefix) ?? spec.check?.(args);
     if (reason) throw new ConfigError(reason);
     return args;
+  });
+}
+
+/**
+ * Runs fn with process.env holding exactly `env`. yargs-parser keeps a reference to the
+ * process.env object taken at import, so the object is changed in place, not replaced.
+ */
+function withEnvironment<T>(env: NodeJS.ProcessEnv, fn: () => T): T {
+  if (env === process.env) return fn();
+  const saved = { ...process.env };
+  const replaceWith = (next: NodeJS.ProcessEnv) => {
+    for (const key of Object.keys(process.env)) if (!(key in next)) delete process.env[key];
+    Object.assign(process.env, next);
+  };
+  replaceWith(env);
+  try {
+    return fn();
   } finally {
-    process.env = saved;
+    replaceWith(saved);
   }
 }
 

@@ -1,0 +1,51 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, envPrefix, listOption, tryParseConfig } from "../src/config.ts";
+
+const spec = {
+  lab: "lab06",
+  role: "scanner-broker",
+  describe: "test",
+  options: {
+    frontend: { type: "string", default: "tcp://127.0.0.1:5060", describe: "client side" },
+    heartbeatMs: { type: "number", default: 1000, describe: "heartbeat interval" },
+    engine: { type: "string", array: true, default: [] as string[], describe: "engines" },
+  },
+  check: (args: { heartbeatMs: number }) => (args.heartbeatMs <= 0 ? "--heartbeat-ms must be positive" : undefined),
+} as const;
+
+describe("configuration", () => {
+  it("takes defaults, flags, and LABNN_ environment values, a flag winning over the env", () => {
+    expect(tryParseConfig(spec, [], {}).heartbeatMs).toBe(1000);
+    expect(tryParseConfig(spec, [], { LAB06_HEARTBEAT_MS: "250" }).heartbeatMs).toBe(250);
+    expect(tryParseConfig(spec, ["--heartbeat-ms", "50"], { LAB06_HEARTBEAT_MS: "250" }).heartbeatMs).toBe(50);
+    expect(tryParseConfig(spec, [], { LAB06_FRONTEND: "tcp://127.0.0.1:7000" }).frontend).toBe("tcp://127.0.0.1:7000");
+  });
+
+  it("rejects a value that is not a number, from a flag or from the env, naming both", () => {
+    expect(() => tryParseConfig(spec, ["--heartbeat-ms", "soon"], {})).toThrow(ConfigError);
+    expect(() => tryParseConfig(spec, [], { LAB06_HEARTBEAT_MS: "soon" })).toThrow(
+      /--heartbeat-ms \(or LAB06_HEARTBEAT_MS\) must be a number/,
+    );
+  });
+
+  it("rejects an unknown flag and a failed cross-field check", () => {
+    expect(() => tryParseConfig(spec, ["--bogus"], {})).toThrow(/Unknown argument: bogus/);
+    expect(() => tryParseConfig(spec, ["--heartbeat-ms", "0"], {})).toThrow("--heartbeat-ms must be positive");
+  });
+
+  it("lets the last of a repeated single-value flag win, and keeps list flags as lists", () => {
+    const args = tryParseConfig(spec, ["--frontend", "tcp://a:1", "--frontend", "tcp://b:2", "--engine", "x", "--engine", "y,z"], {});
+    expect(args.frontend).toBe("tcp://b:2");
+    expect(listOption(args.engine)).toEqual(["x", "y", "z"]);
+  });
+
+  it("derives the env prefix from the lab name", () => {
+    expect(envPrefix("lab06")).toBe("LAB06");
+    expect(envPrefix("my-lab")).toBe("MY_LAB");
+  });
+
+  it("splits lists given with commas, spaces or repeated flags", () => {
+    expect(listOption(["a,b", "c d", "", 5])).toEqual(["a", "b", "c", "d", "5"]);
+    expect(listOption(undefined)).toEqual([]);
+  });
+});
