@@ -1,0 +1,61 @@
+// The CLI that run.sh, run.ps1 and `pnpm start` all end in, run as a real process.
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import { CATALOG } from "../src/catalog.ts";
+import { ProcessPool, waitUntil } from "../src/testing/index.ts";
+
+const cli = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
+const fixtureDir = fileURLToPath(new URL("./fixtures/demo", import.meta.url));
+const WAIT_MS = 20_000;
+const procs = new ProcessPool();
+afterEach(() => procs.stopAll());
+
+function zlabs(args: string[], cwd = fixtureDir) {
+  return procs.start({ labDir: cwd, cmd: cli, args, name: `zlabs ${args.join(" ")}` });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("the zlabs CLI", () => {
+  it("lists all 24 labs, marking the ones with roles as ready", async () => {
+    const p = zlabs(["list"]);
+    expect(await p.exited).toEqual({ code: 0, signal: null });
+    const rows = p.lines.filter((l) => /^lab\d\d /.test(l));
+    expect(rows).toHaveLength(CATALOG.length);
+    expect(rows[0]).toMatch(/^lab01 +heartbeat +ready +PUB-SUB/);
+    expect(rows.find((r) => r.startsWith("lab24"))).toMatch(/planned/);
+  });
+
+  it("prints its usage on help", async () => {
+    const p = zlabs(["help"]);
+    expect(await p.exited).toEqual({ code: 0, signal: null });
+    expect(p.lines.join("\n")).toContain("run.sh labNN ROLE [flags]");
+  });
+
+  it("exits 2 with one line on an unknown lab or role", async () => {
+    const lab = zlabs(["lab99"]);
+    expect(await lab.exited).toEqual({ code: 2, signal: null });
+    expect(lab.lines).toEqual(['zlabs: unknown command or lab "lab99"; try `./run.sh list` or `./run.sh help`']);
+    const role = zlabs(["lab01", "toaster"]);
+    expect(await role.exited).toEqual({ code: 2, signal: null });
+    expect(role.lines[0]).toMatch(/^zlabs: lab01 has no role "toaster"; try one of: .*dashboard/);
+  });
+
+  it("runs a demo until Ctrl-C (SIGINT), then stops every role and leaves no process behind", async () => {
+    const p = zlabs(["start"]);
+    const pidsOf = () => p.lines.flatMap((l) => (/\| \{.*"msg":"ready".*/.test(l) ? [Number(/"pid":(\d+)/.exec(l)?.[1])] : []));
+    const pids = await waitUntil(() => (pidsOf().length === 4 ? pidsOf() : undefined), { timeoutMs: WAIT_MS, what: "4 roles ready" });
+    process.kill(p.pid as number, "SIGINT");
+    // The fixture's main role would exit with code 3 after a minute; stopped early, the demo exits 0.
+    expect(await p.exited).toEqual({ code: 0, signal: null });
+    expect(p.lines).toContain("zlabs    | all roles stopped");
+    for (const pid of pids) expect(alive(pid)).toBe(false);
+  });
+});
