@@ -11,9 +11,18 @@ function fakeDemo(names: string[], roles: string[]) {
   const demo: DemoControls = {
     list,
     roles: () => roles,
-    kill: (name) => (calls.push(`kill ${name}`), true),
-    restart: async (name) => (calls.push(`restart ${name}`), true),
-    add: (role) => (calls.push(`add ${role}`), `${role}-9`),
+    kill: (name) => {
+      calls.push(`kill ${name}`);
+      return true;
+    },
+    restart: async (name) => {
+      calls.push(`restart ${name}`);
+      return true;
+    },
+    add: (role) => {
+      calls.push(`add ${role}`);
+      return `${role}-9`;
+    },
     stop: async (reason) => void calls.push(`stop ${reason}`),
     say: (m) => void said.push(m),
   };
