@@ -1,4 +1,11 @@
+import { createLogger } from "@zlabs/kit";
+import { withDeadline } from "@zlabs/kit/testing";
+import { Dashboard, type DashboardConfig } from "../internal/dashboard.ts";
+import type { LivenessEvent } from "../internal/liveness.ts";
 import type { Heartbeat, HostMetrics } from "../internal/protocol.ts";
+
+export const testLog = createLogger({ lab: "lab01", role: "test", level: process.env.TEST_LOG_LEVEL ?? "silent" });
+const WAIT_MS = 10_000;
 
 export const METRICS: HostMetrics = { cpu: 0.1, memUsedBytes: 1, memTotalBytes: 4, load1: 0.5, load5: 0.4, load15: 0.3, uptimeSec: 100 };
 
@@ -15,4 +22,63 @@ export function heartbeat(overrides: Partial<Heartbeat> = {}): Heartbeat {
     metrics: METRICS,
     ...overrides,
   };
+}
+
+/** A dashboard running in this process, with its events observable. */
+export class DashboardUnderTest {
+  readonly events: LivenessEvent[] = [];
+  readonly malformed: string[] = [];
+  readonly dashboard: Dashboard;
+  private readonly controller = new AbortController();
+  readonly running: Promise<void>;
+  private wakers = new Set<() => void>();
+
+  constructor(config: Partial<DashboardConfig> & { connect: string[] }) {
+    this.dashboard = new Dashboard({ racks: [], levels: [], liveness: 3, view: "log", statusEveryMs: 0, tickMs: 20, ...config }, testLog, {
+      onEvent: (e) => {
+        this.events.push(e);
+        this.wake();
+      },
+      onMalformed: (reason) => {
+        this.malformed.push(reason);
+        this.wake();
+      },
+    });
+    this.running = this.dashboard.run(this.controller.signal);
+  }
+
+  private wake(): void {
+    for (const w of [...this.wakers]) w();
+  }
+
+  /** Waits until the condition holds, re-checking at every event and every 25 ms. */
+  until(condition: () => boolean, what: string, beat?: () => Promise<unknown>): Promise<void> {
+    const done = new Promise<void>((resolve) => {
+      const check = () => {
+        if (condition()) {
+          this.wakers.delete(check);
+          clearInterval(pump);
+          resolve();
+        }
+      };
+      // Publishers keep beating while we wait: PUB-SUB drops whatever is sent before the
+      // subscription has reached the publisher (the slow joiner), so one beat is not enough.
+      const pump = setInterval(() => {
+        void beat?.();
+        check();
+      }, 25);
+      this.wakers.add(check);
+      check();
+    });
+    return withDeadline(done, WAIT_MS, what);
+  }
+
+  has(kind: LivenessEvent["kind"], agent: string): boolean {
+    return this.events.some((e) => e.kind === kind && e.agent.agent === agent);
+  }
+
+  async stop(): Promise<void> {
+    this.controller.abort();
+    await this.running;
+  }
 }

@@ -1,77 +1,13 @@
 // In-process tests over real TCP sockets on loopback: the agents and dashboards are the lab's own classes.
-import { createLogger } from "@zlabs/kit";
-import { ANY_LOOPBACK_TCP, SocketJar, withDeadline } from "@zlabs/kit/testing";
+import { ANY_LOOPBACK_TCP, SocketJar } from "@zlabs/kit/testing";
 import { pack } from "msgpackr";
 import { afterEach, describe, expect, it } from "vitest";
 import { Publisher } from "zeromq";
 import { MonitorAgent } from "../internal/agent.ts";
-import { Dashboard, type DashboardConfig } from "../internal/dashboard.ts";
-import type { LivenessEvent } from "../internal/liveness.ts";
+import type { DashboardConfig } from "../internal/dashboard.ts";
 import { HostSampler } from "../internal/metrics.ts";
 import { encodeHeartbeat } from "../internal/protocol.ts";
-import { heartbeat } from "./fixtures.ts";
-
-const log = createLogger({ lab: "lab01", role: "test", level: process.env.TEST_LOG_LEVEL ?? "silent" });
-const WAIT_MS = 10_000;
-
-/** A dashboard running in this process, with its events observable. */
-class DashboardUnderTest {
-  readonly events: LivenessEvent[] = [];
-  readonly malformed: string[] = [];
-  readonly dashboard: Dashboard;
-  private readonly controller = new AbortController();
-  readonly running: Promise<void>;
-  private wakers = new Set<() => void>();
-
-  constructor(config: Partial<DashboardConfig> & { connect: string[] }) {
-    this.dashboard = new Dashboard({ racks: [], levels: [], liveness: 3, view: "log", statusEveryMs: 0, tickMs: 20, ...config }, log, {
-      onEvent: (e) => {
-        this.events.push(e);
-        this.wake();
-      },
-      onMalformed: (reason) => {
-        this.malformed.push(reason);
-        this.wake();
-      },
-    });
-    this.running = this.dashboard.run(this.controller.signal);
-  }
-
-  private wake(): void {
-    for (const w of [...this.wakers]) w();
-  }
-
-  /** Waits until the condition holds, re-checking at every event and every 25 ms. */
-  until(condition: () => boolean, what: string, beat?: () => Promise<unknown>): Promise<void> {
-    const done = new Promise<void>((resolve) => {
-      const check = () => {
-        if (condition()) {
-          this.wakers.delete(check);
-          clearInterval(pump);
-          resolve();
-        }
-      };
-      // Publishers keep beating while we wait: PUB-SUB drops whatever is sent before the
-      // subscription has reached the publisher (the slow joiner), so one beat is not enough.
-      const pump = setInterval(() => {
-        void beat?.();
-        check();
-      }, 25);
-      this.wakers.add(check);
-      check();
-    });
-    return withDeadline(done, WAIT_MS, what);
-  }
-
-  has(kind: LivenessEvent["kind"], agent: string): boolean {
-    return this.events.some((e) => e.kind === kind && e.agent.agent === agent);
-  }
-
-  async stop(): Promise<void> {
-    this.controller.abort();
-    await this.running;
-  }
-}
+import { DashboardUnderTest, heartbeat, testLog as log } from "./fixtures.ts";
 
 const jar = new SocketJar();
 const dashboards: DashboardUnderTest[] = [];
