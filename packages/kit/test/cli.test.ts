@@ -2,7 +2,7 @@
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { CATALOG } from "../src/catalog.ts";
-import { ProcessPool, waitUntil } from "../src/testing/index.ts";
+import { isProcessAlive, ProcessPool, waitUntil } from "../src/testing/index.ts";
 
 const cli = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
 const fixtureDir = fileURLToPath(new URL("./fixtures/demo", import.meta.url));
@@ -12,15 +12,6 @@ afterEach(() => procs.stopAll());
 
 function zlabs(args: string[], cwd = fixtureDir) {
   return procs.start({ labDir: cwd, cmd: cli, args, name: `zlabs ${args.join(" ")}` });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe("the zlabs CLI", () => {
@@ -56,6 +47,6 @@ describe("the zlabs CLI", () => {
     // The fixture's main role would exit with code 3 after a minute; stopped early, the demo exits 0.
     expect(await p.exited).toEqual({ code: 0, signal: null });
     expect(p.lines).toContain("zlabs    | all roles stopped");
-    for (const pid of pids) expect(alive(pid)).toBe(false);
+    for (const pid of pids) expect(isProcessAlive(pid)).toBe(false);
   });
 });

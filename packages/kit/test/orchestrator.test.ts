@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { KeyController } from "../src/keys.ts";
 import { type LabManifest, type RoleSpec, readManifest } from "../src/manifest.ts";
 import { Orchestrator } from "../src/orchestrator.ts";
-import { waitUntil } from "../src/testing/index.ts";
+import { isProcessAlive, waitUntil } from "../src/testing/index.ts";
 
 const fixtureDir = fileURLToPath(new URL("./fixtures/demo", import.meta.url));
 const WAIT_MS = 15_000;
@@ -57,15 +57,6 @@ class Demo {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const demos: Demo[] = [];
 function demo(manifest: LabManifest): Demo {
   const d = new Demo(manifest);
@@ -75,7 +66,7 @@ function demo(manifest: LabManifest): Demo {
 afterEach(async () => {
   for (const d of demos.splice(0)) {
     await d.orchestrator.stop("test over");
-    for (const pid of d.pids()) expect(alive(pid), `pid ${pid} left behind`).toBe(false);
+    for (const pid of d.pids()) expect(isProcessAlive(pid), `pid ${pid} left behind`).toBe(false);
   }
 });
 
@@ -119,7 +110,7 @@ describe("the orchestrator", () => {
     await d.orchestrator.stop("test");
     expect(d.saw(/stubborn did not stop within 1000 ms: SIGKILL/)).toBeDefined();
     expect(d.saw(/stubborn ended \(signal SIGKILL; stopped\)/)).toBeDefined();
-    for (const pid of pids) expect(alive(pid)).toBe(false);
+    for (const pid of pids) expect(isProcessAlive(pid)).toBe(false);
     expect(await d.finished).toBe(0);
   });
 
@@ -135,7 +126,7 @@ describe("the orchestrator", () => {
     const after = d.orchestrator.list().find((i) => i.name === "worker");
     expect(after).toMatchObject({ state: "running", restarts: 1 });
     expect(after?.pid).not.toBe(before);
-    expect(alive(before)).toBe(false);
+    expect(isProcessAlive(before)).toBe(false);
   });
 
   it("adds one more instance of a role", async () => {
@@ -155,6 +146,6 @@ describe("the orchestrator", () => {
     expect(await d.finished).toBe(0);
     expect(d.saw(/stopping \(Ctrl-C\)/)).toBeDefined();
     expect(d.lines.filter((l) => l.includes('"msg":"bye"'))).toHaveLength(3);
-    for (const pid of pids) expect(alive(pid)).toBe(false);
+    for (const pid of pids) expect(isProcessAlive(pid)).toBe(false);
   });
 });

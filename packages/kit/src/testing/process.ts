@@ -212,3 +212,14 @@ export class ProcessPool {
     await Promise.all(this.procs.splice(0).map((p) => p.stop(graceMs)));
   }
 }
+
+/** Whether a process with this pid still exists: a test's check that nothing was left behind. */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
