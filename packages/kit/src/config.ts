@@ -15,11 +15,17 @@ export interface CommandSpec<O extends Record<string, Options>> {
   role: string;
   describe: string;
   options: O;
+  /**
+   * Words after the flags, for a command-line tool (`admin-cli ps --json`): their usage text,
+   * e.g. "<command> [args...]". They arrive in `_`; without this, any positional word is an error.
+   */
+  positionals?: string;
   /** Cross-field validation: return a reason to reject the configuration. */
   check?: (args: InferredOptionTypes<O>) => string | undefined;
 }
 
-export type ConfigOf<O extends Record<string, Options>> = InferredOptionTypes<O>;
+/** The parsed flags, and in `_` the positional words (as strings) of a command that takes them. */
+export type ConfigOf<O extends Record<string, Options>> = InferredOptionTypes<O> & { _: string[] };
 
 export function envPrefix(lab: string): string {
   return lab.toUpperCase().replace(/[^A-Z0-9]/g, "_");
@@ -65,10 +71,12 @@ export function tryParseConfig<O extends Record<string, Options>>(
   return withEnvironment(env, () => {
     const parser = yargs(argv)
       .scriptName(spec.role)
-      .usage(`$0 — ${spec.describe}\n\nEvery flag can also be set as ${prefix}_<FLAG> in the environment.`)
+      .usage(
+        `$0${spec.positionals ? ` ${spec.positionals}` : ""} — ${spec.describe}\n\nEvery flag can also be set as ${prefix}_<FLAG> in the environment.`,
+      )
       .options(spec.options)
       .env(prefix)
-      .strict()
+      [spec.positionals ? "strictOptions" : "strict"]()
       .help()
       .alias("h", "help")
       .version(false)
@@ -78,6 +86,7 @@ export function tryParseConfig<O extends Record<string, Options>>(
       });
     const args = parser.parseSync() as unknown as ConfigOf<O> & Record<string, unknown>;
     lastValueWins(spec.options, args);
+    args._ = (args._ ?? []).map(String);
     const reason = checkNumbers(spec.options, args, prefix) ?? spec.check?.(args);
     if (reason) throw new ConfigError(reason);
     return args;

@@ -39,6 +39,13 @@ describe("configuration", () => {
     expect(listOption(args.engine)).toEqual(["x", "y", "z"]);
   });
 
+  it("takes words after the flags only from a command that declares them", () => {
+    expect(() => tryParseConfig(spec, ["ps"], {})).toThrow(/Unknown argument: ps/);
+    const cli = { ...spec, positionals: "<command>" };
+    expect(tryParseConfig(cli, ["ps", "--heartbeat-ms", "5"], {})._).toEqual(["ps"]);
+    expect(() => tryParseConfig(cli, ["ps", "--bogus"], {})).toThrow(/Unknown argument: bogus/);
+  });
+
   it("derives the env prefix from the lab name", () => {
     expect(envPrefix("lab06")).toBe("LAB06");
     expect(envPrefix("my-lab")).toBe("MY_LAB");
