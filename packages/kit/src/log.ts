@@ -25,6 +25,8 @@ export interface LoggerSpec {
   env?: NodeJS.ProcessEnv;
   /** Where JSON lines go (tests); stdout by default. */
   destination?: NodeJS.WritableStream;
+  /** stderr for a command-line tool, whose stdout is its answer (`admin-cli --json ps | jq`). */
+  stream?: "stdout" | "stderr";
 }
 
 /**
@@ -54,8 +56,10 @@ export function createLogger(spec: LoggerSpec): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   if (spec.destination) return pino(options, spec.destination);
-  if (spec.pretty ?? wantsPrettyLogs(env)) {
-    const colorize = !env.NO_COLOR && (Boolean(process.stdout.isTTY) || Boolean(env.FORCE_COLOR));
+  const fd = spec.stream === "stderr" ? 2 : 1;
+  const tty = Boolean((fd === 2 ? process.stderr : process.stdout).isTTY);
+  if (spec.pretty ?? wantsPrettyLogs(env, tty)) {
+    const colorize = !env.NO_COLOR && (tty || Boolean(env.FORCE_COLOR));
     // A synchronous pretty stream in this thread, not a transport worker, so nothing is lost at exit.
     const stream = pretty({
       sync: true,
@@ -63,8 +67,9 @@ export function createLogger(spec: LoggerSpec): Logger {
       translateTime: "SYS:HH:MM:ss.l",
       ignore: "pid,hostname,lab,role",
       singleLine: true,
+      destination: fd,
     });
     return pino(options, stream);
   }
-  return pino(options);
+  return pino(options, pino.destination({ fd, sync: true }));
 }
