@@ -1,18 +1,12 @@
 // Interoperability with a second ZeroMQ implementation: pyzmq on libzmq, talking to our agent and
 // dashboard over TCP. Python does only the ZeroMQ side (sockets, frames, subscriptions); the frame
 // bytes are checked and built here, so the test needs no MessagePack library in Python.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { createInterface } from "node:readline";
-import { withDeadline } from "@zlabs/kit/testing";
+import { hasPyzmq, PythonPeer } from "@zlabs/kit/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { MonitorAgent } from "../internal/agent.ts";
 import { HostSampler } from "../internal/metrics.ts";
 import { decodeHeartbeat, encodeHeartbeat } from "../internal/protocol.ts";
 import { DashboardUnderTest, heartbeat, testLog } from "./fixtures.ts";
-
-const PYTHON = "/usr/bin/python3";
-const hasPyzmq = spawnSync(PYTHON, ["-c", "import zmq"]).status === 0;
-const WAIT_MS = 15_000;
 
 // A pyzmq SUB: connects to every endpoint given, subscribes to one prefix, prints N messages as hex.
 const PY_SUB = `
@@ -40,27 +34,20 @@ while True:
     time.sleep(0.05)
 `;
 
-const children: ChildProcess[] = [];
+const peers: PythonPeer[] = [];
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
-  for (const c of children.splice(0)) c.kill("SIGKILL");
+  for (const p of peers.splice(0)) p.kill();
   for (const f of cleanups.splice(0)) await f();
 });
 
-function python(script: string, args: string[]): { child: ChildProcess; lines: AsyncIterator<string> } {
-  const child = spawn(PYTHON, ["-c", script, ...args], { stdio: ["ignore", "pipe", "inherit"] });
-  children.push(child);
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
-  return { child, lines };
+function python(script: string, args: string[]): PythonPeer {
+  const peer = new PythonPeer(script, args);
+  peers.push(peer);
+  return peer;
 }
 
-async function nextLine(lines: AsyncIterator<string>, what: string): Promise<string> {
-  const next = await withDeadline(lines.next(), WAIT_MS, what);
-  if (next.done) throw new Error(`python ended before ${what}`);
-  return next.value;
-}
-
-describe.skipIf(!hasPyzmq)("interop with pyzmq (libzmq)", () => {
+describe.skipIf(!hasPyzmq())("interop with pyzmq (libzmq)", () => {
   it("a pyzmq SUB filters our agents' heartbeats by rack prefix: rack1 only, never rack10", async () => {
     const agents = [];
     for (const [id, rack] of [
@@ -77,10 +64,10 @@ describe.skipIf(!hasPyzmq)("interop with pyzmq (libzmq)", () => {
       });
       agents.push(agent);
     }
-    const { lines } = python(PY_SUB, ["hb.ok.rack1.", "3", ...agents.map((a) => a.endpoint)]);
-    expect(await nextLine(lines, "the subscription")).toBe("subscribed");
+    const sub = python(PY_SUB, ["hb.ok.rack1.", "3", ...agents.map((a) => a.endpoint)]);
+    expect(await sub.nextLine("the subscription")).toBe("subscribed");
     for (let i = 0; i < 3; i++) {
-      const frames = (await nextLine(lines, `message ${i + 1}`)).split(" ").map((h) => Buffer.from(h, "hex"));
+      const frames = (await sub.nextLine(`message ${i + 1}`)).split(" ").map((h) => Buffer.from(h, "hex"));
       const decoded = decodeHeartbeat(frames);
       if (!decoded.ok) throw new Error(decoded.reason);
       expect(decoded.heartbeat).toMatchObject({ agent: "n1", rack: "rack1", level: "ok" });
@@ -89,11 +76,11 @@ describe.skipIf(!hasPyzmq)("interop with pyzmq (libzmq)", () => {
 
   it("our dashboard tracks an agent written with pyzmq", async () => {
     const frames = encodeHeartbeat(heartbeat({ agent: "py-1", rack: "rack7", intervalMs: 50 }));
-    const { lines } = python(
+    const pub = python(
       PY_PUB,
       frames.map((f) => Buffer.from(f).toString("hex")),
     );
-    const endpoint = await nextLine(lines, "the pyzmq endpoint");
+    const endpoint = await pub.nextLine("the pyzmq endpoint");
     const dashboard = new DashboardUnderTest({ connect: [endpoint], racks: ["rack7"] });
     cleanups.push(() => dashboard.stop());
     await dashboard.until(() => dashboard.has("joined", "py-1"), "the pyzmq agent joining");

@@ -21,7 +21,7 @@ export interface CommandSpec<O extends Record<string, Options>> {
    */
   positionals?: string;
   /** Cross-field validation: return a reason to reject the configuration. */
-  check?: (args: InferredOptionTypes<O>) => string | undefined;
+  check?: (args: ConfigOf<O>) => string | undefined;
 }
 
 /** The parsed flags, and in `_` the positional words (as strings) of a command that takes them. */

@@ -95,3 +95,16 @@ describe("role processes", () => {
     expect(await b.exited).toEqual({ code: 0, signal: null });
   });
 });
+
+describe.skipIf(!hasPyzmq())("a Python peer", () => {
+  it("runs an inline pyzmq script and reads its lines with a deadline", async () => {
+    const peer = new PythonPeer("import sys, zmq; print(zmq.zmq_version()); print(sys.argv[1])", ["hello"]);
+    try {
+      expect(await peer.nextLine("the libzmq version")).toMatch(/^\d+\.\d+\.\d+$/);
+      expect(await peer.nextLine("the argument")).toBe("hello");
+      await expect(peer.nextLine("a third line")).rejects.toThrow("python ended before a third line");
+    } finally {
+      peer.kill();
+    }
+  });
+});

@@ -1,3 +1,4 @@
 export * from "./deadline.ts";
 export * from "./endpoints.ts";
 export * from "./process.ts";
+export * from "./python.ts";
