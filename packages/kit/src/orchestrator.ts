@@ -245,7 +245,9 @@ export class Orchestrator {
       if (mains.every((i) => i.state === "exited")) void this.stop("the main role finished");
       return;
     }
-    this.say(`${inst.name} DIED (${describeEnd(code, signal)}); the other roles keep running`);
+    // A role may finish its work and leave (a worker told to stop by its pattern): not a death.
+    if (code === 0) this.say(`${inst.name} finished (exit code 0); the other roles keep running`);
+    else this.say(`${inst.name} DIED (${describeEnd(code, signal)}); the other roles keep running`);
   }
 
   private width(): number {

@@ -129,6 +129,12 @@ describe("the orchestrator", () => {
     expect(isProcessAlive(before)).toBe(false);
   });
 
+  it("reports a role that finishes by itself with exit code 0 as finished, not dead", async () => {
+    const d = demo(lab({ server: {}, worker: { args: ["--exit-after", "10"] } }));
+    await d.waitFor(/worker finished \(exit code 0\); the other roles keep running/);
+    expect(d.saw(/DIED/)).toBeUndefined();
+  });
+
   it("adds one more instance of a role", async () => {
     const d = demo(lab({ worker: { count: 2, args: ["--exit-after", "60000", "--code", "{n}"] } }));
     await d.waitFor(/"msg":"ready"/, 2);
