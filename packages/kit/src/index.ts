@@ -5,4 +5,5 @@ export * from "./lifecycle.ts";
 export * from "./log.ts";
 export * from "./manifest.ts";
 export * from "./orchestrator.ts";
+export * from "./send-queue.ts";
 export * from "./vscode.ts";

@@ -2,6 +2,7 @@
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { Pull, Push } from "zeromq";
+import { SendQueue } from "../src/send-queue.ts";
 import {
   ANY_LOOPBACK_TCP,
   DeadlineError,
@@ -108,5 +109,26 @@ describe.skipIf(!hasPyzmq())("a Python peer", () => {
     } finally {
       peer.kill();
     }
+  });
+});
+
+describe("the send queue", () => {
+  it("never has two sends in flight on one socket, keeps their order, and survives a failure", async () => {
+    let inFlight = 0;
+    const sent: string[] = [];
+    const socket = {
+      async send(m: Buffer | string | (Buffer | string)[]) {
+        if (inFlight > 0) throw new Error("EBUSY");
+        inFlight += 1;
+        await new Promise((r) => setTimeout(r, 2));
+        inFlight -= 1;
+        if (m === "bad") throw new Error("refused");
+        sent.push(String(m));
+      },
+    };
+    const queue = new SendQueue(socket);
+    const results = await Promise.allSettled(["a", "bad", "b", "c"].map((m) => queue.send(m)));
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled", "fulfilled"]);
+    expect(sent).toEqual(["a", "b", "c"]);
   });
 });
