@@ -1,0 +1,73 @@
+/**
+ * PII pseudonymisation: IP addresses, e-mail addresses and user names become keyed pseudonyms
+ * (HMAC-SHA256 with a secret key), so the same person maps to the same token across the batch and
+ * across parsers, and nothing of the original reaches the writer. Without the key a pseudonym
+ * cannot be reversed or recomputed from a guess.
+ */
+import { createHmac } from "node:crypto";
+import { isIPv6 } from "node:net";
+
+export type PiiKind = "ip" | "mail" | "usr";
+
+/** Pseudonyms are memoised: the same handful of users and addresses recur on every line. */
+const CACHE_LIMIT = 100_000;
+
+const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g;
+const IPV4 = /(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.])/g;
+// Candidates only: full eight-group form, or any run with "::"; net.isIPv6 decides. A time such
+// as 12:30:45 is neither, so it is left alone.
+const IPV6 = /(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?![\w:])|(?<![\w:])[0-9A-Fa-f:]*::[0-9A-Fa-f:.]*(?![\w:])/g;
+/** Where free text names a user: "user=bob", "user bob", "invalid user bob", "for bob from". */
+const USER_IN_TEXT =
+  /\b(user[= ]|login[= ]|account[= ]|uid=)"?([A-Za-z_][A-Za-z0-9._-]{0,31})|\bfor ([A-Za-z_][A-Za-z0-9._-]{0,31}) from\b/gi;
+const NOT_A_USER = new Set(["user", "invalid", "unknown"]);
+/** JSON keys whose whole value is a user name. */
+export const USER_KEYS = /^(user|username|user_name|userid|user_id|login|account|principal|actor)$/i;
+
+export class Pseudonymizer {
+  private readonly cache = new Map<string, string>();
+
+  constructor(private readonly key: Buffer | string) {
+    if (key.length < 16) throw new Error("the pseudonymisation key must be at least 16 bytes");
+  }
+
+  pseudonym(kind: PiiKind, value: string): string {
+    const canonical = `${kind}:${kind === "mail" ? value.toLowerCase() : value}`;
+    let token = this.cache.get(canonical);
+    if (token === undefined) {
+      token = `${kind}_${createHmac("sha256", this.key).update(canonical).digest("hex").slice(0, 12)}`;
+      if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+      this.cache.set(canonical, token);
+    }
+    return token;
+  }
+
+  /** Replaces every e-mail address, IP address and recognisable user name in free text. */
+  scrub(text: string): string {
+    let out = text.replace(EMAIL, (m) => this.pseudonym("mail", m));
+    out = out.replace(IPV4, (m) => this.pseudonym("ip", m));
+    if (out.includes(":")) out = out.replace(IPV6, (m) => (/[0-9A-Fa-f]/.test(m) && isIPv6(m) ? this.pseudonym("ip", m) : m));
+    return out.replace(USER_IN_TEXT, (m, prefix?: string, name?: string, forName?: string) => {
+      const user = name ?? forName;
+      if (!user || NOT_A_USER.has(user.toLowerCase()) || /^(ip|mail|usr)_[0-9a-f]{12}$/.test(user)) return m;
+      return m.replace(user, this.pseudonym("usr", user));
+    });
+  }
+
+  /** A field that is a user name as a whole ("-" means none, in CLF). */
+  user(value: string): string {
+    return value === "-" || value === "" ? value : this.pseudonym("usr", value);
+  }
+
+  /** Every string in a JSON value, scrubbed; values under user-name keys pseudonymised whole. */
+  scrubJson(value: unknown, key = ""): unknown {
+    if (typeof value === "string") return USER_KEYS.test(key) ? this.user(value) : this.scrub(value);
+    if (Array.isArray(value)) return value.map((v) => this.scrubJson(v));
+    if (value && typeof value === "object") {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) out[k] = this.scrubJson(v, k);
+      return out;
+    }
+    return value;
+  }
+}
