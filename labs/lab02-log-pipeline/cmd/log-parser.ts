@@ -14,7 +14,7 @@ const log = createLogger({ lab: LAB, role: "log-parser" });
 
 runMain(log, async (signal) => {
   const parser = new LogParser(
-    { id: config.id, work: config.work, results: config.results, bus: config.bus, parse: config.parse },
+    { id: config.id, work: config.work, results: config.results, bus: config.bus, parse: config.parse, delayMs: config.delay },
     new Pseudonymizer(config.key),
     log,
   );

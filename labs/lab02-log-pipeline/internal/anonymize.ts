@@ -17,10 +17,19 @@ const IPV4 = /(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2
 // Candidates only: full eight-group form, or any run with "::"; net.isIPv6 decides. A time such
 // as 12:30:45 is neither, so it is left alone.
 const IPV6 = /(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?![\w:])|(?<![\w:])[0-9A-Fa-f:]*::[0-9A-Fa-f:.]*(?![\w:])/g;
-/** Where free text names a user: "user=bob", "user bob", "invalid user bob", "for bob from". */
-const USER_IN_TEXT =
-  /\b(user[= ]|login[= ]|account[= ]|uid=)"?([A-Za-z_][A-Za-z0-9._-]{0,31})|\bfor ([A-Za-z_][A-Za-z0-9._-]{0,31}) from\b/gi;
+const NAME = "([A-Za-z_][A-Za-z0-9._-]{0,31})";
+/**
+ * Where free text names a user, the name being the pattern's first group: "user=bob", "user bob", "login=bob",
+ * "invalid user bob", "for bob from" (sshd), "bob : TTY=" (sudo), "/home/bob".
+ */
+const USER_IN_TEXT = [
+  new RegExp(`\\b(?:user[= ]|login=|account=|uid=)"?${NAME}`, "gi"),
+  new RegExp(`\\bfor ${NAME} from\\b`, "g"),
+  new RegExp(`^${NAME} : (?=TTY=|PWD=|USER=|COMMAND=)`, "g"),
+  new RegExp(`/home/${NAME}`, "g"),
+];
 const NOT_A_USER = new Set(["user", "invalid", "unknown"]);
+const PSEUDONYM = /^(ip|mail|usr)_[0-9a-f]{12}$/;
 /** JSON keys whose whole value is a user name. */
 export const USER_KEYS = /^(user|username|user_name|userid|user_id|login|account|principal|actor)$/i;
 
@@ -47,11 +56,12 @@ export class Pseudonymizer {
     let out = text.replace(EMAIL, (m) => this.pseudonym("mail", m));
     out = out.replace(IPV4, (m) => this.pseudonym("ip", m));
     if (out.includes(":")) out = out.replace(IPV6, (m) => (/[0-9A-Fa-f]/.test(m) && isIPv6(m) ? this.pseudonym("ip", m) : m));
-    return out.replace(USER_IN_TEXT, (m, prefix?: string, name?: string, forName?: string) => {
-      const user = name ?? forName;
-      if (!user || NOT_A_USER.has(user.toLowerCase()) || /^(ip|mail|usr)_[0-9a-f]{12}$/.test(user)) return m;
-      return m.replace(user, this.pseudonym("usr", user));
-    });
+    for (const pattern of USER_IN_TEXT) {
+      out = out.replace(pattern, (match, user: string) =>
+        NOT_A_USER.has(user.toLowerCase()) || PSEUDONYM.test(user) ? match : match.replace(user, this.pseudonym("usr", user)),
+      );
+    }
+    return out;
   }
 
   /** A field that is a user name as a whole ("-" means none, in CLF). */

@@ -54,6 +54,8 @@ export class LogCollector {
   endpoint = "";
   chunksSent = 0;
   chunksResent = 0;
+  /** True while reading is paused because the writer has not acknowledged enough. */
+  windowFull = false;
 
   constructor(
     private readonly config: CollectorConfig,
@@ -150,10 +152,12 @@ export class LogCollector {
 
   private async whileWindowFull(signal: AbortSignal): Promise<void> {
     while (!signal.aborted && this.unackedLines >= this.config.windowLines) {
-      this.log.debug({ unacked: this.unackedLines }, "window full; waiting for the writer");
+      if (!this.windowFull) this.log.debug({ unacked: this.unackedLines }, "window full; waiting for the writer");
+      this.windowFull = true;
       await this.sendResends();
       await this.nextEvent();
     }
+    this.windowFull = false;
   }
 
   private async sendResends(): Promise<void> {

@@ -43,9 +43,11 @@ export const parserOptions = {
   bus: { type: "string", default: BUS_ENDPOINT, describe: "the writer's PUB endpoint (KILL)" },
   key: { type: "string", default: DEMO_KEY, describe: "HMAC key for pseudonyms (16+ characters; set LAB02_KEY)" },
   parse: { type: "boolean", default: true, describe: "--no-parse passes lines through untouched (benchmark)" },
+  delay: { type: "number", default: 0, describe: "extra ms per chunk: a slow parser, for experiments" },
 } as const;
 
-export function checkParser(a: { key: string }): string | undefined {
+export function checkParser(a: { key: string; delay: number }): string | undefined {
+  if (a.delay < 0) return "--delay must be 0 or more";
   return a.key.length < 16 ? "--key must be at least 16 characters" : undefined;
 }
 

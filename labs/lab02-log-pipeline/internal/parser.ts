@@ -1,4 +1,4 @@
-import { closeSockets, type Logger, SendQueue } from "@zlabs/kit";
+import { closeSockets, type Logger, pause, SendQueue } from "@zlabs/kit";
 import { Pull, Push, Subscriber } from "zeromq";
 import type { Pseudonymizer } from "./anonymize.ts";
 import { parseChunk } from "./parse.ts";
@@ -19,6 +19,8 @@ export interface ParserConfig {
   bus: string;
   /** false: pass lines through untouched (measures what the pipeline costs without parsing). */
   parse: boolean;
+  /** Extra time per chunk, ms: a slow parser for experiments and fault tests. */
+  delayMs?: number;
 }
 
 /**
@@ -90,6 +92,7 @@ export class LogParser {
           continue;
         }
         const { header, payload } = decoded.message;
+        if (this.config.delayMs && !(await pause(this.config.delayMs, signal))) break;
         await this.out.send(this.process(header, payload));
         this.chunks += 1;
         this.lines += header.count;
