@@ -1,0 +1,189 @@
+// In-process over real sockets: the collector, parsers and writer, and peers that misbehave.
+import { join } from "node:path";
+import { createLogger } from "@zlabs/kit";
+import { ANY_LOOPBACK_TCP, SocketJar, waitUntil, withDeadline } from "@zlabs/kit/testing";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { Publisher, Pull, Push } from "zeromq";
+import { Pseudonymizer } from "../internal/anonymize.ts";
+import { LogCollector } from "../internal/collector.ts";
+import { LogParser } from "../internal/parser.ts";
+import { decode, encode } from "../internal/protocol.ts";
+import { StorageWriter } from "../internal/writer.ts";
+import { exactlyOnce, KEY, sampleFile, scratch, storedSeqs } from "./fixtures.ts";
+
+const log = createLogger({ lab: "lab02", role: "test", level: process.env.TEST_LOG_LEVEL ?? "silent" });
+const WAIT_MS = 20_000;
+const tmp = scratch();
+afterAll(tmp.remove);
+const jar = new SocketJar();
+const running: { stop: () => void; done: Promise<unknown> }[] = [];
+afterEach(async () => {
+  for (const r of running.splice(0)) {
+    r.stop();
+    await r.done;
+  }
+  jar.closeAll();
+});
+
+function run<T>(start: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const done = start(controller.signal);
+  running.push({ stop: () => controller.abort(), done: done.catch(() => {}) });
+  return done;
+}
+
+async function startWriter(outDir: string, missingAfterMs = 500) {
+  const writer = new StorageWriter(
+    { bind: ANY_LOOPBACK_TCP, bus: ANY_LOOPBACK_TCP, outDir, rotateBytes: 256 * 1024, missingAfterMs, killWorkers: true, once: true },
+    log,
+  );
+  await writer.bind();
+  const finished = run((s) => writer.run(s));
+  return { writer, finished };
+}
+
+function startParser(id: string, endpoints: { work: string; results: string; bus: string }) {
+  const parser = new LogParser({ id, ...endpoints, parse: true }, new Pseudonymizer(KEY), log);
+  return { parser, stopped: run((s) => parser.run(s)) };
+}
+
+describe("the pipeline over real sockets", () => {
+  it("stores every line exactly once, splits the work, rotates files, and KILL stops every parser", async () => {
+    const input = sampleFile(tmp.dir, 20_000);
+    const outDir = join(tmp.dir, "out-1");
+    const { writer } = await startWriter(outDir);
+    const collector = new LogCollector(
+      {
+        bind: ANY_LOOPBACK_TCP,
+        writer: writer.endpoints.bind,
+        bus: writer.endpoints.bus,
+        linesPerChunk: 500,
+        windowLines: 5000,
+        minParsers: 2,
+      },
+      log,
+    );
+    const work = await collector.bind();
+    const endpoints = { work, results: writer.endpoints.bind, bus: writer.endpoints.bus };
+    const a = startParser("a", endpoints);
+    const b = startParser("b", endpoints);
+    const stats = await withDeadline(
+      run((s) => collector.collect([input], s)),
+      WAIT_MS,
+      "the batch",
+    );
+    expect(stats?.done).toMatchObject({ stored: 20_000, duplicates: 0 });
+    expect(await withDeadline(Promise.all([a.stopped, b.stopped]), WAIT_MS, "KILL")).toEqual(["killed", "killed"]);
+    expect(a.parser.lines + b.parser.lines).toBe(20_000);
+    expect(Math.min(a.parser.lines, b.parser.lines)).toBeGreaterThan(0);
+    expect(exactlyOnce(storedSeqs(outDir), 20_000)).toEqual({ missing: 0, duplicates: 0 });
+    expect(stats?.done.files.length).toBeGreaterThan(1);
+  });
+
+  it("keeps memory flat under a stalled writer: reading stops at the window, and resumes on ACK", async () => {
+    const input = sampleFile(tmp.dir, 50_000, 2);
+    // A writer that answers START and then stalls: it never reads results and never acknowledges.
+    const writerPull = jar.add(new Pull());
+    await writerPull.bind(ANY_LOOPBACK_TCP);
+    const bus = jar.add(new Publisher());
+    await bus.bind(ANY_LOOPBACK_TCP);
+    const collector = new LogCollector(
+      {
+        bind: ANY_LOOPBACK_TCP,
+        writer: writerPull.lastEndpoint as string,
+        bus: bus.lastEndpoint as string,
+        linesPerChunk: 500,
+        windowLines: 5000,
+        minParsers: 0,
+      },
+      log,
+    );
+    const work = await collector.bind();
+    // A parser that takes nothing either: whatever the pipes hold is all that can leave.
+    const sink = jar.add(new Pull({ receiveHighWaterMark: 2 }));
+    sink.connect(work);
+    void run((s) => collector.collect([input], s));
+    const start = decode(await withDeadline(writerPull.receive(), WAIT_MS, "START"), ["START"]);
+    if (!start.ok || start.message.cmd !== "START") throw new Error("START expected");
+    const batch = start.message.header.batch;
+    const readyUntilStarted = setInterval(() => void bus.send(encode("READY", { batch, workers: 0 })), 50);
+    try {
+      await waitUntil(() => collector.windowFull, { timeoutMs: WAIT_MS, what: "the window to fill" });
+    } finally {
+      clearInterval(readyUntilStarted);
+    }
+    expect(collector.unackedLines).toBeLessThanOrEqual(5000);
+    expect(collector.chunksSent).toBe(10);
+    // The writer acknowledges the first 2,000 lines: the collector forgets them and reads on.
+    await bus.send(encode("ACK", { batch, watermark: 2000, stored: 2000 }));
+    await waitUntil(() => collector.chunksSent === 14 && collector.windowFull, { timeoutMs: WAIT_MS, what: "four more chunks" });
+    expect(collector.unackedLines).toBe(5000);
+  });
+
+  it("drops and counts malformed messages at the writer and the parser, and carries on", async () => {
+    const input = sampleFile(tmp.dir, 3000, 4);
+    const outDir = join(tmp.dir, "out-3");
+    const { writer } = await startWriter(outDir);
+    const collector = new LogCollector(
+      {
+        bind: ANY_LOOPBACK_TCP,
+        writer: writer.endpoints.bind,
+        bus: writer.endpoints.bus,
+        linesPerChunk: 500,
+        windowLines: 5000,
+        minParsers: 1,
+      },
+      log,
+    );
+    const work = await collector.bind();
+    const p = startParser("p", { work, results: writer.endpoints.bind, bus: writer.endpoints.bus });
+    const rogue = jar.add(new Push());
+    rogue.connect(writer.endpoints.bind);
+    await rogue.send(["EVENTS", "not msgpack", "x\n"]);
+    await rogue.send(["NONSENSE"]);
+    await waitUntil(() => writer.malformed === 2, { timeoutMs: WAIT_MS, what: "two malformed messages at the writer" });
+    const stats = await withDeadline(
+      run((s) => collector.collect([input], s)),
+      WAIT_MS,
+      "the batch",
+    );
+    expect(stats?.done.stored).toBe(3000);
+    expect(await p.stopped).toBe("killed");
+  });
+});
+
+describe("loss and recovery", () => {
+  it("a parser that vanishes with chunks in hand loses nothing: the writer asks again, duplicates are dropped", async () => {
+    const input = sampleFile(tmp.dir, 10_000, 5);
+    const outDir = join(tmp.dir, "out-4");
+    const { writer } = await startWriter(outDir, 300);
+    const collector = new LogCollector(
+      {
+        bind: ANY_LOOPBACK_TCP,
+        writer: writer.endpoints.bind,
+        bus: writer.endpoints.bus,
+        linesPerChunk: 500,
+        windowLines: 5000,
+        minParsers: 2,
+      },
+      log,
+    );
+    const work = await collector.bind();
+    const good = startParser("good", { work, results: writer.endpoints.bind, bus: writer.endpoints.bus });
+    // A black hole that says HELLO, takes chunks and is then closed without a word: a crashed parser.
+    const hole = jar.add(new Pull({ receiveHighWaterMark: 2 }));
+    hole.connect(work);
+    const hello = jar.add(new Push());
+    hello.connect(writer.endpoints.bind);
+    await hello.send(encode("HELLO", { worker: "doomed" }));
+    const batch = run((s) => collector.collect([input], s));
+    await withDeadline(hole.receive(), WAIT_MS, "a chunk at the doomed parser");
+    hole.close();
+    const stats = await withDeadline(batch, WAIT_MS, "the batch");
+    expect(stats?.done.stored).toBe(10_000);
+    expect(stats?.chunksResent).toBeGreaterThan(0);
+    expect(stats?.done.resends).toBeGreaterThan(0);
+    expect(exactlyOnce(storedSeqs(outDir), 10_000)).toEqual({ missing: 0, duplicates: 0 });
+    expect(await good.stopped).toBe("killed");
+  });
+});
