@@ -1,4 +1,4 @@
-import { createLogger, listOption, parseConfig, runMain } from "@zlabs/kit";
+import { createLogger, parseConfig, runMain } from "@zlabs/kit";
 import { LogCollector } from "../internal/collector.ts";
 import { checkCollector, collectorOptions, LAB } from "../internal/config.ts";
 import { InputError, inputFiles } from "../internal/input.ts";
@@ -13,7 +13,7 @@ const config = parseConfig({
 const log = createLogger({ lab: LAB, role: "log-collector" });
 
 runMain(log, async (signal) => {
-  const files = await inputFiles(listOption(config.input), config.spoolDir, config.sample, log).catch((err: Error) => {
+  const files = await inputFiles(config.input, config.spoolDir, config.sample, log).catch((err: Error) => {
     if (err instanceof InputError) return err;
     throw err;
   });

@@ -10,7 +10,12 @@ export const BUS_ENDPOINT = "tcp://127.0.0.1:5022";
 export const DEMO_KEY = "lab02-demo-key-change-me";
 
 export const collectorOptions = {
-  input: { type: "string", array: true, default: [] as string[], describe: 'log files or globs to ingest as one batch, or "-" for stdin' },
+  input: {
+    type: "string",
+    array: true,
+    default: [] as string[],
+    describe: 'log files or globs to ingest as one batch (repeat the flag), or "-" for stdin',
+  },
   sample: { type: "number", default: 0, describe: "also ingest this many generated sample lines (with PII)" },
   bind: { type: "string", default: WORK_ENDPOINT, describe: "PUSH endpoint the parsers connect to" },
   writer: { type: "string", default: WRITER_ENDPOINT, describe: "the writer's PULL endpoint (START)" },

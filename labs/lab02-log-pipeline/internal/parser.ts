@@ -92,6 +92,7 @@ export class LogParser {
           continue;
         }
         const { header, payload } = decoded.message;
+        this.log.debug({ first: header.first, count: header.count }, "chunk received");
         if (this.config.delayMs && !(await pause(this.config.delayMs, signal))) break;
         await this.out.send(this.process(header, payload));
         this.chunks += 1;
