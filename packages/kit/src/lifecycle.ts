@@ -107,6 +107,8 @@ export function runMain(log: Logger, main: (signal: AbortSignal) => Promise<unkn
     if (graceTimer) clearTimeout(graceTimer);
     if (stdinControl) process.stdin.destroy();
     process.exitCode = exitCode;
+    // Peak memory of the whole run, for benchmarks and for the curious (maxRSS is in KiB).
+    log.info({ code: exitCode, maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) }, "exiting");
     setTimeout(() => {
       log.warn("handles still open after main returned; forcing exit");
       process.exit(exitCode);

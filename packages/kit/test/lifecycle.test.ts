@@ -20,6 +20,7 @@ describe("runMain", () => {
     expect(await exited).toEqual({ code: 0, signal: null });
     expect(p.find({ msg: "stopping", reason: "SIGTERM" })).toHaveLength(1);
     expect(p.find("bye")).toHaveLength(1);
+    expect(p.find("exiting")[0]?.maxRssMiB).toBeGreaterThan(10);
   });
 
   it("exits 130 at once on a second signal while main is still stopping", async () => {
