@@ -7,7 +7,7 @@ import { type DoneHeader, decode, encode, type MissingHeader } from "./protocol.
 
 export const LINES_PER_CHUNK = 1000;
 /** Lines sent but not yet acknowledged as stored: the collector keeps them for a resend, so this bounds its memory. */
-export const WINDOW_LINES = 100_000;
+export const WINDOW_LINES = 200_000;
 export const START_RETRY_MS = 500;
 export const COLLECTOR_SNDHWM = 4;
 
@@ -137,7 +137,7 @@ export class LogCollector {
   private async announce(expected: number, source: string, signal: AbortSignal): Promise<void> {
     let waitingSince = performance.now();
     while (!signal.aborted) {
-      await this.control.send(encode("START", { batch: this.batch, expected, source }));
+      await this.control.send(encode("START", { batch: this.batch, expected, source, parsers: this.config.minParsers }));
       await Promise.race([this.nextEvent(), pause(START_RETRY_MS, signal)]);
       if (this.ready && this.ready.workers >= this.config.minParsers) return;
       if (performance.now() - waitingSince > 5000) {

@@ -33,6 +33,8 @@ export interface StartHeader {
   /** Lines in the batch: the writer knows the count before any work flows. */
   expected: number;
   source: string;
+  /** Parsers the collector waits for: work flows once the writer has heard from this many. */
+  parsers: number;
 }
 
 export interface ReadyHeader {

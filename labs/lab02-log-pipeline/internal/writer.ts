@@ -5,7 +5,7 @@ import { RotatingFile } from "./rotating-file.ts";
 import { BatchTracker } from "./tracker.ts";
 
 /** How often the writer tells the collector how far it has stored (its window moves on these). */
-export const ACK_INTERVAL_MS = 100;
+export const ACK_INTERVAL_MS = 20;
 /** A watermark stuck this long means lines were lost (a parser died): ask for them again. */
 export const MISSING_AFTER_MS = 2000;
 export const PROGRESS_INTERVAL_MS = 2000;
@@ -37,6 +37,8 @@ interface ActiveBatch {
   unparsed: number;
   resends: number;
   perWorker: Map<string, number>;
+  /** Work flows once READY has named enough parsers; nothing can be missing before that. */
+  flowing: boolean;
   watermarkMovedAt: number;
   lastWatermark: number;
   lastProgress: { at: number; stored: number };
@@ -138,6 +140,7 @@ export class StorageWriter {
         unparsed: 0,
         resends: 0,
         perWorker: new Map(),
+        flowing: false,
         watermarkMovedAt: now,
         lastWatermark: 0,
         lastProgress: { at: now, stored: 0 },
@@ -145,6 +148,11 @@ export class StorageWriter {
       this.log.info({ batch: header.batch, expected: header.expected, source: header.source }, "batch started");
     }
     // START is repeated until the collector sees READY with enough parsers: answer every time.
+    const batch = this.batch as ActiveBatch;
+    if (!batch.flowing && this.workers.size >= header.parsers) {
+      batch.flowing = true;
+      batch.watermarkMovedAt = performance.now();
+    }
     await this.bus.send(encode("READY", { batch: header.batch, workers: this.workers.size }));
   }
 
@@ -197,6 +205,7 @@ export class StorageWriter {
     if (!b) return;
     void this.bus.send(encode("ACK", { batch: b.header.batch, watermark: b.tracker.watermark, stored: b.tracker.stored })).catch(() => {});
     const now = performance.now();
+    if (!b.flowing) return;
     if (b.tracker.watermark !== b.lastWatermark) {
       b.lastWatermark = b.tracker.watermark;
       b.watermarkMovedAt = now;

@@ -107,8 +107,10 @@ export function runMain(log: Logger, main: (signal: AbortSignal) => Promise<unkn
     if (graceTimer) clearTimeout(graceTimer);
     if (stdinControl) process.stdin.destroy();
     process.exitCode = exitCode;
-    // Peak memory of the whole run, for benchmarks and for the curious (maxRSS is in KiB).
-    log.info({ code: exitCode, maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) }, "exiting");
+    // Peak memory and CPU time of the whole run, for benchmarks and for the curious.
+    const usage = process.resourceUsage();
+    const cpuSec = Math.round((usage.userCPUTime + usage.systemCPUTime) / 1e4) / 100;
+    log.info({ code: exitCode, maxRssMiB: Math.round(usage.maxRSS / 1024), cpuSec }, "exiting");
     setTimeout(() => {
       log.warn("handles still open after main returned; forcing exit");
       process.exit(exitCode);
