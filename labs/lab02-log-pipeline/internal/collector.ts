@@ -5,7 +5,7 @@ import { Push, Subscriber } from "zeromq";
 import { type Chunk, countLines, readChunks } from "./chunker.ts";
 import { type DoneHeader, decode, encode, type MissingHeader } from "./protocol.ts";
 
-export const LINES_PER_CHUNK = 1000;
+export const LINES_PER_CHUNK = 4000;
 /** Lines sent but not yet acknowledged as stored: the collector keeps them for a resend, so this bounds its memory. */
 export const WINDOW_LINES = 200_000;
 export const START_RETRY_MS = 500;
