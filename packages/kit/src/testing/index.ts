@@ -1,4 +1,5 @@
 export * from "./deadline.ts";
 export * from "./endpoints.ts";
+export * from "./faults.ts";
 export * from "./process.ts";
 export * from "./python.ts";

@@ -1,0 +1,143 @@
+import { type Logger, pause } from "@zlabs/kit";
+import { Request } from "zeromq";
+import { CircuitBreaker } from "./breaker.ts";
+import type { Outbox } from "./outbox.ts";
+import { decodeAck, encodeReading, PROTOCOL_VERSION, type Reading } from "./protocol.ts";
+
+export const REQUEST_TIMEOUT_MS = 2500;
+export const BREAKER_THRESHOLD = 3;
+export const BREAKER_COOL_DOWN_MS = 10_000;
+export const READING_INTERVAL_MS = 1000;
+/** How often a device with every receiver unavailable looks again. */
+const RECHECK_MS = 250;
+
+export interface DeviceConfig {
+  id: string;
+  /** In order of preference: primary first. */
+  receivers: string[];
+  intervalMs: number;
+  timeoutMs: number;
+  breakerThreshold: number;
+  coolDownMs: number;
+  /** Take this many readings, deliver them all, then finish (0: run until stopped). */
+  count: number;
+}
+
+/** A simulated sensor: a temperature drifting around 21 °C. */
+function sample(seq: number): { sensor: string; value: number; unit: string } {
+  return { sensor: "temperature", value: Math.round((21 + 3 * Math.sin(seq / 10) + Math.random() - 0.5) * 100) / 100, unit: "C" };
+}
+
+/**
+ * A field device: takes a reading every interval into its on-disk outbox, and sends the oldest one
+ * at a time as a Lazy Pirate (fresh REQ socket per attempt, bounded wait) with fail-over: an
+ * attempt that gets no reply moves the next attempt to the next receiver in the list, and each
+ * receiver's circuit breaker keeps a dead one from costing a timeout on every reading.
+ */
+export class FieldDevice {
+  private readonly breakers: CircuitBreaker[];
+  private wake: () => void = () => {};
+  private taken = 0;
+  delivered = 0;
+
+  constructor(
+    private readonly config: DeviceConfig,
+    private readonly outbox: Outbox,
+    private readonly log: Logger,
+  ) {
+    this.breakers = config.receivers.map(() => new CircuitBreaker(config.breakerThreshold, config.coolDownMs));
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const onAbort = () => this.wake();
+    signal.addEventListener("abort", onAbort, { once: true });
+    const sampler = setInterval(() => this.takeReading(), this.config.intervalMs);
+    if (this.outbox.size > 0) this.log.info({ buffered: this.outbox.size }, "readings left from before; sending them first");
+    try {
+      while (!signal.aborted) {
+        const reading = this.outbox.oldest();
+        if (reading) {
+          await this.deliver(reading, signal);
+          continue;
+        }
+        if (this.config.count > 0 && this.taken >= this.config.count) break;
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+      }
+    } finally {
+      clearInterval(sampler);
+      signal.removeEventListener("abort", onAbort);
+    }
+    if (this.config.count > 0 && this.taken >= this.config.count)
+      this.log.info({ delivered: this.delivered, dropped: this.outbox.dropped }, "all readings delivered");
+  }
+
+  private takeReading(): void {
+    if (this.config.count > 0 && this.taken >= this.config.count) return;
+    this.taken += 1;
+    const reading = this.outbox.add((seq) => ({ v: PROTOCOL_VERSION, device: this.config.id, seq, takenAt: Date.now(), ...sample(seq) }));
+    this.log.debug({ seq: reading.seq, buffered: this.outbox.size }, "reading taken");
+    this.wake();
+  }
+
+  private async deliver(reading: Reading, signal: AbortSignal): Promise<void> {
+    let lastFailed = -1;
+    let waiting = false;
+    for (let attempt = 1; !signal.aborted; ) {
+      const target = this.pick(lastFailed);
+      if (target === -1) {
+        if (!waiting) this.log.warn({ seq: reading.seq, buffered: this.outbox.size }, "every receiver unavailable; buffering readings");
+        waiting = true;
+        await pause(RECHECK_MS, signal);
+        continue;
+      }
+      waiting = false;
+      const endpoint = this.config.receivers[target] as string;
+      const ack = await this.requestOnce(endpoint, reading, signal);
+      if (ack) {
+        this.breakers[target]?.success();
+        this.outbox.remove(reading.seq);
+        this.delivered += 1;
+        this.log.info({ seq: reading.seq, receiver: endpoint, attempt, status: ack, buffered: this.outbox.size }, "reading delivered");
+        return;
+      }
+      if (signal.aborted) return;
+      const opened = this.breakers[target]?.failure(performance.now());
+      this.log.warn({ seq: reading.seq, receiver: endpoint, attempt, circuit: opened ? "opened" : undefined }, "no reply; failing over");
+      lastFailed = target;
+      attempt += 1;
+    }
+  }
+
+  /** The first receiver whose breaker lets a request through, trying another than the one that just failed if there is one. */
+  private pick(lastFailed: number): number {
+    const now = performance.now();
+    const allowed = this.config.receivers.map((_, i) => i).filter((i) => this.breakers[i]?.allows(now));
+    return allowed.find((i) => i !== lastFailed) ?? allowed[0] ?? -1;
+  }
+
+  /** One attempt on its own socket: the ack status, or undefined for no (valid) reply in time. */
+  private async requestOnce(endpoint: string, reading: Reading, signal: AbortSignal): Promise<string | undefined> {
+    const socket = new Request({ linger: 0, receiveTimeout: this.config.timeoutMs, sendTimeout: this.config.timeoutMs });
+    const onAbort = () => socket.close();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      socket.connect(endpoint);
+      await socket.send(encodeReading(reading));
+      const [frame] = await socket.receive();
+      const ack = decodeAck(frame as Buffer);
+      if (!ack.ok || ack.value.device !== reading.device || ack.value.seq !== reading.seq) {
+        this.log.warn({ seq: reading.seq, reason: ack.ok ? "ack for another reading" : ack.reason }, "bad ack dropped");
+        return undefined;
+      }
+      return ack.value.status;
+    } catch (err) {
+      if (signal.aborted || (err as { code?: string }).code === "EAGAIN") return undefined;
+      throw err;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      if (!socket.closed) socket.close();
+    }
+  }
+}
