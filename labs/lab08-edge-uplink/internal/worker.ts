@@ -31,6 +31,8 @@ export class IngestWorker {
   private out: SendQueue | undefined;
   private lastHeard = 0;
   private busy = false;
+  /** Whether the queue has said anything on the current socket. */
+  private answered = false;
   private backoffMs: number;
   stored = 0;
   duplicates = 0;
@@ -70,6 +72,7 @@ export class IngestWorker {
     // A fresh identity per socket: the queue must never mistake a new connection for the old one.
     this.socket = new Dealer({ linger: 0, routingId: `${this.config.id}-${randomBytes(3).toString("hex")}` });
     this.out = new SendQueue(this.socket);
+    this.answered = false;
     this.socket.connect(this.config.queue);
     this.lastHeard = performance.now();
     await this.out.send(READY);
@@ -121,6 +124,8 @@ export class IngestWorker {
 
   private heard(): void {
     this.lastHeard = performance.now();
+    if (!this.answered) this.log.info({ backoffMs: this.config.backoffInitMs }, "queue answered; back-off reset");
+    this.answered = true;
     this.backoffMs = this.config.backoffInitMs;
   }
 
