@@ -1,0 +1,106 @@
+// The receiver in-process over real sockets, with raw peers that misbehave.
+import { createLogger } from "@zlabs/kit";
+import { ANY_LOOPBACK_TCP, SocketJar, waitUntil, withDeadline } from "@zlabs/kit/testing";
+import { afterEach, describe, expect, it } from "vitest";
+import { Dealer, Request } from "zeromq";
+import { encodeAck, encodeReading, HEARTBEAT, READY, type Reading } from "../internal/protocol.ts";
+import { CentralReceiver } from "../internal/receiver.ts";
+
+const log = createLogger({ lab: "lab08", role: "test", level: process.env.TEST_LOG_LEVEL ?? "silent" });
+const WAIT_MS = 10_000;
+const jar = new SocketJar();
+const stops: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const stop of stops.splice(0)) await stop();
+  jar.closeAll();
+});
+
+async function startReceiver(heartbeatMs = 50, liveness = 3) {
+  const receiver = new CentralReceiver({ front: ANY_LOOPBACK_TCP, back: ANY_LOOPBACK_TCP, heartbeatMs, liveness }, log);
+  await receiver.bind();
+  const controller = new AbortController();
+  const running = receiver.run(controller.signal);
+  stops.push(async () => {
+    controller.abort();
+    await running;
+  });
+  return receiver;
+}
+
+/** A raw worker: says READY, then records every message that is not a heartbeat. */
+async function rawWorker(back: string, heartbeat: boolean) {
+  const dealer = jar.add(new Dealer());
+  dealer.connect(back);
+  await dealer.send(READY);
+  const requests: Buffer[][] = [];
+  let heartbeats = 0;
+  void (async () => {
+    try {
+      for await (const frames of dealer) {
+        if (frames.length === 1 && frames[0]?.equals(HEARTBEAT)) {
+          heartbeats += 1;
+          if (heartbeat) await dealer.send(HEARTBEAT);
+        } else requests.push(frames);
+      }
+    } catch {
+      // closed by the test
+    }
+  })();
+  return { dealer, requests, heartbeats: () => heartbeats };
+}
+
+const reading: Reading = { v: 1, device: "dev", seq: 1, takenAt: 0, sensor: "t", value: 1, unit: "C" };
+
+describe("the Paranoid Pirate queue", () => {
+  it("routes a device's request to an idle worker and the reply back, envelope intact", async () => {
+    const r = await startReceiver();
+    const w = await rawWorker(r.endpoints.back, true);
+    await waitUntil(() => r.idleWorkers.length === 1, { timeoutMs: WAIT_MS, what: "the worker listed" });
+    const req = jar.add(new Request({ receiveTimeout: WAIT_MS }));
+    req.connect(r.endpoints.front);
+    await req.send(encodeReading(reading));
+    await waitUntil(() => w.requests.length === 1, { timeoutMs: WAIT_MS, what: "the request at the worker" });
+    const [client, empty, body] = w.requests[0] as Buffer[];
+    expect(empty?.length).toBe(0);
+    expect(body?.equals(encodeReading(reading))).toBe(true);
+    const ack = encodeAck({ v: 1, device: "dev", seq: 1, status: "stored", worker: "raw" });
+    await w.dealer.send([client as Buffer, Buffer.alloc(0), ack]);
+    const [reply] = await withDeadline(req.receive(), WAIT_MS, "the reply");
+    expect(reply?.equals(ack)).toBe(true);
+  });
+
+  it("heartbeats an idle worker, purges it after liveness silent intervals, and never hands it a request", async () => {
+    const r = await startReceiver(50, 3);
+    const silent = await rawWorker(r.endpoints.back, false);
+    await waitUntil(() => r.idleWorkers.length === 1, { timeoutMs: WAIT_MS, what: "the worker listed" });
+    await waitUntil(() => silent.heartbeats() >= 2, { timeoutMs: WAIT_MS, what: "heartbeats from the queue" });
+    await waitUntil(() => r.idleWorkers.length === 0, { timeoutMs: WAIT_MS, what: "the silent worker purged" });
+    const req = jar.add(new Request({ receiveTimeout: WAIT_MS }));
+    req.connect(r.endpoints.front);
+    await req.send(encodeReading(reading));
+    // The request waits in ZeroMQ until a live worker shows up, and goes to that one only.
+    const live = await rawWorker(r.endpoints.back, true);
+    await waitUntil(() => live.requests.length === 1, { timeoutMs: WAIT_MS, what: "the request at the live worker" });
+    expect(silent.requests).toEqual([]);
+  });
+
+  it("logs and drops an unknown one-frame command and a malformed envelope, never forwarding them", async () => {
+    const r = await startReceiver();
+    const w = await rawWorker(r.endpoints.back, true);
+    await waitUntil(() => r.idleWorkers.length === 1, { timeoutMs: WAIT_MS, what: "the worker listed" });
+    const rogueWorker = jar.add(new Dealer());
+    rogueWorker.connect(r.endpoints.back);
+    await rogueWorker.send(Buffer.from([0x07]));
+    await rogueWorker.send([Buffer.from("x"), Buffer.from("y")]);
+    const rogueDevice = jar.add(new Dealer());
+    rogueDevice.connect(r.endpoints.front);
+    await rogueDevice.send(encodeReading(reading)); // no empty delimiter: not a REQ envelope
+    await waitUntil(() => r.dropped === 3, { timeoutMs: WAIT_MS, what: "three messages dropped" });
+    expect(r.idleWorkers).toHaveLength(1);
+    const req = jar.add(new Request({ receiveTimeout: WAIT_MS }));
+    req.connect(r.endpoints.front);
+    await req.send(encodeReading({ ...reading, seq: 2 }));
+    await waitUntil(() => w.requests.length === 1, { timeoutMs: WAIT_MS, what: "the valid request" });
+    expect(w.requests[0]?.[2]?.equals(encodeReading({ ...reading, seq: 2 }))).toBe(true);
+  });
+});
