@@ -1,10 +1,16 @@
 // The receiver in-process over real sockets, with raw peers that misbehave.
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createLogger } from "@zlabs/kit";
 import { ANY_LOOPBACK_TCP, SocketJar, waitUntil, withDeadline } from "@zlabs/kit/testing";
 import { afterEach, describe, expect, it } from "vitest";
-import { Dealer, Request } from "zeromq";
-import { encodeAck, encodeReading, HEARTBEAT, READY, type Reading } from "../internal/protocol.ts";
+import { Dealer, Request, Router } from "zeromq";
+import { decodeAck, encodeAck, encodeReading, HEARTBEAT, READY, type Reading } from "../internal/protocol.ts";
 import { CentralReceiver } from "../internal/receiver.ts";
+import { ReadingStore } from "../internal/store.ts";
+import { IngestWorker } from "../internal/worker.ts";
 
 const log = createLogger({ lab: "lab08", role: "test", level: process.env.TEST_LOG_LEVEL ?? "silent" });
 const WAIT_MS = 10_000;
@@ -102,5 +108,50 @@ describe("the Paranoid Pirate queue", () => {
     await req.send(encodeReading({ ...reading, seq: 2 }));
     await waitUntil(() => w.requests.length === 1, { timeoutMs: WAIT_MS, what: "the valid request" });
     expect(w.requests[0]?.[2]?.equals(encodeReading({ ...reading, seq: 2 }))).toBe(true);
+  });
+});
+
+describe("the Paranoid Pirate worker", () => {
+  it("sends no heartbeat while busy with a reading, and heartbeats again once idle", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lab08-worker-"));
+    stops.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const queue = jar.add(new Router());
+    await queue.bind(ANY_LOOPBACK_TCP);
+    const worker = new IngestWorker(
+      {
+        id: "busy",
+        queue: queue.lastEndpoint as string,
+        heartbeatMs: 50,
+        liveness: 100,
+        backoffInitMs: 50,
+        backoffMaxMs: 50,
+        delayMs: 500,
+      },
+      new ReadingStore(dir),
+      log,
+    );
+    const controller = new AbortController();
+    const running = worker.run(controller.signal);
+    stops.push(async () => {
+      controller.abort();
+      await running;
+    });
+    const [identity, ready] = await withDeadline(queue.receive(), WAIT_MS, "READY");
+    expect(ready?.equals(READY)).toBe(true);
+    await queue.send([identity as Buffer, Buffer.from("client"), Buffer.alloc(0), encodeReading(reading)]);
+    // Everything the worker sends from now on, in order: while it works (500 ms, ten heartbeat
+    // intervals) nothing, then the reply, then heartbeats.
+    const next = async () => (await withDeadline(queue.receive(), WAIT_MS, "a message from the worker")).slice(1);
+    let first = await next();
+    let heartbeatsWhileBusy = 0;
+    while (first.length === 1 && first[0]?.equals(HEARTBEAT)) {
+      heartbeatsWhileBusy += 1;
+      first = await next();
+    }
+    // One may have been on its way before the request arrived; a worker beating while busy sends ~10.
+    expect(heartbeatsWhileBusy).toBeLessThanOrEqual(1);
+    expect(first).toHaveLength(3);
+    expect(decodeAck(first[2] as Buffer)).toMatchObject({ ok: true, value: { seq: 1, status: "stored" } });
+    expect((await next())[0]?.equals(HEARTBEAT)).toBe(true);
   });
 });
