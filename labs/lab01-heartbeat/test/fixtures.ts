@@ -1,10 +1,9 @@
-import { createLogger } from "@zlabs/kit";
-import { withDeadline } from "@zlabs/kit/testing";
+import { testLogger, withDeadline } from "@zlabs/kit/testing";
 import { Dashboard, type DashboardConfig } from "../internal/dashboard.ts";
 import type { LivenessEvent } from "../internal/liveness.ts";
 import type { Heartbeat, HostMetrics } from "../internal/protocol.ts";
 
-export const testLog = createLogger({ lab: "lab01", role: "test", level: process.env.TEST_LOG_LEVEL ?? "silent" });
+export const testLog = testLogger("lab01");
 const WAIT_MS = 10_000;
 
 export const METRICS: HostMetrics = { cpu: 0.1, memUsedBytes: 1, memTotalBytes: 4, load1: 0.5, load5: 0.4, load15: 0.3, uptimeSec: 100 };

@@ -1,7 +1,7 @@
 // Interoperability with a second ZeroMQ implementation: pyzmq on libzmq, talking to our agent and
 // dashboard over TCP. Python does only the ZeroMQ side (sockets, frames, subscriptions); the frame
 // bytes are checked and built here, so the test needs no MessagePack library in Python.
-import { hasPyzmq, PythonPeer } from "@zlabs/kit/testing";
+import { hasPyzmq, PythonPeers, Tasks } from "@zlabs/kit/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { MonitorAgent } from "../internal/agent.ts";
 import { HostSampler } from "../internal/metrics.ts";
@@ -34,18 +34,14 @@ while True:
     time.sleep(0.05)
 `;
 
-const peers: PythonPeer[] = [];
-const cleanups: (() => Promise<void> | void)[] = [];
+const python = new PythonPeers();
+const tasks = new Tasks();
+const dashboards: DashboardUnderTest[] = [];
 afterEach(async () => {
-  for (const p of peers.splice(0)) p.kill();
-  for (const f of cleanups.splice(0)) await f();
+  python.killAll();
+  await tasks.stopAll();
+  for (const d of dashboards.splice(0)) await d.stop();
 });
-
-function python(script: string, args: string[]): PythonPeer {
-  const peer = new PythonPeer(script, args);
-  peers.push(peer);
-  return peer;
-}
 
 describe.skipIf(!hasPyzmq())("interop with pyzmq (libzmq)", () => {
   it("a pyzmq SUB filters our agents' heartbeats by rack prefix: rack1 only, never rack10", async () => {
@@ -56,15 +52,10 @@ describe.skipIf(!hasPyzmq())("interop with pyzmq (libzmq)", () => {
     ] as const) {
       const agent = new MonitorAgent({ id, rack, bind: "tcp://127.0.0.1:*", intervalMs: 50, simulate: "none" }, new HostSampler(), testLog);
       await agent.bind();
-      const stop = new AbortController();
-      const running = agent.run(stop.signal);
-      cleanups.push(async () => {
-        stop.abort();
-        await running;
-      });
+      void tasks.run((s) => agent.run(s));
       agents.push(agent);
     }
-    const sub = python(PY_SUB, ["hb.ok.rack1.", "3", ...agents.map((a) => a.endpoint)]);
+    const sub = python.start(PY_SUB, ["hb.ok.rack1.", "3", ...agents.map((a) => a.endpoint)]);
     expect(await sub.nextLine("the subscription")).toBe("subscribed");
     for (let i = 0; i < 3; i++) {
       const frames = (await sub.nextLine(`message ${i + 1}`)).split(" ").map((h) => Buffer.from(h, "hex"));
@@ -76,13 +67,13 @@ describe.skipIf(!hasPyzmq())("interop with pyzmq (libzmq)", () => {
 
   it("our dashboard tracks an agent written with pyzmq", async () => {
     const frames = encodeHeartbeat(heartbeat({ agent: "py-1", rack: "rack7", intervalMs: 50 }));
-    const pub = python(
+    const pub = python.start(
       PY_PUB,
       frames.map((f) => Buffer.from(f).toString("hex")),
     );
     const endpoint = await pub.nextLine("the pyzmq endpoint");
     const dashboard = new DashboardUnderTest({ connect: [endpoint], racks: ["rack7"] });
-    cleanups.push(() => dashboard.stop());
+    dashboards.push(dashboard);
     await dashboard.until(() => dashboard.has("joined", "py-1"), "the pyzmq agent joining");
     expect(dashboard.malformed).toEqual([]);
   });

@@ -1,7 +1,6 @@
 // In-process over real sockets: the collector, parsers and writer, and peers that misbehave.
 import { join } from "node:path";
-import { createLogger } from "@zlabs/kit";
-import { ANY_LOOPBACK_TCP, SocketJar, waitUntil, withDeadline } from "@zlabs/kit/testing";
+import { ANY_LOOPBACK_TCP, SocketJar, Tasks, testLogger, waitUntil, withDeadline } from "@zlabs/kit/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Publisher, Pull, Push } from "zeromq";
 import { Pseudonymizer } from "../internal/anonymize.ts";
@@ -11,26 +10,16 @@ import { decode, encode } from "../internal/protocol.ts";
 import { StorageWriter } from "../internal/writer.ts";
 import { exactlyOnce, KEY, sampleFile, scratch, storedSeqs } from "./fixtures.ts";
 
-const log = createLogger({ lab: "lab02", role: "test", level: process.env.TEST_LOG_LEVEL ?? "silent" });
+const log = testLogger("lab02");
 const WAIT_MS = 20_000;
 const tmp = scratch();
 afterAll(tmp.remove);
 const jar = new SocketJar();
-const running: { stop: () => void; done: Promise<unknown> }[] = [];
+const tasks = new Tasks();
 afterEach(async () => {
-  for (const r of running.splice(0)) {
-    r.stop();
-    await r.done;
-  }
+  await tasks.stopAll();
   jar.closeAll();
 });
-
-function run<T>(start: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  const done = start(controller.signal);
-  running.push({ stop: () => controller.abort(), done: done.catch(() => {}) });
-  return done;
-}
 
 async function startWriter(outDir: string, missingAfterMs = 500) {
   const writer = new StorageWriter(
@@ -38,13 +27,13 @@ async function startWriter(outDir: string, missingAfterMs = 500) {
     log,
   );
   await writer.bind();
-  const finished = run((s) => writer.run(s));
+  const finished = tasks.run((s) => writer.run(s));
   return { writer, finished };
 }
 
 function startParser(id: string, endpoints: { work: string; results: string; bus: string }) {
   const parser = new LogParser({ id, ...endpoints, parse: true }, new Pseudonymizer(KEY), log);
-  return { parser, stopped: run((s) => parser.run(s)) };
+  return { parser, stopped: tasks.run((s) => parser.run(s)) };
 }
 
 describe("the pipeline over real sockets", () => {
@@ -68,7 +57,7 @@ describe("the pipeline over real sockets", () => {
     const a = startParser("a", endpoints);
     const b = startParser("b", endpoints);
     const stats = await withDeadline(
-      run((s) => collector.collect([input], s)),
+      tasks.run((s) => collector.collect([input], s)),
       WAIT_MS,
       "the batch",
     );
@@ -102,7 +91,7 @@ describe("the pipeline over real sockets", () => {
     // A parser that takes nothing either: whatever the pipes hold is all that can leave.
     const sink = jar.add(new Pull({ receiveHighWaterMark: 2 }));
     sink.connect(work);
-    void run((s) => collector.collect([input], s));
+    void tasks.run((s) => collector.collect([input], s));
     const start = decode(await withDeadline(writerPull.receive(), WAIT_MS, "START"), ["START"]);
     if (!start.ok || start.message.cmd !== "START") throw new Error("START expected");
     const batch = start.message.header.batch;
@@ -143,7 +132,7 @@ describe("the pipeline over real sockets", () => {
     await rogue.send(["NONSENSE"]);
     await waitUntil(() => writer.malformed === 2, { timeoutMs: WAIT_MS, what: "two malformed messages at the writer" });
     const stats = await withDeadline(
-      run((s) => collector.collect([input], s)),
+      tasks.run((s) => collector.collect([input], s)),
       WAIT_MS,
       "the batch",
     );
@@ -176,7 +165,7 @@ describe("loss and recovery", () => {
     const hello = jar.add(new Push());
     hello.connect(writer.endpoints.bind);
     await hello.send(encode("HELLO", { worker: "doomed" }));
-    const batch = run((s) => collector.collect([input], s));
+    const batch = tasks.run((s) => collector.collect([input], s));
     await withDeadline(hole.receive(), WAIT_MS, "a chunk at the doomed parser");
     hole.close();
     const stats = await withDeadline(batch, WAIT_MS, "the batch");

@@ -1,13 +1,12 @@
 // A REQ client written with pyzmq (libzmq) against our agent: the wire format alone is enough.
 // Python does the ZeroMQ part; the request and reply bodies are built and checked here.
-import { createLogger } from "@zlabs/kit";
-import { hasPyzmq, PythonPeer } from "@zlabs/kit/testing";
+import { hasPyzmq, PythonPeers, Tasks, testLogger } from "@zlabs/kit/testing";
 import { pack } from "msgpackr";
 import { afterEach, describe, expect, it } from "vitest";
 import { NodeAgent } from "../internal/agent.ts";
 import { decodeReply } from "../internal/protocol.ts";
 
-const log = createLogger({ lab: "lab03", role: "test", level: process.env.TEST_LOG_LEVEL ?? "silent" });
+const log = testLogger("lab03");
 
 // Sends each request (hex) on one REQ socket with a receive timeout, prints each reply as hex.
 const PY_REQ = `
@@ -21,24 +20,20 @@ for body in sys.argv[2:]:
     print(req.recv().hex(), flush=True)
 `;
 
-const cleanups: (() => Promise<void> | void)[] = [];
+const tasks = new Tasks();
+const python = new PythonPeers();
 afterEach(async () => {
-  for (const f of cleanups.splice(0)) await f();
+  python.killAll();
+  await tasks.stopAll();
 });
 
 describe.skipIf(!hasPyzmq())("interop with pyzmq (libzmq)", () => {
   it("a pyzmq REQ client gets answers, and an error reply for garbage, from our REP agent", async () => {
     const agent = new NodeAgent({ id: "interop", bind: "tcp://127.0.0.1:*" }, log);
     await agent.bind();
-    const controller = new AbortController();
-    const running = agent.run(controller.signal);
-    cleanups.push(async () => {
-      controller.abort();
-      await running;
-    });
+    void tasks.run((s) => agent.run(s));
     const requests = [pack({ v: 1, id: "py-1", cmd: "info" }), Buffer.from("garbage"), pack({ v: 1, id: "py-2", cmd: "load" })];
-    const py = new PythonPeer(PY_REQ, [agent.endpoint, ...requests.map((r) => r.toString("hex"))]);
-    cleanups.push(() => py.kill());
+    const py = python.start(PY_REQ, [agent.endpoint, ...requests.map((r) => r.toString("hex"))]);
     const replies = [];
     for (let i = 0; i < requests.length; i++) {
       const decoded = decodeReply([Buffer.from(await py.nextLine(`reply ${i + 1}`), "hex")]);

@@ -1,6 +1,5 @@
 // In-process over real sockets: the agent, the Lazy Pirate client, and servers that misbehave.
-import { createLogger } from "@zlabs/kit";
-import { ANY_LOOPBACK_TCP, freeTcpEndpoint, SocketJar, withDeadline } from "@zlabs/kit/testing";
+import { ANY_LOOPBACK_TCP, freeTcpEndpoint, SocketJar, Tasks, testLogger, withDeadline } from "@zlabs/kit/testing";
 import { pack } from "msgpackr";
 import { afterEach, describe, expect, it } from "vitest";
 import { Request, Router } from "zeromq";
@@ -8,26 +7,20 @@ import { NodeAgent } from "../internal/agent.ts";
 import { type AttemptFailure, LazyPirateClient, NoReplyError } from "../internal/client.ts";
 import { decodeReply, decodeRequest, encodeReply, okReply, type Reply } from "../internal/protocol.ts";
 
-const log = createLogger({ lab: "lab03", role: "test", level: process.env.TEST_LOG_LEVEL ?? "silent" });
+const log = testLogger("lab03");
 const WAIT_MS = 10_000;
 const jar = new SocketJar();
-const stops: (() => Promise<void>)[] = [];
+const tasks = new Tasks();
 afterEach(async () => {
-  for (const stop of stops.splice(0)) await stop();
+  await tasks.stopAll();
   jar.closeAll();
 });
 
 async function startAgent(bind = ANY_LOOPBACK_TCP, chaos?: ConstructorParameters<typeof NodeAgent>[0]["chaos"], crash?: () => void) {
   const agent = new NodeAgent({ id: "test-agent", bind, ...(chaos ? { chaos } : {}) }, log, crash ? { crash } : {});
   await agent.bind();
-  const controller = new AbortController();
-  const running = agent.run(controller.signal);
-  const stop = async () => {
-    controller.abort();
-    await running;
-  };
-  stops.push(stop);
-  return { agent, stop };
+  void tasks.run((s) => agent.run(s));
+  return agent;
 }
 
 function client(endpoint: string, timeoutMs = 300, retries = 3) {
@@ -62,7 +55,7 @@ async function scriptedServer() {
 
 describe("the node agent", () => {
   it("answers every command with real figures and echoes the request id", async () => {
-    const { agent } = await startAgent();
+    const agent = await startAgent();
     const { client: c } = client(agent.endpoint, 5000);
     const results: Record<string, Record<string, unknown>> = {};
     for (const cmd of ["ps", "mem", "cpu", "load", "uptime", "disk", "info"]) {
@@ -80,7 +73,7 @@ describe("the node agent", () => {
   });
 
   it("gives a malformed request exactly one error reply, then serves the next request", async () => {
-    const { agent } = await startAgent();
+    const agent = await startAgent();
     const garbage = await rawRequest(agent.endpoint, [Buffer.from([0xc1, 0x00])]);
     expect(garbage).toEqual({ v: 1, id: null, ok: false, error: { code: "bad-request", message: "body is not MessagePack" } });
     const twoFrames = await rawRequest(agent.endpoint, [pack({ v: 1, id: "t-1", cmd: "mem" }), "extra"]);
@@ -99,7 +92,7 @@ describe("the node agent", () => {
 
   it("in chaos mode answers late after its good cycles, and crashes when told to", async () => {
     let crashes = 0;
-    const { agent } = await startAgent(ANY_LOOPBACK_TCP, { afterCycles: 1, crashChance: 0, slowChance: 1, slowMs: 600 }, () => crashes++);
+    const agent = await startAgent(ANY_LOOPBACK_TCP, { afterCycles: 1, crashChance: 0, slowChance: 1, slowMs: 600 }, () => crashes++);
     const { client: c, failures } = client(agent.endpoint, 300, 3);
     expect((await c.request("load")).ok).toBe(true);
     // From now on every answer comes after 600 ms, later than the client waits.

@@ -3,8 +3,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLogger } from "@zlabs/kit";
-import { ANY_LOOPBACK_TCP, hasPyzmq, PythonPeer, withDeadline } from "@zlabs/kit/testing";
+import { ANY_LOOPBACK_TCP, hasPyzmq, PythonPeers, Tasks, testLogger, withDeadline } from "@zlabs/kit/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { FieldDevice } from "../internal/device.ts";
 import { Outbox } from "../internal/outbox.ts";
@@ -13,30 +12,16 @@ import { CentralReceiver } from "../internal/receiver.ts";
 import { ReadingStore } from "../internal/store.ts";
 import { IngestWorker } from "../internal/worker.ts";
 
-const log = createLogger({ lab: "lab08", role: "test", level: process.env.TEST_LOG_LEVEL ?? "silent" });
+const log = testLogger("lab08");
 const WAIT_MS = 15_000;
 const tmp = mkdtempSync(join(tmpdir(), "lab08-interop-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-const cleanups: (() => Promise<void> | void)[] = [];
+const tasks = new Tasks();
+const python = new PythonPeers();
 afterEach(async () => {
-  for (const f of cleanups.splice(0)) await f();
+  python.killAll();
+  await tasks.stopAll();
 });
-
-function running<T>(start: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  const done = start(controller.signal);
-  cleanups.push(async () => {
-    controller.abort();
-    await done.catch(() => {});
-  });
-  return done;
-}
-
-function python(script: string, args: string[]): PythonPeer {
-  const peer = new PythonPeer(script, args);
-  cleanups.push(() => peer.kill());
-  return peer;
-}
 
 // A Paranoid Pirate worker as the Guide's ppworker: READY first, answers heartbeats, echoes the envelope.
 const PY_WORKER = `
@@ -77,9 +62,9 @@ describe.skipIf(!hasPyzmq())("6/PPP interop with pyzmq (libzmq)", () => {
   it("a pyzmq worker behind our queue stores a device's reading", async () => {
     const receiver = new CentralReceiver({ front: ANY_LOOPBACK_TCP, back: ANY_LOOPBACK_TCP, heartbeatMs: 100, liveness: 3 }, log);
     await receiver.bind();
-    void running((s) => receiver.run(s));
+    void tasks.run((s) => receiver.run(s));
     const ack = encodeAck({ v: 1, device: "py-dev", seq: 1, status: "stored", worker: "pyzmq" });
-    const worker = python(PY_WORKER, [receiver.endpoints.back, ack.toString("hex")]);
+    const worker = python.start(PY_WORKER, [receiver.endpoints.back, ack.toString("hex")]);
     const device = new FieldDevice(
       {
         id: "py-dev",
@@ -93,7 +78,7 @@ describe.skipIf(!hasPyzmq())("6/PPP interop with pyzmq (libzmq)", () => {
       new Outbox(join(tmp, "outbox"), 10),
       log,
     );
-    const delivered = running((s) => device.run(s));
+    const delivered = tasks.run((s) => device.run(s));
     const body = decodeReading(Buffer.from(await worker.nextLine("the request at the Python worker"), "hex"));
     expect(body).toMatchObject({ ok: true, value: { device: "py-dev", seq: 1 } });
     await withDeadline(delivered, WAIT_MS, "the device done");
@@ -102,14 +87,14 @@ describe.skipIf(!hasPyzmq())("6/PPP interop with pyzmq (libzmq)", () => {
 
   it("our worker behind a pyzmq queue: READY first, then the reply in the request's envelope", async () => {
     const reading = { v: 1, device: "dev-9", seq: 4, takenAt: 0, sensor: "t", value: 2, unit: "C" };
-    const queue = python(PY_QUEUE, [encodeReading(reading).toString("hex")]);
+    const queue = python.start(PY_QUEUE, [encodeReading(reading).toString("hex")]);
     const endpoint = await queue.nextLine("the Python queue's endpoint");
     const worker = new IngestWorker(
       { id: "ours", queue: endpoint, heartbeatMs: 1000, liveness: 3, backoffInitMs: 1000, backoffMaxMs: 32_000, delayMs: 0 },
       new ReadingStore(join(tmp, "store")),
       log,
     );
-    void running((s) => worker.run(s));
+    void tasks.run((s) => worker.run(s));
     expect(await queue.nextLine("READY from our worker")).toBe("ready");
     const [client, empty, ack] = (await queue.nextLine("the reply")).split(" ");
     expect(Buffer.from(client as string, "hex").toString()).toBe("client-7");

@@ -3,8 +3,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLogger } from "@zlabs/kit";
-import { ANY_LOOPBACK_TCP, SocketJar, waitUntil, withDeadline } from "@zlabs/kit/testing";
+import { ANY_LOOPBACK_TCP, SocketJar, Tasks, testLogger, waitUntil, withDeadline } from "@zlabs/kit/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { Dealer, Request, Router } from "zeromq";
 import { decodeAck, encodeAck, encodeReading, HEARTBEAT, READY, type Reading } from "../internal/protocol.ts";
@@ -12,24 +11,21 @@ import { CentralReceiver } from "../internal/receiver.ts";
 import { ReadingStore } from "../internal/store.ts";
 import { IngestWorker } from "../internal/worker.ts";
 
-const log = createLogger({ lab: "lab08", role: "test", level: process.env.TEST_LOG_LEVEL ?? "silent" });
+const log = testLogger("lab08");
 const WAIT_MS = 10_000;
 const jar = new SocketJar();
-const stops: (() => Promise<void>)[] = [];
+const tasks = new Tasks();
+const dirs: string[] = [];
 afterEach(async () => {
-  for (const stop of stops.splice(0)) await stop();
+  await tasks.stopAll();
   jar.closeAll();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
 async function startReceiver(heartbeatMs = 50, liveness = 3) {
   const receiver = new CentralReceiver({ front: ANY_LOOPBACK_TCP, back: ANY_LOOPBACK_TCP, heartbeatMs, liveness }, log);
   await receiver.bind();
-  const controller = new AbortController();
-  const running = receiver.run(controller.signal);
-  stops.push(async () => {
-    controller.abort();
-    await running;
-  });
+  void tasks.run((s) => receiver.run(s));
   return receiver;
 }
 
@@ -114,7 +110,7 @@ describe("the Paranoid Pirate queue", () => {
 describe("the Paranoid Pirate worker", () => {
   it("sends no heartbeat while busy with a reading, and heartbeats again once idle", async () => {
     const dir = mkdtempSync(join(tmpdir(), "lab08-worker-"));
-    stops.push(async () => rmSync(dir, { recursive: true, force: true }));
+    dirs.push(dir);
     const queue = jar.add(new Router());
     await queue.bind(ANY_LOOPBACK_TCP);
     const worker = new IngestWorker(
@@ -130,12 +126,7 @@ describe("the Paranoid Pirate worker", () => {
       new ReadingStore(dir),
       log,
     );
-    const controller = new AbortController();
-    const running = worker.run(controller.signal);
-    stops.push(async () => {
-      controller.abort();
-      await running;
-    });
+    void tasks.run((s) => worker.run(s));
     const [identity, ready] = await withDeadline(queue.receive(), WAIT_MS, "READY");
     expect(ready?.equals(READY)).toBe(true);
     await queue.send([identity as Buffer, Buffer.from("client"), Buffer.alloc(0), encodeReading(reading)]);

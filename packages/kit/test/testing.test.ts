@@ -11,6 +11,8 @@ import {
   ProcessPool,
   PythonPeer,
   SocketJar,
+  Tasks,
+  testLogger,
   waitUntil,
   withDeadline,
 } from "../src/testing/index.ts";
@@ -130,5 +132,21 @@ describe("the send queue", () => {
     const results = await Promise.allSettled(["a", "bad", "b", "c"].map((m) => queue.send(m)));
     expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled", "fulfilled"]);
     expect(sent).toEqual(["a", "b", "c"]);
+  });
+});
+
+describe("in-process tasks", () => {
+  it("run with their own signal and stop together", async () => {
+    const tasks = new Tasks();
+    const aborted: string[] = [];
+    const task = (name: string) => (signal: AbortSignal) =>
+      new Promise<string>((resolve) => signal.addEventListener("abort", () => resolve(aborted[aborted.push(name) - 1] as string)));
+    const a = tasks.run(task("a"));
+    tasks.run(task("b"));
+    tasks.run(() => Promise.reject(new Error("failed on its own")));
+    await tasks.stopAll();
+    expect(await a).toBe("a");
+    expect(aborted.sort()).toEqual(["a", "b"]);
+    expect(testLogger("lab99").level).toBe(process.env.TEST_LOG_LEVEL ?? "silent");
   });
 });

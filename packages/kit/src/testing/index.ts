@@ -3,3 +3,4 @@ export * from "./endpoints.ts";
 export * from "./faults.ts";
 export * from "./process.ts";
 export * from "./python.ts";
+export * from "./tasks.ts";

@@ -38,3 +38,18 @@ export class PythonPeer {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL");
   }
 }
+
+/** Every Python peer a test starts, so afterEach can kill them all. */
+export class PythonPeers {
+  private readonly peers: PythonPeer[] = [];
+
+  start(script: string, args: string[] = []): PythonPeer {
+    const peer = new PythonPeer(script, args);
+    this.peers.push(peer);
+    return peer;
+  }
+
+  killAll(): void {
+    for (const p of this.peers.splice(0)) p.kill();
+  }
+}
