@@ -1,6 +1,6 @@
 import { closeSockets, type Logger, SendQueue } from "@zlabs/kit";
 import { Publisher, Pull } from "zeromq";
-import { decode, type EventsHeader, encode, type StartHeader } from "./protocol.ts";
+import { type DoneHeader, decode, type EventsHeader, encode, type StartHeader } from "./protocol.ts";
 import { RotatingFile } from "./rotating-file.ts";
 import { BatchTracker } from "./tracker.ts";
 
@@ -44,16 +44,8 @@ interface ActiveBatch {
   lastProgress: { at: number; stored: number };
 }
 
-export interface BatchSummary {
-  batch: string;
-  stored: number;
-  duplicates: number;
-  unparsed: number;
-  resends: number;
-  seconds: number;
-  files: string[];
-  perWorker: Record<string, number>;
-}
+/** What DONE says, and the lines each parser delivered. */
+export type BatchSummary = DoneHeader & { perWorker: Record<string, number> };
 
 /**
  * The sink: stores every event exactly once. It learns the batch size from START before work

@@ -31,6 +31,15 @@ async function startWriter(outDir: string, missingAfterMs = 500) {
   return { writer, finished };
 }
 
+/** A collector with small chunks and window, bound and ready to collect. */
+async function startCollector(writer: { bind: string; bus: string }, minParsers: number) {
+  const collector = new LogCollector(
+    { bind: ANY_LOOPBACK_TCP, writer: writer.bind, bus: writer.bus, linesPerChunk: 500, windowLines: 5000, minParsers },
+    log,
+  );
+  return { collector, work: await collector.bind() };
+}
+
 function startParser(id: string, endpoints: { work: string; results: string; bus: string }) {
   const parser = new LogParser({ id, ...endpoints, parse: true }, new Pseudonymizer(KEY), log);
   return { parser, stopped: tasks.run((s) => parser.run(s)) };
@@ -41,18 +50,7 @@ describe("the pipeline over real sockets", () => {
     const input = sampleFile(tmp.dir, 20_000);
     const outDir = join(tmp.dir, "out-1");
     const { writer } = await startWriter(outDir);
-    const collector = new LogCollector(
-      {
-        bind: ANY_LOOPBACK_TCP,
-        writer: writer.endpoints.bind,
-        bus: writer.endpoints.bus,
-        linesPerChunk: 500,
-        windowLines: 5000,
-        minParsers: 2,
-      },
-      log,
-    );
-    const work = await collector.bind();
+    const { collector, work } = await startCollector(writer.endpoints, 2);
     const endpoints = { work, results: writer.endpoints.bind, bus: writer.endpoints.bus };
     const a = startParser("a", endpoints);
     const b = startParser("b", endpoints);
@@ -76,18 +74,7 @@ describe("the pipeline over real sockets", () => {
     await writerPull.bind(ANY_LOOPBACK_TCP);
     const bus = jar.add(new Publisher());
     await bus.bind(ANY_LOOPBACK_TCP);
-    const collector = new LogCollector(
-      {
-        bind: ANY_LOOPBACK_TCP,
-        writer: writerPull.lastEndpoint as string,
-        bus: bus.lastEndpoint as string,
-        linesPerChunk: 500,
-        windowLines: 5000,
-        minParsers: 0,
-      },
-      log,
-    );
-    const work = await collector.bind();
+    const { collector, work } = await startCollector({ bind: writerPull.lastEndpoint as string, bus: bus.lastEndpoint as string }, 0);
     // A parser that takes nothing either: whatever the pipes hold is all that can leave.
     const sink = jar.add(new Pull({ receiveHighWaterMark: 2 }));
     sink.connect(work);
@@ -113,18 +100,7 @@ describe("the pipeline over real sockets", () => {
     const input = sampleFile(tmp.dir, 3000, 4);
     const outDir = join(tmp.dir, "out-3");
     const { writer } = await startWriter(outDir);
-    const collector = new LogCollector(
-      {
-        bind: ANY_LOOPBACK_TCP,
-        writer: writer.endpoints.bind,
-        bus: writer.endpoints.bus,
-        linesPerChunk: 500,
-        windowLines: 5000,
-        minParsers: 1,
-      },
-      log,
-    );
-    const work = await collector.bind();
+    const { collector, work } = await startCollector(writer.endpoints, 1);
     const p = startParser("p", { work, results: writer.endpoints.bind, bus: writer.endpoints.bus });
     const rogue = jar.add(new Push());
     rogue.connect(writer.endpoints.bind);
@@ -146,18 +122,7 @@ describe("loss and recovery", () => {
     const input = sampleFile(tmp.dir, 10_000, 5);
     const outDir = join(tmp.dir, "out-4");
     const { writer } = await startWriter(outDir, 300);
-    const collector = new LogCollector(
-      {
-        bind: ANY_LOOPBACK_TCP,
-        writer: writer.endpoints.bind,
-        bus: writer.endpoints.bus,
-        linesPerChunk: 500,
-        windowLines: 5000,
-        minParsers: 2,
-      },
-      log,
-    );
-    const work = await collector.bind();
+    const { collector, work } = await startCollector(writer.endpoints, 2);
     const good = startParser("good", { work, results: writer.endpoints.bind, bus: writer.endpoints.bus });
     // A black hole that says HELLO, takes chunks and is then closed without a word: a crashed parser.
     const hole = jar.add(new Pull({ receiveHighWaterMark: 2 }));
