@@ -1,4 +1,4 @@
-import { createLogger, parseConfig, runMain } from "@zlabs/kit";
+import { createLogger, listOption, parseConfig, runMain } from "@zlabs/kit";
 import { LvcBroker } from "../internal/broker.ts";
 import { brokerOptions, checkBroker, LAB } from "../internal/config.ts";
 
@@ -12,5 +12,14 @@ const config = parseConfig({
 const log = createLogger({ lab: LAB, role: "lvc-broker" });
 
 runMain(log, (signal) =>
-  new LvcBroker({ front: config.front, back: config.back, maxTopics: config.maxTopics, maxAgeMs: config.maxAge }, log).run(signal),
+  new LvcBroker(
+    {
+      front: config.front,
+      back: config.back,
+      maxTopics: config.maxTopics,
+      maxAgeMs: config.maxAge,
+      publishers: listOption(config.publisher),
+    },
+    log,
+  ).run(signal),
 );

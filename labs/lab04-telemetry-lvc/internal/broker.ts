@@ -14,6 +14,8 @@ export interface BrokerConfig {
   maxTopics: number;
   /** 0: cached values never expire. */
   maxAgeMs: number;
+  /** Publishers that bind, which the front connects to (besides those connecting to it). */
+  publishers?: string[];
 }
 
 /**
@@ -53,7 +55,14 @@ export class LvcBroker {
     // The cache must see every topic, subscribed or not, so the proxy subscribes to everything
     // upstream. XSUB keeps that subscription and sends it to every publisher that connects.
     await this.upstream.send(SUBSCRIBE_ALL);
+    for (const endpoint of this.config.publishers ?? []) this.connectPublisher(endpoint);
     this.log.info({ ...this.endpoints, maxTopics: this.config.maxTopics, maxAgeMs: this.config.maxAgeMs }, "listening");
+  }
+
+  /** Connects the front to a publisher that binds its PUB (an XSUB may bind, connect, or both). */
+  connectPublisher(endpoint: string): void {
+    this.front.connect(endpoint);
+    this.log.info({ endpoint }, "connected to a publisher");
   }
 
   async run(signal: AbortSignal): Promise<void> {

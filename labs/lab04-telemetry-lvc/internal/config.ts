@@ -13,6 +13,7 @@ export const brokerOptions = {
   back: { type: "string", default: BACK, describe: "XPUB endpoint subscribers connect to" },
   maxTopics: { type: "number", default: MAX_TOPICS, describe: "topics the cache holds at most (least recently updated go first)" },
   maxAge: { type: "number", default: 0, describe: "ms after which a cached value is dropped (0: never)" },
+  publisher: { type: "string", array: true, default: [] as string[], describe: "also connect to these publishers that bind (repeat)" },
 } as const;
 
 export function checkBroker(a: { maxTopics: number; maxAge: number }): string | undefined {
