@@ -74,6 +74,8 @@ export class LvcBroker {
     } finally {
       signal.removeEventListener("abort", onAbort);
       closeSockets(this.front, this.back);
+      const { forwarded, replayed, malformed } = this;
+      this.log.info({ forwarded, replayed, malformed, cached: this.cache.size, evicted: this.cache.evicted }, "broker stopped");
     }
   }
 

@@ -36,7 +36,7 @@ export interface Sample {
 
 export function encodePayload(values: readonly number[]): Buffer {
   const buf = Buffer.allocUnsafe(values.length * 8);
-  values.forEach((v, i) => buf.writeDoubleLE(v, i * 8));
+  for (const [i, v] of values.entries()) buf.writeDoubleLE(v, i * 8);
   return buf;
 }
 

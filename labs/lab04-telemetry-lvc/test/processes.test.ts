@@ -1,0 +1,49 @@
+// End to end: the real broker, sources and terminals; a source killed with SIGKILL.
+import { fileURLToPath } from "node:url";
+import { freeTcpEndpoints, ProcessPool, waitForCount } from "@zlabs/kit/testing";
+import { afterEach, describe, expect, it } from "vitest";
+
+const labDir = fileURLToPath(new URL("..", import.meta.url));
+const WAIT_MS = 20_000;
+const procs = new ProcessPool();
+afterEach(() => procs.stopAll());
+
+describe("the real processes", () => {
+  it("a terminal started after the only source died still gets every current value, from the cache", async () => {
+    const [front, back] = (await freeTcpEndpoints(2)) as [string, string];
+    const broker = procs.start({ labDir, cmd: "cmd/lvc-broker.ts", name: "broker", args: ["--front", front, "--back", back] });
+    await broker.waitForLog("listening", WAIT_MS);
+    const source = procs.start({
+      labDir,
+      cmd: "cmd/telemetry-source.ts",
+      name: "source",
+      args: ["--site", "plant7", "--devices", "2", "--broker", front, "--interval", "100"],
+    });
+    const early = procs.start({
+      labDir,
+      cmd: "cmd/analyst-terminal.ts",
+      name: "early",
+      args: ["--broker", back, "--topic", "plant7.", "--view", "log"],
+    });
+    await waitForCount(early, "first value", 6, WAIT_MS);
+    expect(await procs.crash(source)).toEqual({ code: null, signal: "SIGKILL" });
+    const late = procs.start({
+      labDir,
+      cmd: "cmd/analyst-terminal.ts",
+      name: "late",
+      args: ["--broker", back, "--topic", "plant7.pump2.", "--view", "log"],
+    });
+    const values = await waitForCount(late, "first value", 3, WAIT_MS);
+    expect(values.map((v) => v.topic).sort()).toEqual(["plant7.pump2.flow", "plant7.pump2.pressure", "plant7.pump2.temperature"]);
+    expect(broker.find("subscribed; cache replayed").some((e) => e.prefix === "plant7.pump2." && e.replayed === 3)).toBe(true);
+  });
+
+  it.each([
+    ["cmd/lvc-broker.ts", ["--max-topics", "0"], "lvc-broker: --max-topics must be a whole number, 1 or more (see --help)"],
+    ["cmd/telemetry-source.ts", ["--site", "a.b"], 'telemetry-source: --site "a.b" may hold only letters, digits, - and _ (see --help)'],
+  ])("%s with a bad flag exits 2 with one line", async (cmd, args, line) => {
+    const p = procs.start({ labDir, cmd, name: cmd, args });
+    expect(await p.exited).toEqual({ code: 2, signal: null });
+    expect(p.lines).toEqual([line]);
+  });
+});
