@@ -60,8 +60,11 @@ try {
   console.log(`second half: min ${Math.min(...half)} MiB, max ${Math.max(...half)} MiB`);
   await procs.stopAll();
   const exit = broker.find("exiting")[0];
+  const stats = broker.find("broker stopped")[0];
+  const forwarded = Number(stats?.forwarded);
   console.log(
-    `broker peak RSS ${exit?.maxRssMiB} MiB, CPU ${exit?.cpuSec} s; source sent ${source.find("exiting")[0] ? "until stopped" : "?"}`,
+    `broker: ${forwarded.toLocaleString("en")} samples forwarded (about ${Math.round(forwarded / config.seconds).toLocaleString("en")}/s), ` +
+      `${Number(stats?.evicted).toLocaleString("en")} evicted, ${stats?.cached} cached at the end; peak RSS ${exit?.maxRssMiB} MiB`,
   );
 } finally {
   await procs.stopAll();
