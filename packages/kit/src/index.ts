@@ -4,6 +4,7 @@ export * from "./keys.ts";
 export * from "./lifecycle.ts";
 export * from "./log.ts";
 export * from "./manifest.ts";
+export * from "./once-store.ts";
 export * from "./orchestrator.ts";
 export * from "./send-queue.ts";
 export * from "./vscode.ts";
