@@ -1,4 +1,4 @@
-import { closeSockets, type Logger, SendQueue } from "@zlabs/kit";
+import { type Logger, runLoops, SendQueue } from "@zlabs/kit";
 import { XPublisher, XSubscriber } from "zeromq";
 import { LastValueCache } from "./cache.ts";
 import { checkSample, subscriptionEvent } from "./protocol.ts";
@@ -67,13 +67,14 @@ export class LvcBroker {
 
   async run(signal: AbortSignal): Promise<void> {
     if (!this.endpoints.front) await this.bind();
-    const onAbort = () => closeSockets(this.front, this.back);
-    signal.addEventListener("abort", onAbort, { once: true });
     try {
-      await Promise.all([this.samples(signal), this.subscriptions(signal)]);
+      await runLoops(
+        signal,
+        { sockets: [this.front, this.back] },
+        () => this.samples(signal),
+        () => this.subscriptions(signal),
+      );
     } finally {
-      signal.removeEventListener("abort", onAbort);
-      closeSockets(this.front, this.back);
       const { forwarded, replayed, malformed } = this;
       this.log.info({ forwarded, replayed, malformed, cached: this.cache.size, evicted: this.cache.evicted }, "broker stopped");
     }

@@ -1,4 +1,4 @@
-import { closeSockets, type Logger, SendQueue } from "@zlabs/kit";
+import { type Logger, runLoops, SendQueue } from "@zlabs/kit";
 import { Dealer, Router } from "zeromq";
 import { checkRequest, encodeBody, isStatus } from "./protocol.ts";
 
@@ -84,15 +84,14 @@ export class AuditGateway {
 
   async run(signal: AbortSignal): Promise<void> {
     if (!this.endpoints.front) await this.bind();
-    const onAbort = () => closeSockets(this.front, this.back);
-    signal.addEventListener("abort", onAbort, { once: true });
-    const sweep = setInterval(() => this.sweep(), SWEEP_MS);
     try {
-      await Promise.all([this.requests(signal), this.replies(signal)]);
+      await runLoops(
+        signal,
+        { sockets: [this.front, this.back], every: [{ ms: SWEEP_MS, run: () => this.sweep() }] },
+        () => this.requests(signal),
+        () => this.replies(signal),
+      );
     } finally {
-      clearInterval(sweep);
-      signal.removeEventListener("abort", onAbort);
-      closeSockets(this.front, this.back);
       this.log.info({ ...this.stats }, "gateway stopped");
     }
   }

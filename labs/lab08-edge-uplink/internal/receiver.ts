@@ -1,4 +1,4 @@
-import { closeSockets, type Logger, SendQueue } from "@zlabs/kit";
+import { type Logger, runLoops, SendQueue } from "@zlabs/kit";
 import { Router } from "zeromq";
 import { HEARTBEAT, isEnvelope, workerCommand } from "./protocol.ts";
 
@@ -61,19 +61,16 @@ export class CentralReceiver {
 
   async run(signal: AbortSignal): Promise<void> {
     if (!this.endpoints.front) await this.bind();
-    const onAbort = () => {
-      closeSockets(this.front, this.back);
-      this.wakeFront?.();
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    const beat = setInterval(() => this.heartbeat(), this.config.heartbeatMs);
-    try {
-      await Promise.all([this.workerLoop(signal), this.deviceLoop(signal)]);
-    } finally {
-      clearInterval(beat);
-      signal.removeEventListener("abort", onAbort);
-      closeSockets(this.front, this.back);
-    }
+    await runLoops(
+      signal,
+      {
+        sockets: [this.front, this.back],
+        every: [{ ms: this.config.heartbeatMs, run: () => this.heartbeat() }],
+        onAbort: () => this.wakeFront?.(),
+      },
+      () => this.workerLoop(signal),
+      () => this.deviceLoop(signal),
+    );
   }
 
   private async workerLoop(signal: AbortSignal): Promise<void> {

@@ -117,3 +117,40 @@ export function runMain(log: Logger, main: (signal: AbortSignal) => Promise<unkn
     }, graceMs).unref();
   }, fatal);
 }
+
+export interface LoopsOptions {
+  /** Closed when the signal aborts (which ends their loops) and again when the loops are done. */
+  sockets: (Closable | undefined)[];
+  /** Periodic duties (heartbeats, sweeps) for as long as the loops run. */
+  every?: { ms: number; run: () => void }[];
+  /** Called on abort too: wake a loop that waits on something other than a socket. */
+  onAbort?: () => void;
+}
+
+/**
+ * Runs a role's socket loops together until they end: the shape of every broker and proxy. When
+ * the signal aborts, the sockets are closed, which ends the loops; an error a loop throws because
+ * its socket was closed under it is part of stopping, any other error is the role's.
+ */
+export async function runLoops(signal: AbortSignal, options: LoopsOptions, ...loops: (() => Promise<unknown>)[]): Promise<void> {
+  const onAbort = () => {
+    closeSockets(...options.sockets);
+    options.onAbort?.();
+  };
+  signal.addEventListener("abort", onAbort, { once: true });
+  if (signal.aborted) onAbort();
+  const timers = (options.every ?? []).map((t) => setInterval(t.run, t.ms));
+  try {
+    await Promise.all(
+      loops.map((loop) =>
+        loop().catch((err: unknown) => {
+          if (!signal.aborted) throw err;
+        }),
+      ),
+    );
+  } finally {
+    for (const t of timers) clearInterval(t);
+    signal.removeEventListener("abort", onAbort);
+    closeSockets(...options.sockets);
+  }
+}

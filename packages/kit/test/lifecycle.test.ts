@@ -1,7 +1,8 @@
 // runMain through a real process: signals, stdin control, grace period, crashes, bad flags.
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { ProcessPool } from "../src/testing/index.ts";
+import { runLoops } from "../src/lifecycle.ts";
+import { ProcessPool, waitUntil } from "../src/testing/index.ts";
 
 const labDir = fileURLToPath(new URL("./fixtures/demo", import.meta.url));
 const WAIT_MS = 15_000;
@@ -67,5 +68,42 @@ describe("runMain", () => {
     const p = role(["--exit-after", "soon"]);
     expect(await p.exited).toEqual({ code: 2, signal: null });
     expect(p.lines).toEqual(["role: --exit-after (or DEMO_EXIT_AFTER) must be a number (see --help)"]);
+  });
+});
+
+describe("runLoops", () => {
+  it("closes the sockets on abort, ends the loops, stops the timers, and keeps real errors", async () => {
+    const closed: string[] = [];
+    const socket = (name: string) => ({
+      linger: 0,
+      closed: false,
+      close() {
+        this.closed = true;
+        closed.push(name);
+      },
+    });
+    const a = socket("a");
+    const controller = new AbortController();
+    let ticks = 0;
+    const waitForClose = () =>
+      new Promise<void>((resolve, reject) => {
+        const t = setInterval(() => {
+          if (a.closed) {
+            clearInterval(t);
+            reject(new Error("EAGAIN: socket closed under the loop"));
+          }
+        }, 1);
+        void resolve;
+      });
+    const running = runLoops(controller.signal, { sockets: [a], every: [{ ms: 5, run: () => ticks++ }] }, waitForClose);
+    await waitUntil(() => ticks > 0, { timeoutMs: 5000, what: "a tick" });
+    controller.abort();
+    await running;
+    expect(closed[0]).toBe("a");
+    const after = ticks;
+    expect(after).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 20)); // four periods in which a leaked timer would tick
+    expect(ticks).toBe(after);
+    await expect(runLoops(new AbortController().signal, { sockets: [] }, () => Promise.reject(new Error("real")))).rejects.toThrow("real");
   });
 });
