@@ -1,4 +1,4 @@
-import { type Logger, runLoops, SendQueue } from "@zlabs/kit";
+import { IdleQueue, type Logger, runLoops, SendQueue } from "@zlabs/kit";
 import { Router } from "zeromq";
 import { HEARTBEAT, isEnvelope, workerCommand } from "./protocol.ts";
 
@@ -36,8 +36,7 @@ export class CentralReceiver {
   private readonly back = new Router({ linger: 0 });
   private readonly toWorkers = new SendQueue(this.back);
   private readonly toDevices = new SendQueue(this.front);
-  private readonly idle = new Map<string, IdleWorker>();
-  private wakeFront: (() => void) | undefined;
+  private readonly idle = new IdleQueue<IdleWorker>();
   readonly endpoints = { front: "", back: "" };
   dropped = 0;
 
@@ -56,7 +55,7 @@ export class CentralReceiver {
   }
 
   get idleWorkers(): string[] {
-    return [...this.idle.keys()];
+    return this.idle.keys();
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -66,7 +65,7 @@ export class CentralReceiver {
       {
         sockets: [this.front, this.back],
         every: [{ ms: this.config.heartbeatMs, run: () => this.heartbeat() }],
-        onAbort: () => this.wakeFront?.(),
+        onAbort: () => this.idle.wake(),
       },
       () => this.workerLoop(signal),
       () => this.deviceLoop(signal),
@@ -104,16 +103,14 @@ export class CentralReceiver {
 
   private markIdle(identity: Buffer): void {
     const key = identity.toString("hex");
-    this.idle.delete(key);
-    this.idle.set(key, { identity, expiresAt: this.now() + this.config.heartbeatMs * this.config.liveness });
-    this.wakeFront?.();
+    this.idle.push(key, { identity, expiresAt: this.now() + this.config.heartbeatMs * this.config.liveness });
   }
 
   /** Devices are read only while a worker is idle: the queue never buffers requests itself. */
   private async deviceLoop(signal: AbortSignal): Promise<void> {
     try {
       while (!signal.aborted) {
-        await this.workerAvailable(signal);
+        await this.available(signal);
         if (signal.aborted) return;
         const frames = await this.front.receive();
         if (!isEnvelope(frames)) {
@@ -123,7 +120,7 @@ export class CentralReceiver {
         // The worker seen a moment ago may have expired meanwhile: wait for another, never drop.
         let worker = this.takeIdle();
         while (!worker && !signal.aborted) {
-          await this.workerAvailable(signal);
+          await this.available(signal);
           worker = this.takeIdle();
         }
         if (worker) await this.toWorkers.send([worker.identity, ...frames]);
@@ -133,28 +130,20 @@ export class CentralReceiver {
     }
   }
 
-  private workerAvailable(signal: AbortSignal): Promise<void> {
+  /** Expired workers leave the line first, so a request never goes to one. */
+  private available(signal: AbortSignal): Promise<void> {
     this.purge();
-    if (this.idle.size > 0 || signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.wakeFront = () => {
-        this.wakeFront = undefined;
-        resolve();
-      };
-    });
+    return this.idle.available(signal);
   }
 
   private takeIdle(): IdleWorker | undefined {
     this.purge();
-    const first = this.idle.entries().next();
-    if (first.done) return undefined;
-    this.idle.delete(first.value[0]);
-    return first.value[1];
+    return this.idle.shift();
   }
 
   private purge(): void {
     const now = this.now();
-    for (const [key, w] of this.idle) {
+    for (const [key, w] of this.idle.entries()) {
       if (w.expiresAt > now) continue;
       this.idle.delete(key);
       this.log.warn({ worker: key, idle: this.idle.size }, "worker expired");
@@ -163,7 +152,7 @@ export class CentralReceiver {
 
   private heartbeat(): void {
     this.purge();
-    for (const w of this.idle.values()) void this.toWorkers.send([w.identity, HEARTBEAT]).catch(() => {});
+    for (const [, w] of this.idle.entries()) void this.toWorkers.send([w.identity, HEARTBEAT]).catch(() => {});
   }
 
   private drop(fields: Record<string, unknown>, msg: string): void {

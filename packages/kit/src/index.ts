@@ -1,5 +1,6 @@
 export * from "./catalog.ts";
 export * from "./config.ts";
+export * from "./idle-queue.ts";
 export * from "./keys.ts";
 export * from "./lifecycle.ts";
 export * from "./log.ts";
