@@ -153,6 +153,19 @@ describe("parsing", () => {
   ])("keeps %j as an unparsed event with the reason", (line, reason) => {
     expect(parseLine(line, 9, p)).toMatchObject({ seq: 9, format: "unparsed", reason });
   });
+
+  it("turns a chunk of any size into one event per line, numbered from the chunk's first", () => {
+    // Far larger than the pieces the text is decoded in, with multi-byte characters, CRLF endings
+    // and one line longer than a piece, so every cut between pieces is exercised.
+    const lines = [...new SampleLogs(3).lines(3000).split("\n").filter(Boolean), `{"msg":"${"é€".repeat(40_000)}"}`, "-- MARK --"];
+    for (let i = 0; i < lines.length; i += 7) lines[i] = `${lines[i]} ünïcödé`;
+    const payload = Buffer.from(lines.map((l, i) => (i % 5 === 0 ? `${l}\r\n` : `${l}\n`)).join(""));
+    const { ndjson, unparsed } = parseChunk(payload, 1000, p);
+    const events = ndjson.toString("utf8").split("\n");
+    expect(events.pop()).toBe("");
+    expect(events.map((e) => JSON.parse(e))).toEqual(lines.map((l, i) => JSON.parse(JSON.stringify(parseLine(l, 1000 + i, p)))));
+    expect(unparsed).toBe(events.filter((e) => e.includes('"format":"unparsed"')).length);
+  });
 });
 
 describe("pseudonymisation", () => {
