@@ -83,7 +83,8 @@ async function pipelineRun(input: string, parsers: number, parse: boolean, work:
       cmd: "cmd/storage-writer.ts",
       name: "writer",
       env,
-      args: ["--bind", results, "--bus", bus, "--out", out, "--once"],
+      // No KILL and no exit after the batch: every process is still there to be measured at its end.
+      args: ["--bind", results, "--bus", bus, "--out", out, "--no-kill"],
     });
     await writer.waitForLog("listening", WAIT_MS);
     const workers: RoleProcess[] = [];
@@ -114,9 +115,11 @@ async function pipelineRun(input: string, parsers: number, parse: boolean, work:
     const all = [collector, ...workers, writer];
     await collector.waitForLog("batch started", WAIT_MS);
     const before = all.map((p) => threadCpu(p.pid));
-    const done = await collector.waitForLog("batch done", WAIT_MS);
+    // The writer logs the batch complete just before it tells the collector, which then exits.
+    await writer.waitForLog("batch complete", WAIT_MS);
     const after = all.map((p) => threadCpu(p.pid));
-    await Promise.all(all.map((p) => p.exited));
+    const done = await collector.waitForLog("batch done", WAIT_MS);
+    await procs.stopAll();
     const batchCpu: Record<string, ThreadCpu> = {};
     all.forEach((p, i) => {
       const used = cpuSince(before[i], after[i]);

@@ -16,25 +16,30 @@ const TICKS_PER_SECOND = 100;
 /** Reads /proc (Linux only); undefined where there is none or the process has gone. */
 export function threadCpu(pid: number | undefined): ThreadCpu | undefined {
   if (pid === undefined) return undefined;
-  const cpu: ThreadCpu = { js: 0, zmq: 0, other: 0 };
   try {
+    // The whole process, threads that have ended included; then its live threads by name.
+    const total = ticksOf(readFileSync(`/proc/${pid}/stat`, "utf8")).ticks;
+    let js = 0;
+    let zmq = 0;
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-      // The thread's name, in parentheses, may hold spaces: fields are counted after its ")".
-      const close = stat.lastIndexOf(")");
-      const name = stat.slice(stat.indexOf("(") + 1, close);
-      const fields = stat.slice(close + 2).split(" ");
-      const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
-      const kind = tid === String(pid) ? "js" : name.startsWith("ZMQbg") ? "zmq" : "other";
-      cpu[kind] += ticks / TICKS_PER_SECOND;
+      const { name, ticks } = ticksOf(readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8"));
+      if (tid === String(pid)) js += ticks;
+      else if (name.startsWith("ZMQbg")) zmq += ticks;
     }
+    return { js: js / TICKS_PER_SECOND, zmq: zmq / TICKS_PER_SECOND, other: (total - js - zmq) / TICKS_PER_SECOND };
   } catch {
     return undefined;
   }
-  return cpu;
 }
 
-/** What a process spent between two readings (a thread that ended in between is not counted). */
+/** utime + stime of a stat line. The name, in parentheses, may hold spaces: fields are counted after its ")". */
+function ticksOf(stat: string): { name: string; ticks: number } {
+  const close = stat.lastIndexOf(")");
+  const fields = stat.slice(close + 2).split(" ");
+  return { name: stat.slice(stat.indexOf("(") + 1, close), ticks: Number(fields[11]) + Number(fields[12]) };
+}
+
+/** What a process spent between two readings. */
 export function cpuSince(before: ThreadCpu | undefined, after: ThreadCpu | undefined): ThreadCpu | undefined {
   if (!before || !after) return undefined;
   return { js: after.js - before.js, zmq: after.zmq - before.zmq, other: after.other - before.other };
