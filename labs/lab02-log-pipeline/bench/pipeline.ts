@@ -119,6 +119,7 @@ async function pipelineRun(input: string, parsers: number, parse: boolean, work:
     await writer.waitForLog("batch complete", WAIT_MS);
     const after = all.map((p) => threadCpu(p.pid));
     const done = await collector.waitForLog("batch done", WAIT_MS);
+    await collector.exited;
     await procs.stopAll();
     const batchCpu: Record<string, ThreadCpu> = {};
     all.forEach((p, i) => {

@@ -166,6 +166,13 @@ describe("parsing", () => {
     expect(events.map((e) => JSON.parse(e))).toEqual(lines.map((l, i) => JSON.parse(JSON.stringify(parseLine(l, 1000 + i, p)))));
     expect(unparsed).toBe(events.filter((e) => e.includes('"format":"unparsed"')).length);
   });
+
+  it("hands out events that the next chunk does not overwrite", () => {
+    const first = parseChunk(Buffer.from("<34>1 2026-11-24T08:00:00Z web-01 sshd 42 - - first\n"), 0, p).ndjson;
+    const copy = Buffer.from(first);
+    parseChunk(Buffer.from(new SampleLogs(5).lines(500)), 1, p);
+    expect(first.equals(copy)).toBe(true);
+  });
 });
 
 describe("pseudonymisation", () => {
