@@ -3,6 +3,7 @@
  * on stdin (so several copies can start parsing at the same moment), parses every chunk, and
  * prints one JSON line: lines, seconds, and the CPU its threads spent. Run by bench/pipeline.ts.
  */
+import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { parseConfig } from "@zlabs/kit";
 import { Pseudonymizer } from "../internal/anonymize.ts";
@@ -20,6 +21,7 @@ const config = parseConfig({
     key: { type: "string", default: "bench-key-0123456789", describe: "HMAC key" },
     chunkLines: { type: "number", default: LINES_PER_CHUNK, describe: "lines per chunk" },
   },
+  check: (a) => (existsSync(a.input) ? undefined : `--input: no file ${a.input}`),
 });
 
 const chunks: Chunk[] = [];
