@@ -18,7 +18,7 @@ const config = parseConfig({
   describe: "parses a file with no sockets and prints the rate (for the benchmark)",
   options: {
     input: { type: "string", demandOption: true, describe: "the log file" },
-    key: { type: "string", default: "bench-key-0123456789", describe: "HMAC key" },
+    key: { type: "string", demandOption: true, describe: "HMAC key (16+ characters)" },
     chunkLines: { type: "number", default: LINES_PER_CHUNK, describe: "lines per chunk" },
   },
   check: (a) => (existsSync(a.input) ? undefined : `--input: no file ${a.input}`),
@@ -28,7 +28,11 @@ const chunks: Chunk[] = [];
 for await (const chunk of readChunks([config.input], config.chunkLines)) chunks.push(chunk);
 console.log(JSON.stringify({ msg: "loaded", chunks: chunks.length }));
 const stdin = createInterface({ input: process.stdin });
-await new Promise<void>((resolve) => stdin.once("line", () => resolve()));
+// A line, or the end of stdin when run by hand, starts the clock.
+await new Promise<void>((resolve) => {
+  stdin.once("line", () => resolve());
+  stdin.once("close", () => resolve());
+});
 stdin.close();
 
 const p = new Pseudonymizer(config.key);

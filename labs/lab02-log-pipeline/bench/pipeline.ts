@@ -9,7 +9,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseConfig } from "@zlabs/kit";
@@ -32,7 +32,8 @@ const config = parseConfig({
 const labDir = fileURLToPath(new URL("..", import.meta.url));
 const KEY = "bench-key-0123456789";
 const WAIT_MS = 600_000;
-const CORES = 2;
+/** The rate the CPU allows is these cores over the CPU spent per line. */
+const CORES = availableParallelism();
 
 interface Run {
   linesPerSec: number;
@@ -226,7 +227,7 @@ try {
     `2 parsers alone at once / parser alone (what the machine gives two parsing processes): ${(twoAlone.median.linesPerSec / alone.median.linesPerSec).toFixed(2)}x`,
   );
 
-  // Where the two cores go with 2 parsers: the rate is at most CORES / (CPU per line), whoever spends it.
+  // Where the cores go with 2 parsers: the rate is at most CORES / (CPU per line), whoever spends it.
   const r = two.median;
   if (Object.keys(r.batchCpu).length > 0 && Object.keys(alone.median.batchCpu).length > 0) {
     const perM = (match: (name: string) => boolean) => cpuPerMillion(r, config.lines, match);
