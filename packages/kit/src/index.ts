@@ -1,11 +1,10 @@
-export * from "./catalog.ts";
+/** What a role needs at run time. Test helpers are in "@zlabs/kit/testing"; the CLI's tooling is private. */
+export * from "./codec.ts";
 export * from "./config.ts";
 export * from "./idle-queue.ts";
-export * from "./keys.ts";
 export * from "./lifecycle.ts";
+export * from "./limits.ts";
 export * from "./log.ts";
-export * from "./manifest.ts";
+export * from "./loops.ts";
 export * from "./once-store.ts";
-export * from "./orchestrator.ts";
 export * from "./send-queue.ts";
-export * from "./vscode.ts";

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { EXIT_BAD_CONFIG, UsageError } from "./config.ts";
 
 /** How long a role may take to stop after the first stop request before it is forced out. */
 export const DEFAULT_GRACE_MS = 3000;
@@ -56,7 +57,8 @@ export function pause(ms: number, signal?: AbortSignal): Promise<boolean> {
  * - The first SIGINT/SIGTERM (or stdin closing, under the orchestrator) aborts the signal; main is
  *   expected to close its sockets and return. If it has not returned within graceMs, exit 1.
  * - A second signal exits at once (130).
- * - An error thrown by main, or anywhere unhandled, is logged and exits 1.
+ * - A UsageError thrown by main (a missing file, an endpoint in use) prints one line and exits 2.
+ * - Any other error thrown by main, or anywhere unhandled, is logged and exits 1.
  * - When main returns, the process exits by itself; if stray handles keep it alive past graceMs,
  *   it is forced out with main's exit code and a warning.
  */
@@ -86,6 +88,11 @@ export function runMain(log: Logger, main: (signal: AbortSignal) => Promise<unkn
   for (const s of STOP_SIGNALS) process.on(s, onSignal);
 
   const fatal = (err: unknown) => {
+    if (err instanceof UsageError) {
+      const role = (log.bindings() as { role?: string }).role ?? "error";
+      process.stderr.write(`${role}: ${err.message}\n`);
+      process.exit(EXIT_BAD_CONFIG);
+    }
     log.fatal({ err }, "unhandled error");
     process.exit(1);
   };
@@ -116,41 +123,4 @@ export function runMain(log: Logger, main: (signal: AbortSignal) => Promise<unkn
       process.exit(exitCode);
     }, graceMs).unref();
   }, fatal);
-}
-
-export interface LoopsOptions {
-  /** Closed when the signal aborts (which ends their loops) and again when the loops are done. */
-  sockets: (Closable | undefined)[];
-  /** Periodic duties (heartbeats, sweeps) for as long as the loops run. */
-  every?: { ms: number; run: () => void }[];
-  /** Called on abort too: wake a loop that waits on something other than a socket. */
-  onAbort?: () => void;
-}
-
-/**
- * Runs a role's socket loops together until they end: the shape of every broker and proxy. When
- * the signal aborts, the sockets are closed, which ends the loops; an error a loop throws because
- * its socket was closed under it is part of stopping, any other error is the role's.
- */
-export async function runLoops(signal: AbortSignal, options: LoopsOptions, ...loops: (() => Promise<unknown>)[]): Promise<void> {
-  const onAbort = () => {
-    closeSockets(...options.sockets);
-    options.onAbort?.();
-  };
-  signal.addEventListener("abort", onAbort, { once: true });
-  if (signal.aborted) onAbort();
-  const timers = (options.every ?? []).map((t) => setInterval(t.run, t.ms));
-  try {
-    await Promise.all(
-      loops.map((loop) =>
-        loop().catch((err: unknown) => {
-          if (!signal.aborted) throw err;
-        }),
-      ),
-    );
-  } finally {
-    for (const t of timers) clearInterval(t);
-    signal.removeEventListener("abort", onAbort);
-    closeSockets(...options.sockets);
-  }
 }

@@ -47,6 +47,33 @@ export function logLevelFrom(env: NodeJS.ProcessEnv = process.env): string {
   return level;
 }
 
+/** Printable ASCII shows as text (a worker id "edge-7"); anything else as hex. Long ones are cut. */
+export function bytesForLog(bytes: Uint8Array, max = 64): string {
+  const shown = bytes.subarray(0, max);
+  const printable = shown.length > 0 && shown.every((b) => b >= 0x20 && b < 0x7f);
+  const text = printable ? Buffer.from(shown).toString("latin1") : Buffer.from(shown).toString("hex");
+  return bytes.length > max ? `${text}…(${bytes.length} bytes)` : text;
+}
+
+/**
+ * A peer's values can reach a log line (an id, a field of a refused message): bytes become readable
+ * text, BigInt a string, and deep or huge structures are cut, so logging never throws or floods.
+ */
+export function loggable(value: unknown, depth = 0): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (value instanceof Uint8Array) return bytesForLog(value);
+  if (typeof value === "string") return value.length > 512 ? `${value.slice(0, 512)}…(${value.length} chars)` : value;
+  if (typeof value !== "object" || value === null || value instanceof Error || value instanceof Date) return value;
+  if (depth >= 4) return "[deep]";
+  if (Array.isArray(value)) {
+    const shown = value.slice(0, 32).map((v) => loggable(v, depth + 1));
+    return value.length > 32 ? [...shown, `…(${value.length} items)`] : shown;
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value).slice(0, 64)) out[k] = loggable(v, depth + 1);
+  return out;
+}
+
 export function createLogger(spec: LoggerSpec): Logger {
   const env = spec.env ?? process.env;
   const options: LoggerOptions = {
@@ -54,6 +81,7 @@ export function createLogger(spec: LoggerSpec): Logger {
     base: { lab: spec.lab, role: spec.role, pid: process.pid },
     redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
     timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { log: (record) => loggable(record) as Record<string, unknown> },
   };
   if (spec.destination) return pino(options, spec.destination);
   const fd = spec.stream === "stderr" ? 2 : 1;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, envPrefix, listOption, tryParseConfig } from "../src/config.ts";
+import { ConfigError, endpointOption, envPrefix, intOption, listOption, tryParseConfig } from "../src/config.ts";
 
 const spec = {
   lab: "lab06",
@@ -54,5 +54,32 @@ describe("configuration", () => {
   it("splits lists given with commas, spaces or repeated flags", () => {
     expect(listOption(["a,b", "c d", "", 5])).toEqual(["a", "b", "c", "d", "5"]);
     expect(listOption(undefined)).toEqual([]);
+  });
+
+  it("names the flag and its variable for a value out of its constraints", () => {
+    const strict = {
+      ...spec,
+      options: {
+        front: endpointOption("tcp://127.0.0.1:5060", "client side"),
+        liveness: intOption(3, "silent intervals", { min: 1 }),
+      },
+      check: undefined,
+    };
+    expect(() => tryParseConfig(strict, ["--liveness", "1.5"], {})).toThrow("--liveness (or LAB06_LIVENESS) must be a whole number");
+    expect(() => tryParseConfig(strict, ["--liveness", "0"], {})).toThrow("--liveness (or LAB06_LIVENESS) must be at least 1");
+    expect(() => tryParseConfig(strict, ["--front", "notanendpoint"], {})).toThrow(/--front \(or LAB06_FRONT\) must be a ZeroMQ endpoint/);
+    expect(tryParseConfig(strict, ["--front", "ipc:///tmp/x"], {}).front).toBe("ipc:///tmp/x");
+  });
+
+  it("refuses a flag given without its value", () => {
+    expect(() => tryParseConfig(spec, ["--heartbeat-ms"], {})).toThrow(/Not enough arguments following: heartbeat-ms/);
+  });
+
+  it("names an environment variable that is no setting of the command, and a bad LOG_LEVEL or LOG_FORMAT", () => {
+    expect(() => tryParseConfig(spec, [], { LAB06_HEARTBEAT: "abc" })).toThrow(
+      "LAB06_HEARTBEAT is not a setting of scanner-broker (its settings: LAB06_FRONTEND, LAB06_HEARTBEAT_MS, LAB06_ENGINE)",
+    );
+    expect(() => tryParseConfig(spec, [], { LOG_LEVEL: "bogus" })).toThrow(/LOG_LEVEL must be one of/);
+    expect(() => tryParseConfig(spec, [], { LOG_FORMAT: "xml" })).toThrow('LOG_FORMAT must be json or pretty; got "xml"');
   });
 });

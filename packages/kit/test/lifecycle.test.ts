@@ -1,7 +1,7 @@
 // runMain through a real process: signals, stdin control, grace period, crashes, bad flags.
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { runLoops } from "../src/lifecycle.ts";
+import { runLoops } from "../src/loops.ts";
 import { ProcessPool, waitUntil } from "../src/testing/index.ts";
 
 const labDir = fileURLToPath(new URL("./fixtures/demo", import.meta.url));

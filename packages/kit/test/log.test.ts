@@ -1,6 +1,6 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createLogger, logLevelFrom, wantsPrettyLogs } from "../src/log.ts";
+import { bytesForLog, createLogger, logLevelFrom, wantsPrettyLogs } from "../src/log.ts";
 
 describe("logging", () => {
   it("is pretty on a terminal and JSON lines otherwise, unless LOG_FORMAT decides", () => {
@@ -30,5 +30,18 @@ describe("logging", () => {
       msg: "client authenticated",
       client: { secretKey: "[redacted]", name: "ops" },
     });
+  });
+
+  it("logs a peer's BigInt, bytes and huge strings without throwing or flooding", () => {
+    const out = new PassThrough();
+    const log = createLogger({ lab: "lab05", role: "archivist", destination: out, level: "info" });
+    log.warn(
+      { details: { n: 2n ** 64n - 1n, worker: Buffer.from("edge-7"), id: Buffer.from([0, 0x6b, 0x8b]) }, text: "x".repeat(10_000) },
+      "refused",
+    );
+    const entry = JSON.parse(String(out.read()));
+    expect(entry.details).toEqual({ n: "18446744073709551615", worker: "edge-7", id: "006b8b" });
+    expect(entry.text.length).toBeLessThan(600);
+    expect(bytesForLog(Buffer.alloc(100, 0x61))).toBe(`${"a".repeat(64)}…(100 bytes)`);
   });
 });

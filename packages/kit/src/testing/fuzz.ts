@@ -1,0 +1,358 @@
+import { readFileSync } from "node:fs";
+import { Dealer, Push, type Socket, XPublisher, XSubscriber } from "zeromq";
+import { waitUntil } from "./deadline.ts";
+import type { RoleProcess } from "./process.ts";
+
+/**
+ * The socket the fuzzer connects with, chosen by the target's bound socket: "dealer" for ROUTER,
+ * REP and DEALER targets (with `envelope` for REQ-shaped protocols), "push" for PULL, "pub" for SUB
+ * (an XPUB, so it waits for the target's subscriptions), "xsub" for XPUB.
+ */
+export type FuzzPeer = "dealer" | "push" | "pub" | "xsub";
+
+export interface FuzzOptions {
+  endpoint: string;
+  peer: FuzzPeer;
+  /** How many messages; at least 1,000. */
+  count?: number;
+  seed?: number;
+  /** The protocol's words (commands, headers, topics): mixed in so the fuzz gets past the first check. */
+  words?: (string | Buffer)[];
+  /** Field names of the protocol's MessagePack maps, given hostile values. */
+  fields?: string[];
+  /** Prefix most messages with an empty delimiter frame, as a REQ peer would. */
+  envelope?: boolean;
+  /** The target socket's maximum message size: a few messages go just over it. */
+  maxMessageBytes?: number;
+}
+
+export interface FuzzReport {
+  sent: number;
+  /** Messages of each kind sent. */
+  kinds: Record<string, number>;
+}
+
+/** mulberry32: a small seeded generator, so a failing run can be repeated with its seed. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Raw MessagePack, written by hand so the fuzzer can send what msgpackr would never produce. */
+type Raw = { raw: Buffer };
+type Value = null | boolean | number | string | Buffer | Raw | Value[] | { [k: string]: Value };
+/** A map as a list of entries, so a key such as "__proto__" is sent as the key it is. */
+type Entries = [string, Value][];
+
+const u64 = (n: bigint): Raw => {
+  const b = Buffer.alloc(9);
+  b[0] = 0xcf;
+  b.writeBigUInt64BE(n, 1);
+  return { raw: b };
+};
+const i64 = (n: bigint): Raw => {
+  const b = Buffer.alloc(9);
+  b[0] = 0xd3;
+  b.writeBigInt64BE(n, 1);
+  return { raw: b };
+};
+
+function mpMap(entries: Entries): Buffer {
+  const head = Buffer.alloc(5);
+  head[0] = 0xdf;
+  head.writeUInt32BE(entries.length, 1);
+  return Buffer.concat([head, ...entries.flatMap(([k, x]) => [mp(k), mp(x)])]);
+}
+
+function mp(v: Value): Buffer {
+  if (v === null) return Buffer.from([0xc0]);
+  if (typeof v === "boolean") return Buffer.from([v ? 0xc3 : 0xc2]);
+  if (typeof v === "number") {
+    if (Number.isInteger(v) && v >= 0 && v < 128) return Buffer.from([v]);
+    const b = Buffer.alloc(9);
+    b[0] = 0xcb;
+    b.writeDoubleBE(v, 1);
+    return b;
+  }
+  if (typeof v === "string") {
+    const s = Buffer.from(v);
+    const head = Buffer.alloc(5);
+    head[0] = 0xdb;
+    head.writeUInt32BE(s.length, 1);
+    return Buffer.concat([head, s]);
+  }
+  if (Buffer.isBuffer(v)) {
+    const head = Buffer.alloc(5);
+    head[0] = 0xc6;
+    head.writeUInt32BE(v.length, 1);
+    return Buffer.concat([head, v]);
+  }
+  if ("raw" in v && Buffer.isBuffer((v as Raw).raw)) return (v as Raw).raw;
+  const head = Buffer.alloc(5);
+  if (Array.isArray(v)) {
+    head[0] = 0xdd;
+    head.writeUInt32BE(v.length, 1);
+    return Buffer.concat([head, ...v.map(mp)]);
+  }
+  return mpMap(Object.entries(v));
+}
+
+/** Values that break validators: wrong types, 64-bit and huge numbers, bad sizes, paths, long text. */
+const HOSTILE: Value[] = [
+  null,
+  true,
+  "",
+  "x",
+  -1,
+  -0.5,
+  1.5,
+  Number.NaN,
+  Number.POSITIVE_INFINITY,
+  Number.NEGATIVE_INFINITY,
+  1e308,
+  2 ** 40,
+  2 ** 53 + 2,
+  u64(2n ** 32n),
+  u64(BigInt(Date.now())),
+  u64(2n ** 53n + 1n),
+  u64(2n ** 64n - 1n),
+  i64(-(2n ** 63n)),
+  i64(-1n),
+  "../../../../etc/passwd",
+  "/etc/passwd",
+  "a/../../b",
+  "..",
+  ".",
+  "nul\u0000byte",
+  "C:\\Windows\\system32",
+  "%2e%2e%2f",
+  "x".repeat(100_000),
+  Buffer.alloc(0),
+  Buffer.alloc(64, 0xff),
+  [],
+  [1, 2, 3],
+  {},
+  { nested: { deeper: [null] } },
+  { raw: Buffer.from([0xd6, 0xff, 0, 0, 0, 1]) },
+  { raw: Buffer.from([0xd4, 0x72, 0x00]) },
+];
+
+const GARBAGE_HEADS = [
+  [0xdd, 0xff, 0xff, 0xff, 0xff],
+  [0xdf, 0x7f, 0xff, 0xff, 0xff],
+  [0xc6, 0xff, 0xff, 0xff, 0xf0],
+  [0xdb, 0x7f, 0xff, 0xff, 0xff],
+  [0xc9, 0x7f, 0xff, 0xff, 0xff, 0x01],
+  [0xc1],
+  [0x8f],
+  [0x9f],
+  [0xd8, 0x05],
+];
+
+class Generator {
+  readonly kinds: Record<string, number> = {};
+  private readonly rnd: () => number;
+
+  constructor(
+    private readonly options: FuzzOptions,
+    seed: number,
+  ) {
+    this.rnd = random(seed);
+  }
+
+  private int(n: number): number {
+    return Math.floor(this.rnd() * n);
+  }
+
+  private pick<T>(list: readonly T[]): T {
+    return list[this.int(list.length)] as T;
+  }
+
+  private bytes(max: number): Buffer {
+    const b = Buffer.alloc(this.int(max + 1));
+    for (let i = 0; i < b.length; i++) b[i] = this.int(256);
+    return b;
+  }
+
+  private word(): Buffer {
+    const words = this.options.words ?? [];
+    if (words.length === 0 || this.rnd() < 0.2) return this.bytes(8);
+    return Buffer.from(this.pick(words));
+  }
+
+  private hostileMap(): Buffer {
+    const fields = this.options.fields ?? ["v", "id", "type", "size", "count", "name", "ts"];
+    const entries: Entries = fields.filter(() => this.rnd() < 0.7).map((f) => [f, this.pick(HOSTILE)]);
+    if (this.rnd() < 0.2) entries.push([this.pick(["__proto__", "constructor", "", "x".repeat(300)]), this.pick(HOSTILE)]);
+    return mpMap(entries);
+  }
+
+  /** One message, and the name of its kind. */
+  next(): Buffer[] {
+    const kind = this.pick([
+      "random-frames",
+      "empty-frames",
+      "words",
+      "hostile-map",
+      "hostile-map",
+      "hostile-value",
+      "truncated",
+      "garbage-msgpack",
+      "deep-nesting",
+      "long-frame",
+    ] as const);
+    this.kinds[kind] = (this.kinds[kind] ?? 0) + 1;
+    const body = this.body(kind);
+    // A SUB target only sees messages whose first frame matches a subscription: lead with a topic.
+    const wordFirst =
+      this.options.peer === "pub" ? this.rnd() < 0.9 : kind !== "random-frames" && kind !== "empty-frames" && this.rnd() < 0.7;
+    const withWord = wordFirst ? [this.word(), ...body] : body;
+    return this.options.envelope && this.rnd() < 0.85 ? [Buffer.alloc(0), ...withWord] : withWord;
+  }
+
+  private body(kind: string): Buffer[] {
+    switch (kind) {
+      case "random-frames":
+        return Array.from({ length: 1 + this.int(8) }, () => this.bytes(64));
+      case "empty-frames":
+        return Array.from({ length: 1 + this.int(5) }, () => Buffer.alloc(0));
+      case "words":
+        return Array.from({ length: 1 + this.int(6) }, () => (this.rnd() < 0.3 ? Buffer.alloc(0) : this.word()));
+      case "hostile-map":
+        return Array.from({ length: 1 + this.int(3) }, () => this.hostileMap());
+      case "hostile-value":
+        return [mp(this.pick(HOSTILE))];
+      case "truncated": {
+        const whole = this.hostileMap();
+        return [whole.subarray(0, this.int(whole.length))];
+      }
+      case "garbage-msgpack":
+        return [Buffer.concat([Buffer.from(this.pick(GARBAGE_HEADS)), this.bytes(32)])];
+      case "deep-nesting":
+        return [Buffer.concat([Buffer.alloc(5000, 0x91), Buffer.from([0xc0])])];
+      default:
+        return [Buffer.alloc(16_384 + this.int(65_536), 0x61)];
+    }
+  }
+}
+
+function peerSocket(peer: FuzzPeer, hwm: number): Socket & { send(m: Buffer[]): Promise<void> } {
+  const options = { linger: 2000, sendHighWaterMark: hwm, sendTimeout: 5000 };
+  switch (peer) {
+    case "dealer":
+      return new Dealer(options);
+    case "push":
+      return new Push(options);
+    case "pub":
+      return new XPublisher(options);
+    case "xsub":
+      return new XSubscriber(options);
+  }
+}
+
+/**
+ * Sends `count` malformed and hostile messages to an endpoint, as the given peer socket, and waits
+ * until ZeroMQ has handed them all to the connection. The target decides what it does with them;
+ * check afterwards that it is alive and still serves (fuzzRole does both for a process).
+ */
+export async function fuzzEndpoint(options: FuzzOptions): Promise<FuzzReport> {
+  const count = Math.max(1000, options.count ?? 1000);
+  const generator = new Generator(options, options.seed ?? 1);
+  const socket = peerSocket(options.peer, count * 2 + 100);
+  try {
+    socket.connect(options.endpoint);
+    if (options.peer === "pub") {
+      // Wait for the target's subscriptions, or what is published before them is dropped.
+      const xpub = socket as XPublisher;
+      xpub.receiveTimeout = 3000;
+      await xpub.receive().catch(() => undefined);
+    }
+    const over = options.maxMessageBytes;
+    let sent = 0;
+    for (let i = 0; i < count; i++) {
+      const message = over !== undefined && i % 300 === 150 ? [Buffer.alloc(over + 1, 0x62)] : generator.next();
+      if (over !== undefined && i % 300 === 150) generator.kinds["over-limit"] = (generator.kinds["over-limit"] ?? 0) + 1;
+      await socket.send(message);
+      sent += 1;
+    }
+    return { sent, kinds: generator.kinds };
+  } finally {
+    socket.close();
+  }
+}
+
+/** Resident memory of a process, in MiB, from /proc. */
+export function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
+  return Math.round(kb / 1024);
+}
+
+/** CPU time (user + system) of a process so far, in clock ticks, from /proc. */
+function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/**
+ * Waits until a process has stopped working through a backlog: its CPU time grows by at most one
+ * tick (10 ms) over a 250 ms window. The event a fuzz test waits for before it probes the target.
+ */
+export async function quiescent(pid: number, timeoutMs = 20_000): Promise<void> {
+  let last = cpuTicks(pid);
+  let lastAt = performance.now();
+  await waitUntil(
+    () => {
+      if (performance.now() - lastAt < 250) return false;
+      const now = cpuTicks(pid);
+      const idle = now - last <= 1;
+      last = now;
+      lastAt = performance.now();
+      return idle;
+    },
+    { timeoutMs, what: `process ${pid} to go idle after the fuzz`, everyMs: 50 },
+  );
+}
+
+export interface FuzzRoleOptions extends FuzzOptions {
+  /** The RSS the process may reach during and after the fuzz. */
+  maxRssMiB: number;
+  /** A valid request (and its check) that the process must still serve after the fuzz. */
+  probe: () => Promise<unknown>;
+}
+
+export interface FuzzRoleReport extends FuzzReport {
+  rssBeforeMiB: number;
+  rssAfterMiB: number;
+}
+
+/**
+ * The fuzz test of one bound socket of a role running as a real process: send the fuzz, wait until
+ * the process has worked through it, then require that it is still running, still answers a valid
+ * request, and stayed within its memory bound. Throws, naming what failed, with the process's log.
+ */
+export async function fuzzRole(role: RoleProcess, options: FuzzRoleOptions): Promise<FuzzRoleReport> {
+  const pid = role.pid;
+  if (pid === undefined || !role.running) throw new Error(`${role.name} is not running before the fuzz`);
+  const rssBeforeMiB = rssMiB(pid);
+  const report = await fuzzEndpoint(options);
+  const fail = (what: string) => new Error(`${role.name} after ${report.sent} fuzz messages: ${what}\n${role.tail(20)}`);
+  if (!role.running) throw fail("the process died");
+  await quiescent(pid).catch(() => {
+    if (!role.running) throw fail("the process died");
+  });
+  if (!role.running) throw fail("the process died");
+  await options.probe().catch((err: Error) => {
+    throw fail(`it no longer serves a valid request (${err.message})`);
+  });
+  if (!role.running) throw fail("the process died");
+  const rssAfterMiB = rssMiB(pid);
+  if (rssAfterMiB > options.maxRssMiB) throw fail(`RSS ${rssAfterMiB} MiB is over its bound of ${options.maxRssMiB} MiB`);
+  return { ...report, rssBeforeMiB, rssAfterMiB };
+}
