@@ -9,6 +9,8 @@ export interface LoopsOptions {
   every?: { ms: number; run: () => void }[];
   /** Called on abort too: wake a loop that waits on something other than a socket. */
   onAbort?: () => void;
+  /** Where a periodic duty that throws is reported (it runs again at its next tick). */
+  log?: Logger;
 }
 
 /**
@@ -23,7 +25,14 @@ export async function runLoops(signal: AbortSignal, options: LoopsOptions, ...lo
   };
   signal.addEventListener("abort", onAbort, { once: true });
   if (signal.aborted) onAbort();
-  const timers = (options.every ?? []).map((t) => setInterval(t.run, t.ms));
+  const tick = (duty: () => void) => () => {
+    try {
+      duty();
+    } catch (err) {
+      options.log?.error({ err }, "periodic duty failed");
+    }
+  };
+  const timers = (options.every ?? []).map((t) => setInterval(tick(t.run), t.ms));
   try {
     await Promise.all(
       loops.map((loop) =>
