@@ -7,4 +7,6 @@ export * from "./limits.ts";
 export * from "./log.ts";
 export * from "./loops.ts";
 export * from "./once-store.ts";
+export * from "./random.ts";
+export * from "./role.ts";
 export * from "./send-queue.ts";

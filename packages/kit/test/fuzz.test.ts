@@ -50,4 +50,10 @@ describe("fuzzRole", () => {
       /over its bound of 1 MiB/,
     );
   });
+
+  it("a role's UsageError is one line on stderr and exit code 2, with no stack trace", async () => {
+    const role = pool.start({ labDir, cmd: "cmd/fuzz-target.ts", args: ["--missing"] });
+    expect(await role.exited).toEqual({ code: 2, signal: null });
+    expect(role.lines).toEqual(["fuzz-target: no such file: samples/x.bin"]);
+  });
 });

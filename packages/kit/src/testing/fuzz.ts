@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Dealer, Push, type Socket, XPublisher, XSubscriber } from "zeromq";
+import { seededRandom } from "../random.ts";
 import { waitUntil } from "./deadline.ts";
 import type { RoleProcess } from "./process.ts";
 
@@ -30,18 +31,6 @@ export interface FuzzReport {
   sent: number;
   /** Messages of each kind sent. */
   kinds: Record<string, number>;
-}
-
-/** mulberry32: a small seeded generator, so a failing run can be repeated with its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Raw MessagePack, written by hand so the fuzzer can send what msgpackr would never produce. */
@@ -163,7 +152,7 @@ class Generator {
     private readonly options: FuzzOptions,
     seed: number,
   ) {
-    this.rnd = random(seed);
+    this.rnd = seededRandom(seed);
   }
 
   private int(n: number): number {
