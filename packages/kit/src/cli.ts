@@ -1,23 +1,36 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
-import { delimiter, join } from "node:path";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { delimiter, join, relative } from "node:path";
 import { CATALOG } from "./catalog.ts";
 import { KEY_HELP, KeyController } from "./keys.ts";
 import { findLab, findRepoRoot, type LabManifest, listLabs, readManifest } from "./manifest.ts";
 import { Orchestrator } from "./orchestrator.ts";
+import { USER_CWD_ENV, userCwd } from "./paths.ts";
+import { DemoScreen } from "./screen.ts";
+import { roleNodeArgs, spawnRole } from "./spawn-role.ts";
 import { launchJsonIsCurrent, writeLaunchJson } from "./vscode.ts";
 
 const USAGE = `zmq-labs — run and test the labs
 
   run.sh list                  the lab index (ready and planned labs)
-  run.sh labNN                 the lab's whole demo (every role, prefixed output)
+  run.sh labNN                 the lab's whole demo: live views above the roles' events, keys to break it
+  run.sh labNN --json          the demo as JSON lines, each prefixed with its role (what a pipe gets anyway)
+  run.sh labNN --snapshot S    run the demo S seconds, print its screen as text, stop (for READMEs)
   run.sh labNN ROLE [flags]    one role alone, in the foreground (ROLE --help for its flags)
+  run.sh clean [labNN]         delete the demos' data (each lab's "data" folders, like .store)
   run.sh test                  typecheck, lint and every test (what CI runs)
   run.sh vscode [--check]      regenerate .vscode/launch.json from the manifests (or check it)
+  run.sh install               install pnpm (if needed) and the dependencies, nothing else
   run.sh help                  this text
 
 Inside a lab folder, \`pnpm start\` runs its demo; from anywhere, \`pnpm --filter labNN start\`.
-On a terminal the demo takes keys: ${KEY_HELP}.`;
+On a terminal the demo takes keys: ${KEY_HELP}.
+Relative paths in a role's flags are relative to the folder you run run.sh in.`;
+
+/** The folder the user ran the command in (run.sh and run.ps1 set it before changing folder). */
+const USER_CWD = userCwd();
+// Only the role the user starts by hand gets it; tests and demos resolve against the lab folder.
+delete process.env[USER_CWD_ENV];
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`zlabs: ${message}\n`);
@@ -37,12 +50,54 @@ function printIndex(root: string): void {
   process.stdout.write(`\nRun one: ./run.sh lab01   (or: pnpm --filter lab01 start)\n`);
 }
 
-async function runDemo(lab: LabManifest): Promise<never> {
-  const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
-  const orchestrator = new Orchestrator(lab, {
-    color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
-    childLogFormat: process.stdout.isTTY ? "pretty" : "json",
-  });
+interface DemoFlags {
+  json: boolean;
+  snapshotS: number | undefined;
+}
+
+function demoFlags(args: string[]): DemoFlags {
+  const flags: DemoFlags = { json: false, snapshotS: undefined };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--json") flags.json = true;
+    else if (a === "--snapshot") {
+      const s = Number(args[++i]);
+      if (!(s > 0)) fail("--snapshot needs a number of seconds, like --snapshot 8");
+      flags.snapshotS = s;
+    } else fail(`unknown demo flag "${a}"; the demo takes --json or --snapshot SECONDS (\`./run.sh help\`)`);
+  }
+  return flags;
+}
+
+/** Runs the demo for a while off screen, then prints the screen a person would have seen, as text. */
+async function snapshotDemo(lab: LabManifest, seconds: number): Promise<never> {
+  const size = { columns: Number(process.env.COLUMNS) || 110, rows: Number(process.env.LINES) || 34 };
+  const screen = new DemoScreen({ write: () => true, isTTY: true, ...size });
+  screen.setHelp(`keys: ${KEY_HELP}`);
+  const orchestrator = new Orchestrator(lab, { screen });
+  process.on("exit", () => orchestrator.killAll());
+  const done = orchestrator.start();
+  const timer = setTimeout(() => {
+    process.stdout.write(`${screen.snapshot()}\n`);
+    void orchestrator.stop("snapshot taken");
+  }, seconds * 1000);
+  const code = await done;
+  clearTimeout(timer);
+  process.exit(code);
+}
+
+async function runDemo(lab: LabManifest, flags: DemoFlags = { json: false, snapshotS: undefined }): Promise<never> {
+  if (flags.snapshotS !== undefined) return snapshotDemo(lab, flags.snapshotS);
+  const onTerminal = Boolean(process.stdout.isTTY);
+  const interactive = Boolean(process.stdin.isTTY && onTerminal);
+  const color = onTerminal && !process.env.NO_COLOR;
+  const screen = onTerminal && !flags.json ? new DemoScreen(process.stdout, { color }) : undefined;
+  const orchestrator = new Orchestrator(lab, { color, childLogFormat: "json", screen });
+  if (screen) {
+    screen.setHelp(interactive ? `keys: ${KEY_HELP}` : "Ctrl-C stops the demo");
+    screen.start();
+    process.on("exit", () => screen.close());
+  }
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals += 1;
@@ -61,10 +116,11 @@ async function runDemo(lab: LabManifest): Promise<never> {
     process.stdin.on("data", (data: string) => {
       for (const key of data) keys.press(key);
     });
-    orchestrator.say(KEY_HELP);
+    if (!screen) orchestrator.say(`keys: ${KEY_HELP}`);
   }
   const code = await orchestrator.start();
   if (interactive) process.stdin.setRawMode(false);
+  screen?.close();
   process.exit(code);
 }
 
@@ -80,7 +136,8 @@ function runRole(lab: LabManifest, role: string, args: string[]): void {
     const cmds = readdirSync(join(lab.dir, "cmd")).map((f) => f.replace(/\.ts$/, ""));
     fail(`${lab.name} has no role "${role}"; try one of: ${[...new Set([...cmds, ...Object.keys(lab.roles)])].join(", ")}`);
   }
-  const child = spawn(process.execPath, ["--import", "tsx", join(lab.dir, cmd), ...args], { cwd: lab.dir, stdio: "inherit" });
+  const env = { ...process.env, [USER_CWD_ENV]: USER_CWD };
+  const child = spawnRole(join(lab.dir, cmd), args, { cwd: lab.dir, stdio: "inherit", env });
   // The terminal's Ctrl-C reaches the role directly (same process group); we only wait for it.
   for (const s of ["SIGINT", "SIGHUP"] as const) process.on(s, () => {});
   process.on("SIGTERM", () => child.kill("SIGTERM"));
@@ -115,7 +172,7 @@ async function runChecks(root: string): Promise<number> {
   const steps: [string, string, string[]][] = [
     ["typecheck", "tsc", ["-p", "tsconfig.json"]],
     ["lint", "biome", ["check", "--error-on-warnings", "."]],
-    ["launch.json", process.execPath, ["--import", "tsx", join(root, "packages/kit/src/cli.ts"), "vscode", "--check"]],
+    ["launch.json", process.execPath, roleNodeArgs(join(root, "packages/kit/src/cli.ts"), ["vscode", "--check"])],
   ];
   let failedSteps = 0;
   for (const [name, command, args] of steps) {
@@ -140,6 +197,51 @@ async function runChecks(root: string): Promise<number> {
   if (skipped) process.stdout.write(`\n${skipped} skipped (see the test output for why)\n`);
   process.stdout.write(`\n${passed} passed, ${failed} failed\n`);
   return failed === 0 ? 0 : 1;
+}
+
+/** Bytes under a path (files only; links not followed). */
+function sizeOf(path: string): number {
+  const st = lstatSync(path);
+  if (!st.isDirectory()) return st.size;
+  return readdirSync(path).reduce((sum, f) => sum + sizeOf(join(path, f)), 0);
+}
+
+function human(bytes: number): string {
+  const units = ["B", "KB", "MB", "GB"];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
+}
+
+/** Deletes the demo data every lab's manifest lists under "data". */
+function clean(root: string, only: string | undefined): void {
+  const labs = only ? [findLab(only, root) ?? fail(`no lab "${only}" to clean`)] : listLabs(root);
+  let removed = 0;
+  for (const lab of labs) {
+    for (const entry of lab.data) {
+      const path = join(lab.dir, entry);
+      if (!existsSync(path)) continue;
+      const size = sizeOf(path);
+      rmSync(path, { recursive: true, force: true });
+      removed += 1;
+      process.stdout.write(`removed ${relative(root, path)} (${human(size)})\n`);
+    }
+  }
+  if (removed === 0) process.stdout.write("nothing to clean: no lab has demo data on disk\n");
+}
+
+/** "lab07" when it names a lab of the catalog that has no folder yet. */
+function plannedLab(query: string): string | undefined {
+  const m = /^(?:lab)?0*(\d{1,2})(?:-.*)?$/.exec(query);
+  const entry = m ? CATALOG.find((e) => e.folder.startsWith(`lab${m[1]?.padStart(2, "0")}-`)) : undefined;
+  return (
+    entry &&
+    `${entry.folder.slice(0, 5)} (${entry.title}: ${entry.pattern}) is planned, not in the repository yet; \`./run.sh list\` shows the ready labs`
+  );
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -167,16 +269,26 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(".vscode/launch.json written\n");
       return;
     }
+    case "clean":
+      clean(root, rest[0]);
+      return;
+    case "install":
+      // run.sh and run.ps1 did the installing before handing over.
+      process.stdout.write("dependencies installed\n");
+      return;
     case "start": {
-      await runDemo(readManifest(process.cwd()));
+      await runDemo(readManifest(process.cwd()), demoFlags(rest));
       break;
     }
     default: {
       const lab = findLab(command, root);
-      if (!lab) fail(`unknown command or lab "${command}"; try \`./run.sh list\` or \`./run.sh help\``);
+      if (!lab) {
+        const planned = plannedLab(command);
+        fail(planned ?? `unknown command or lab "${command}"; try \`./run.sh list\` or \`./run.sh help\``);
+      }
       const [role, ...flags] = rest;
-      if (role) runRole(lab, role, flags);
-      else await runDemo(lab);
+      if (role && !role.startsWith("--")) runRole(lab, role, flags);
+      else await runDemo(lab, demoFlags(rest));
     }
   }
 }

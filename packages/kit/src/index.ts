@@ -10,3 +10,4 @@ export * from "./once-store.ts";
 export * from "./random.ts";
 export * from "./role.ts";
 export * from "./send-queue.ts";
+export * from "./view.ts";

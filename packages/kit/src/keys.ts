@@ -3,21 +3,24 @@ import type { InstanceInfo } from "./orchestrator.ts";
 /** What the keyboard may ask of a running demo. */
 export interface DemoControls {
   list(): InstanceInfo[];
-  roles(): string[];
+  /** The roles `a` may start another instance of (the manifest marks them "scalable"). */
+  scalableRoles(): string[];
   kill(name: string): boolean;
   restart(name: string): Promise<boolean>;
   add(role: string): string | undefined;
   stop(reason?: string): Promise<void>;
   say(message: string): void;
+  /** A question waiting for its answer ("kill which? ..."); undefined once answered. It stays in view. */
+  prompt(text: string | undefined): void;
 }
 
-type Pending = { action: "kill" | "restart" | "add"; digits: string };
+type Pending = { action: "kill" | "restart" | "add"; digits: string; choices: string[] };
 
-export const KEY_HELP = "keys: l list · k kill -9 a role · r restart a role · a add an instance of a role · q or Ctrl-C stop · h help";
+export const KEY_HELP = "l list · k kill -9 a role · r restart a role · a add an instance · q or Ctrl-C stop · h help";
 
 /**
- * The demo's keyboard as a small state machine: a command key, then a number from the list it
- * printed (one digit is enough when there are at most 9 choices; otherwise digits and Enter).
+ * The demo's keyboard as a small state machine: a command key, then a number from the menu it
+ * shows (one digit is enough when there are at most 9 choices; otherwise digits and Enter).
  */
 export class KeyController {
   private pending: Pending | undefined;
@@ -26,6 +29,7 @@ export class KeyController {
 
   press(key: string): void {
     if (key === "\u0003") {
+      this.clear();
       void this.demo.stop("Ctrl-C");
       return;
     }
@@ -41,39 +45,47 @@ export class KeyController {
       case "r":
         this.ask(
           key === "k" ? "kill" : "restart",
-          this.demo.list().map((i) => `${i.name} (${i.state})`),
+          this.demo.list().map((i) => i.name),
+          this.demo.list().map((i) => `${i.name} (${i.status})`),
         );
         break;
-      case "a":
-        this.ask("add", this.demo.roles());
+      case "a": {
+        const roles = this.demo.scalableRoles();
+        if (roles.length === 0) this.demo.say("no role of this lab can run more than once (none is marked scalable)");
+        else this.ask("add", roles, roles);
         break;
+      }
       case "q":
         void this.demo.stop("q pressed");
         break;
       case "h":
       case "?":
-        this.demo.say(KEY_HELP);
+        this.demo.say(`keys: ${KEY_HELP}`);
         break;
       default:
         break;
     }
   }
 
-  private choices(action: Pending["action"]): string[] {
-    return action === "add" ? this.demo.roles() : this.demo.list().map((i) => i.name);
+  private ask(action: Pending["action"], choices: string[], labels: string[]): void {
+    if (choices.length === 0) return;
+    // The menu is fixed when shown: an instance added meanwhile does not shift the numbers.
+    this.pending = { action, digits: "", choices };
+    const menu = labels.map((label, i) => `${i + 1}) ${label}`).join("  ");
+    const how = choices.length > 9 ? "number and Enter" : "number";
+    this.demo.prompt(`${action} which? ${menu}  (${how}; Esc cancels)`);
   }
 
-  private ask(action: Pending["action"], labels: string[]): void {
-    if (labels.length === 0) return;
-    this.pending = { action, digits: "" };
-    const menu = labels.map((label, i) => `${i + 1}) ${label}`).join("  ");
-    this.demo.say(`${action} which? ${menu}  (Esc cancels)`);
+  private clear(): void {
+    if (!this.pending) return;
+    this.pending = undefined;
+    this.demo.prompt(undefined);
   }
 
   private choose(key: string, pending: Pending): void {
-    const count = this.choices(pending.action).length;
+    const count = pending.choices.length;
     if (key === "\u001b") {
-      this.pending = undefined;
+      this.clear();
       this.demo.say("cancelled");
       return;
     }
@@ -86,9 +98,8 @@ export class KeyController {
   }
 
   private run(pending: Pending): void {
-    this.pending = undefined;
-    const choices = this.choices(pending.action);
-    const target = choices[Number(pending.digits) - 1];
+    this.clear();
+    const target = pending.choices[Number(pending.digits) - 1];
     if (!target) {
       this.demo.say(`no choice ${pending.digits}`);
       return;
@@ -106,9 +117,9 @@ export class KeyController {
 
   private printInstances(): void {
     for (const [i, inst] of this.demo.list().entries()) {
-      const ended = inst.state === "exited" && inst.ended ? `, ${inst.ended}` : "";
+      const pid = inst.state !== "exited" && inst.pid ? ` pid ${inst.pid}` : "";
       const restarts = inst.restarts ? `, restarted ${inst.restarts}x` : "";
-      this.demo.say(`${i + 1}) ${inst.name}: ${inst.state}${inst.pid ? ` pid ${inst.pid}` : ""}${ended}${restarts}`);
+      this.demo.say(`${i + 1}) ${inst.name}: ${inst.status}${pid}${restarts}`);
     }
   }
 }

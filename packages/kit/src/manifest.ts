@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 
 /** How one role of a lab's demo is started (the "lab.roles" entries of its package.json). */
 export interface RoleSpec {
@@ -12,7 +12,22 @@ export interface RoleSpec {
   env?: Record<string, string>;
   /** When the main role exits, the demo stops and exits with its code. */
   main?: boolean;
+  /**
+   * More instances may run at once (the demo's `a` key offers it): nothing about the role is fixed
+   * to one process, or `args` give each instance its own port or id through {n} / {name}.
+   */
+  scalable?: boolean;
+  /** The most instances that may run at once (the ports its args reserve); no limit when unset. */
+  max?: number;
   describe?: string;
+}
+
+/** One process of the demo as planned from the manifest: "av-engine-2", the 2nd of its role. */
+export interface PlannedInstance {
+  name: string;
+  role: string;
+  n: number;
+  spec: RoleSpec;
 }
 
 export interface LabManifest {
@@ -25,6 +40,8 @@ export interface LabManifest {
   title: string;
   pattern: string;
   roles: Record<string, RoleSpec>;
+  /** Folders and files (relative to the lab) where the demo keeps its data; `./run.sh clean` removes them. */
+  data: string[];
 }
 
 export class ManifestError extends Error {
@@ -49,13 +66,50 @@ function validateRole(where: string, role: string, spec: unknown): RoleSpec {
     throw new ManifestError(`${where}: role ${role} has a bad count`);
   if (r.args !== undefined && (!Array.isArray(r.args) || r.args.some((a) => typeof a !== "string")))
     throw new ManifestError(`${where}: role ${role} "args" must be a list of strings`);
+  if (r.scalable !== undefined && typeof r.scalable !== "boolean")
+    throw new ManifestError(`${where}: role ${role} "scalable" must be true or false`);
+  if (r.max !== undefined && (!Number.isInteger(r.max) || r.max < Math.max(1, r.count ?? 1)))
+    throw new ManifestError(`${where}: role ${role} "max" must be a whole number no smaller than its count`);
   return r as RoleSpec;
+}
+
+/** "data" lists paths inside the lab folder only: `./run.sh clean` deletes them. */
+function validateData(where: string, data: unknown): string[] {
+  if (data === undefined) return [];
+  if (!Array.isArray(data)) throw new ManifestError(`${where}: "data" must be a list of paths inside the lab folder`);
+  for (const p of data) {
+    const parts = typeof p === "string" ? p.split(/[\\/]/) : [];
+    if (typeof p !== "string" || !p || isAbsolute(p) || parts.includes("..") || parts.every((x) => x === "." || x === ""))
+      throw new ManifestError(`${where}: "data" entry ${JSON.stringify(p)} must be a path inside the lab folder (like ".store")`);
+  }
+  return data as string[];
+}
+
+/** The name of the n-th instance of a role: the role's own name when the demo runs one, else role-n. */
+export function instanceName(role: string, n: number, count: number): string {
+  return count > 1 || n > 1 ? `${role}-${n}` : role;
+}
+
+/**
+ * Every process the demo starts, in start order: the roles as listed, main roles last (so the
+ * servers they talk to are up first), `count` instances of each. VS Code's compounds follow it too.
+ */
+export function planInstances(lab: LabManifest): PlannedInstance[] {
+  const roleNames = Object.keys(lab.roles);
+  roleNames.sort((a, b) => Number(Boolean(lab.roles[a]?.main)) - Number(Boolean(lab.roles[b]?.main)));
+  const planned: PlannedInstance[] = [];
+  for (const role of roleNames) {
+    const spec = lab.roles[role] as RoleSpec;
+    const count = spec.count ?? 1;
+    for (let n = 1; n <= count; n++) planned.push({ name: instanceName(role, n, count), role, n, spec });
+  }
+  return planned;
 }
 
 export function readManifest(labDir: string): LabManifest {
   const dir = resolve(labDir);
   const file = join(dir, "package.json");
-  let pkg: { name?: string; lab?: { title?: string; pattern?: string; roles?: Record<string, unknown> } };
+  let pkg: { name?: string; lab?: { title?: string; pattern?: string; roles?: Record<string, unknown>; data?: unknown } };
   try {
     pkg = JSON.parse(readFileSync(file, "utf8"));
   } catch (err) {
@@ -70,6 +124,7 @@ export function readManifest(labDir: string): LabManifest {
     if (!existsSync(join(dir, roles[role].cmd))) throw new ManifestError(`${file}: role ${role} points at missing ${roles[role].cmd}`);
   }
   return {
+    data: validateData(file, lab.data),
     name: pkg.name,
     folder: dir.split(/[\\/]/).pop() ?? pkg.name,
     dir,

@@ -1,8 +1,12 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { DEFAULT_GRACE_MS, STDIN_CONTROL_ENV } from "./lifecycle.ts";
-import type { LabManifest, RoleSpec } from "./manifest.ts";
+import { instanceName, type LabManifest, planInstances, type RoleSpec } from "./manifest.ts";
+import { USER_CWD_ENV } from "./paths.ts";
+import type { DemoScreen } from "./screen.ts";
+import { spawnRole } from "./spawn-role.ts";
+import { isViewMessage, VIEW_ENV } from "./view.ts";
 
 const COLORS = [36, 33, 35, 32, 34, 91, 96, 93, 95, 92];
 const SELF = "zlabs";
@@ -14,14 +18,22 @@ export interface InstanceInfo {
   role: string;
   pid: number | undefined;
   state: InstanceState;
-  /** How the last run ended: "exit code 0", "signal SIGKILL"... */
+  /** How the last run ended: "exit code 0", "killed by SIGKILL"... */
   ended: string | undefined;
+  /** What a person should read: "running", "stopping", "killed by SIGKILL", "exit code 1". */
+  status: string;
   restarts: number;
 }
 
 export interface OrchestratorOptions {
-  /** Where every prefixed line goes (stdout by default). */
+  /** Where every prefixed line goes (stdout by default) when there is no screen. */
   out?: NodeJS.WritableStream;
+  /**
+   * On a terminal: the screen that shows the roles' live views above their events. The children
+   * then log JSON (the screen renders each record as one line) and send their views over IPC.
+   * Without it, every output line is printed as it is, prefixed with the instance name.
+   */
+  screen?: DemoScreen;
   color?: boolean;
   /** LOG_FORMAT for the children: pretty for a person, json for a program reading the output. */
   childLogFormat?: "pretty" | "json";
@@ -52,7 +64,16 @@ class Instance {
   ) {}
 
   info(): InstanceInfo {
-    return { name: this.name, role: this.role, pid: this.child?.pid, state: this.state, ended: this.ended, restarts: this.restarts };
+    const status = this.state === "exited" ? (this.ended ?? "not started") : this.state;
+    return {
+      name: this.name,
+      role: this.role,
+      pid: this.child?.pid,
+      state: this.state,
+      ended: this.ended,
+      status,
+      restarts: this.restarts,
+    };
   }
 }
 
@@ -61,8 +82,9 @@ export function expandArgs(args: readonly string[], n: number, name: string): st
   return args.map((a) => a.replace(/\{n(?:\+(\d+))?\}/g, (_, plus?: string) => String(n + Number(plus ?? 0))).replaceAll("{name}", name));
 }
 
-function describeEnd(code: number | null, signal: NodeJS.Signals | null): string {
-  return signal ? `signal ${signal}` : `exit code ${code}`;
+/** "killed by SIGKILL" when a signal ended it, else "exit code N". */
+export function describeEnd(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `killed by ${signal}` : `exit code ${code}`;
 }
 
 /**
@@ -90,19 +112,32 @@ export class Orchestrator {
     this.done = new Promise((resolve) => {
       this.finish = resolve;
     });
-    const roleNames = Object.keys(lab.roles);
     // Main roles start last, so the servers they talk to are already up in the common case.
-    roleNames.sort((a, b) => Number(Boolean(lab.roles[a]?.main)) - Number(Boolean(lab.roles[b]?.main)));
-    for (const role of roleNames) {
-      const spec = lab.roles[role] as RoleSpec;
-      const count = spec.count ?? 1;
-      for (let n = 1; n <= count; n++) this.instances.push(new Instance(count > 1 ? `${role}-${n}` : role, role, n, spec));
+    for (const p of planInstances(lab)) this.instances.push(new Instance(p.name, p.role, p.n, p.spec));
+  }
+
+  private get screen(): DemoScreen | undefined {
+    return this.options.screen;
+  }
+
+  /** The header line and instance list of the screen follow the instances' states. */
+  private refreshScreen(): void {
+    const screen = this.screen;
+    if (!screen) return;
+    const counts = new Map<string, number>();
+    for (const i of this.instances) {
+      const key = i.state === "exited" ? "ended" : i.state;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
     }
+    const status = [...counts].map(([k, v]) => `${v} ${k}`).join(" · ");
+    screen.setHeader(`${this.lab.name}: ${this.lab.title} · ${this.lab.pattern}`, status);
+    screen.setInstances(this.instances.map((i) => i.name));
   }
 
   /** Starts every instance; resolves with the exit code once everything has stopped. */
   start(): Promise<number> {
-    this.say(`${this.lab.name}: ${this.lab.title} (${this.lab.pattern})`);
+    this.refreshScreen();
+    this.say(`${this.lab.name}: ${this.lab.title} · ${this.lab.pattern}`);
     for (const inst of this.instances) this.launch(inst);
     if (!this.instances.some((i) => i.spec.main)) this.say("no main role: running until you stop it");
     return this.done;
@@ -116,11 +151,22 @@ export class Orchestrator {
     return Object.keys(this.lab.roles);
   }
 
+  /** The roles the manifest marks "scalable": the ones `a` may start more instances of. */
+  scalableRoles(): string[] {
+    return this.roles().filter((r) => this.lab.roles[r]?.scalable);
+  }
+
+  /** What the key prompt shows. On the screen it stays in view until answered; without one it is printed. */
+  prompt(text: string | undefined): void {
+    if (this.screen) this.screen.setPrompt(text);
+    else if (text) this.say(text);
+  }
+
   /** SIGKILL, as a crash would: no goodbye, no cleanup. */
   kill(name: string): boolean {
     const inst = this.find(name);
     if (!inst?.child || inst.state === "exited") return false;
-    inst.expectedEnd = "killed with SIGKILL on request";
+    inst.expectedEnd = "on request";
     inst.child.kill("SIGKILL");
     return true;
   }
@@ -140,13 +186,32 @@ export class Orchestrator {
     return true;
   }
 
-  /** Starts one more instance of a role; returns its name. */
+  /**
+   * Starts one more instance of a scalable role, with the lowest instance number no running
+   * instance has (so {n} in its args gives it a port or id of its own, within "max"); an ended
+   * instance with that number is started again. Returns its name, or undefined (and says why).
+   */
   add(role: string): string | undefined {
     const spec = this.lab.roles[role];
     if (!spec || this.stopping) return undefined;
-    const n = Math.max(0, ...this.instances.filter((i) => i.role === role).map((i) => i.n)) + 1;
-    const inst = new Instance(`${role}-${n}`, role, n, spec);
-    this.instances.push(inst);
+    if (!spec.scalable) {
+      this.say(`${role} runs once only (its port or identity is fixed; the manifest does not mark it "scalable")`);
+      return undefined;
+    }
+    const ofRole = this.instances.filter((i) => i.role === role);
+    const busy = new Set(ofRole.filter((i) => i.state !== "exited").map((i) => i.n));
+    let n = 1;
+    while (busy.has(n)) n++;
+    if (spec.max !== undefined && n > spec.max) {
+      this.say(`${role} already runs ${busy.size} instances, its most ("max": ${spec.max} in the manifest)`);
+      return undefined;
+    }
+    let inst = ofRole.find((i) => i.n === n);
+    if (inst) inst.restarts += 1;
+    else {
+      inst = new Instance(instanceName(role, n, spec.count ?? 1), role, n, spec);
+      this.instances.push(inst);
+    }
     this.launch(inst);
     return inst.name;
   }
@@ -195,18 +260,25 @@ export class Orchestrator {
 
   private launch(inst: Instance): void {
     const args = expandArgs(inst.spec.args ?? [], inst.n, inst.name);
+    const screen = this.screen;
     const env: NodeJS.ProcessEnv = {
       ...(this.options.env ?? process.env),
       ...inst.spec.env,
       [STDIN_CONTROL_ENV]: "stdin",
       ZLABS_INSTANCE: inst.name,
-      LOG_FORMAT: this.options.childLogFormat ?? "json",
+      // The screen renders each JSON record as one human line; without a screen the caller chooses.
+      LOG_FORMAT: screen ? "json" : (this.options.childLogFormat ?? "json"),
+      [VIEW_ENV]: screen ? "ipc" : "off",
+      // Every argument the demo passes comes from the manifest, written relative to the lab folder.
+      [USER_CWD_ENV]: this.lab.dir,
     };
-    if (this.color) env.FORCE_COLOR = "1";
-    const child = spawn(process.execPath, [...(this.options.nodeArgs ?? ["--import", "tsx"]), join(this.lab.dir, inst.spec.cmd), ...args], {
+    if (this.color && !screen) env.FORCE_COLOR = "1";
+    const child = spawnRole(join(this.lab.dir, inst.spec.cmd), args, {
+      nodeArgs: this.options.nodeArgs,
       cwd: this.lab.dir,
       env,
-      stdio: ["pipe", "pipe", "pipe"],
+      // With a screen, a fourth channel (node IPC) carries the live views apart from the log lines.
+      stdio: screen ? ["pipe", "pipe", "pipe", "ipc"] : ["pipe", "pipe", "pipe"],
       // Own process group: a Ctrl-C at the terminal reaches only us, and we stop the children in order.
       detached: process.platform !== "win32",
     });
@@ -214,7 +286,13 @@ export class Orchestrator {
     inst.state = "running";
     inst.expectedEnd = undefined;
     inst.ended = undefined;
+    this.refreshScreen();
     child.stdin?.on("error", () => {});
+    if (screen) {
+      child.on("message", (message) => {
+        if (isViewMessage(message)) screen.setView(inst.name, message.zlabsView);
+      });
+    }
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) createInterface({ input: stream }).on("line", (line) => this.print(inst.name, line));
     }
@@ -227,6 +305,8 @@ export class Orchestrator {
         inst.state = "exited";
         inst.exitCode = code;
         inst.ended = describeEnd(code, signal);
+        this.screen?.noteView(inst.name, inst.ended);
+        this.refreshScreen();
         this.onEnded(inst, code, signal);
         resolve();
       });
@@ -235,7 +315,8 @@ export class Orchestrator {
 
   private onEnded(inst: Instance, code: number | null, signal: NodeJS.Signals | null): void {
     if (inst.expectedEnd) {
-      if (!this.stopping || inst.ended !== "exit code 0") this.say(`${inst.name} ended (${inst.ended}; ${inst.expectedEnd})`);
+      if (!this.stopping || inst.ended !== "exit code 0")
+        this.say(`${inst.name} ${signal ? inst.ended : `ended with ${inst.ended}`} (${inst.expectedEnd})`);
       return;
     }
     if (inst.spec.main) {
@@ -258,13 +339,26 @@ export class Orchestrator {
     return this.color ? `\x1b[${code}m${text}\x1b[0m` : text;
   }
 
-  private print(name: string, line: string): void {
+  private colorOf(name: string): number {
     const roleIndex = this.roles().indexOf(this.find(name)?.role ?? "");
-    const prefix = this.paint(name.padEnd(this.width()), COLORS[roleIndex % COLORS.length] ?? 37);
+    return COLORS[roleIndex % COLORS.length] ?? 37;
+  }
+
+  private print(name: string, line: string): void {
+    if (this.screen) {
+      this.screen.log(name, this.colorOf(name), line);
+      return;
+    }
+    const prefix = this.paint(name.padEnd(this.width()), this.colorOf(name));
     this.out.write(`${prefix} | ${line}\n`);
   }
 
+  /** A line from the orchestrator itself: in the screen's events, or prefixed "zlabs". */
   say(message: string): void {
+    if (this.screen) {
+      this.screen.log(SELF, 1, message);
+      return;
+    }
     this.out.write(`${this.paint(SELF.padEnd(this.width()), 1)} | ${message}\n`);
   }
 }

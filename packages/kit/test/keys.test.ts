@@ -6,11 +6,21 @@ import type { InstanceInfo } from "../src/orchestrator.ts";
 function fakeDemo(names: string[], roles: string[]) {
   const calls: string[] = [];
   const said: string[] = [];
+  const prompts: (string | undefined)[] = [];
   const list = (): InstanceInfo[] =>
-    names.map((name, i) => ({ name, role: name.replace(/-\d+$/, ""), pid: 100 + i, state: "running", ended: undefined, restarts: 0 }));
+    names.map((name, i) => ({
+      name,
+      role: name.replace(/-\d+$/, ""),
+      pid: 100 + i,
+      state: name.endsWith("-dead") ? "exited" : "running",
+      ended: name.endsWith("-dead") ? "killed by SIGKILL" : undefined,
+      status: name.endsWith("-dead") ? "killed by SIGKILL" : "running",
+      restarts: 0,
+    }));
   const demo: DemoControls = {
     list,
-    roles: () => roles,
+    scalableRoles: () => roles,
+    prompt: (text) => void prompts.push(text),
     kill: (name) => {
       calls.push(`kill ${name}`);
       return true;
@@ -26,7 +36,7 @@ function fakeDemo(names: string[], roles: string[]) {
     stop: async (reason) => void calls.push(`stop ${reason}`),
     say: (m) => void said.push(m),
   };
-  return { demo, calls, said };
+  return { demo, calls, said, prompts };
 }
 
 function press(keys: KeyController, sequence: string[]): void {
@@ -40,13 +50,35 @@ describe("the demo keyboard", () => {
     expect(said).toEqual(["1) broker: running pid 100", "2) worker-1: running pid 101"]);
   });
 
-  it("kills, restarts and adds by the number shown in the menu", () => {
-    const { demo, calls, said } = fakeDemo(["broker", "worker-1", "worker-2"], ["broker", "worker"]);
+  it("kills, restarts and adds by the number shown in the menu, which stays up until answered", () => {
+    const { demo, calls, said, prompts } = fakeDemo(["broker", "worker-1", "worker-2"], ["broker", "worker"]);
     const keys = new KeyController(demo);
     press(keys, ["k", "2", "r", "3", "a", "2"]);
     expect(calls).toEqual(["kill worker-1", "restart worker-2", "add worker"]);
-    expect(said[0]).toBe("kill which? 1) broker (running)  2) worker-1 (running)  3) worker-2 (running)  (Esc cancels)");
+    expect(prompts[0]).toBe("kill which? 1) broker (running)  2) worker-1 (running)  3) worker-2 (running)  (number; Esc cancels)");
+    expect(prompts[1]).toBeUndefined();
+    expect(prompts).toHaveLength(6);
     expect(said).toContain("sent SIGKILL to worker-1");
+    expect(said).toContain("started worker-9");
+  });
+
+  it("shows how an instance ended in the menu: killed by a signal, not just exited", () => {
+    const { demo, prompts } = fakeDemo(["broker", "worker-dead"], ["worker"]);
+    new KeyController(demo).press("r");
+    expect(prompts[0]).toContain("2) worker-dead (killed by SIGKILL)");
+  });
+
+  it("offers to add only the roles that can run more than once", () => {
+    const { demo, calls, said, prompts } = fakeDemo(["broker", "worker"], ["worker"]);
+    const keys = new KeyController(demo);
+    press(keys, ["a"]);
+    expect(prompts[0]).toBe("add which? 1) worker  (number; Esc cancels)");
+    press(keys, ["1"]);
+    expect(calls).toEqual(["add worker"]);
+    const none = fakeDemo(["broker"], []);
+    new KeyController(none.demo).press("a");
+    expect(none.prompts).toEqual([]);
+    expect(none.said).toEqual(["no role of this lab can run more than once (none is marked scalable)"]);
     expect(said).toContain("started worker-9");
   });
 
@@ -72,7 +104,8 @@ describe("the demo keyboard", () => {
     const { demo, calls, said } = fakeDemo(["broker"], ["broker"]);
     const keys = new KeyController(demo);
     press(keys, ["h", "q", "k", "\u0003"]);
-    expect(said[0]).toBe(KEY_HELP);
+    expect(said[0]).toBe(`keys: ${KEY_HELP}`);
+    expect(KEY_HELP).not.toMatch(/^keys/);
     expect(calls).toEqual(["stop q pressed", "stop Ctrl-C"]);
   });
 });

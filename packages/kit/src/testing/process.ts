@@ -1,6 +1,8 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { isAbsolute, join } from "node:path";
 import { createInterface } from "node:readline";
+import { USER_CWD_ENV } from "../paths.ts";
+import { spawnRole } from "../spawn-role.ts";
 import { DeadlineError, timed } from "./deadline.ts";
 
 export interface LogEntry {
@@ -21,7 +23,7 @@ export interface RoleProcessSpec {
   env?: Record<string, string>;
   /** A label for error messages; the cmd file name by default. */
   name?: string;
-  /** node flags; ["--import", "tsx"] by default. */
+  /** node flags; TSX_NODE_ARGS (["--import", "tsx"]) by default. */
   nodeArgs?: string[];
 }
 
@@ -60,9 +62,18 @@ export class RoleProcess {
   constructor(readonly spec: RoleProcessSpec) {
     this.name = spec.name ?? spec.cmd;
     const cmd = isAbsolute(spec.cmd) ? spec.cmd : join(spec.labDir, spec.cmd);
-    this.child = spawn(process.execPath, [...(spec.nodeArgs ?? ["--import", "tsx"]), cmd, ...(spec.args ?? [])], {
+    this.child = spawnRole(cmd, spec.args ?? [], {
+      nodeArgs: spec.nodeArgs,
       cwd: spec.labDir,
-      env: { ...process.env, LOG_FORMAT: "json", LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "debug", ...spec.env },
+      env: {
+        ...process.env,
+        LOG_FORMAT: "json",
+        LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "debug",
+        // Relative paths in the args resolve against the lab folder, as under the demo.
+        [USER_CWD_ENV]: spec.labDir,
+        ZLABS_VIEW: "off",
+        ...spec.env,
+      },
       stdio: ["pipe", "pipe", "pipe"],
     });
     this.child.stdin?.on("error", () => {});

@@ -1,0 +1,22 @@
+import { isAbsolute, resolve } from "node:path";
+
+/**
+ * The directory the user typed the command in. run.sh, run.ps1 and the CLI set it before they
+ * change to a lab's folder, so a role can resolve the paths the user gave against it.
+ */
+export const USER_CWD_ENV = "ZLABS_USER_CWD";
+
+/** Where the user ran the command: ZLABS_USER_CWD when a launcher set it, else this process's cwd. */
+export function userCwd(env: NodeJS.ProcessEnv = process.env): string {
+  return env[USER_CWD_ENV] || process.cwd();
+}
+
+/**
+ * A path the user gave on the command line (a flag, an env var), absolute: relative paths resolve
+ * against the directory the user ran the command in, not the lab's folder the role runs in.
+ * `./run.sh lab06 upload-service --files ./x.bin` from the repository root finds ./x.bin there.
+ * Defaults a lab chooses itself are not user paths: resolve those against the lab (import.meta.url).
+ */
+export function userPath(path: string, env: NodeJS.ProcessEnv = process.env): string {
+  return isAbsolute(path) ? path : resolve(userCwd(env), path);
+}
