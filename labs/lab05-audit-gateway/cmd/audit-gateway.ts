@@ -1,25 +1,14 @@
 import { createLogger, parseConfig, runMain } from "@zlabs/kit";
-import { checkGateway, gatewayOptions, LAB } from "../internal/config.ts";
-import { AuditGateway } from "../internal/gateway.ts";
+import { AuditGateway } from "../internal/audit-gateway.ts";
+import { gatewayConfig, gatewayOptions, LAB } from "../internal/config.ts";
 
+const role = "audit-gateway";
 const config = parseConfig({
   lab: LAB,
-  role: "audit-gateway",
+  role,
   describe: "ROUTER for clients, DEALER to archivists, bounded in-flight work",
   options: gatewayOptions,
-  check: checkGateway,
 });
-const log = createLogger({ lab: LAB, role: "audit-gateway" });
+const log = createLogger({ lab: LAB, role });
 
-runMain(log, (signal) =>
-  new AuditGateway(
-    {
-      front: config.front,
-      back: config.back,
-      maxInflight: config.maxInflight,
-      requestTtlMs: config.requestTtl,
-      clientTtlMs: config.clientTtl,
-    },
-    log,
-  ).run(signal),
-);
+runMain(log, (signal) => new AuditGateway(gatewayConfig(config), log).run(signal));

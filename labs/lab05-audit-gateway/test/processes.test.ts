@@ -55,7 +55,11 @@ describe("the real processes", () => {
   });
 
   it.each([
-    ["cmd/audit-gateway.ts", ["--max-inflight", "0"], "audit-gateway: --max-inflight must be a whole number, 1 or more (see --help)"],
+    [
+      "cmd/audit-gateway.ts",
+      ["--max-inflight", "0"],
+      "audit-gateway: --max-inflight (or LAB05_MAX_INFLIGHT) must be at least 1 (see --help)",
+    ],
     ["cmd/audit-client.ts", ["--id", "a/b"], 'audit-client: --id "a/b" may hold only letters, digits, ., - and _ (see --help)'],
   ])("%s with a bad flag exits 2 with one line", async (cmd, args, line) => {
     const p = procs.start({ labDir, cmd, name: cmd, args });

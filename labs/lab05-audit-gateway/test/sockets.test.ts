@@ -4,11 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { OnceStore } from "@zlabs/kit";
 import { ANY_LOOPBACK_TCP, SocketJar, Tasks, testLogger, waitUntil, withDeadline } from "@zlabs/kit/testing";
+import { pack, unpack } from "msgpackr";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Dealer } from "zeromq";
-import { ArchivalWorker } from "../internal/archivist.ts";
-import { AuditClient } from "../internal/client.ts";
-import { AuditGateway } from "../internal/gateway.ts";
+import { ArchivalWorker } from "../internal/archival-worker.ts";
+import { AuditClient } from "../internal/audit-client.ts";
+import { AuditGateway } from "../internal/audit-gateway.ts";
 import { encodeRecord } from "../internal/protocol.ts";
 
 const log = testLogger("lab05");
@@ -124,4 +125,73 @@ describe("the audit gateway", () => {
     expect([String(corr), String(status)]).toEqual(["7", "ACK"]);
     expect(gateway.stats.malformed).toBe(3);
   });
+
+  it("answers an empty or a 65-byte correlation id with one ERROR addressed to it", async () => {
+    const { gateway } = await system();
+    const raw = await rawClient(gateway);
+    for (const corr of [Buffer.alloc(0), Buffer.alloc(65, 0x6b)]) {
+      await raw.send([corr, "AUDIT", record("corr-x")]);
+      const [back, status, body] = await raw.receive();
+      expect([back, String(status)]).toEqual([corr, "ERROR"]);
+      expect(unpack(body as Buffer)).toEqual({ reason: "bad correlation id (1 to 64 bytes)" });
+    }
+    // One ERROR each, nothing else queued before the next reply.
+    await raw.send(["ok", "AUDIT", record("corr-ok")]);
+    expect((await raw.receive()).map(String).slice(0, 2)).toEqual(["ok", "ACK"]);
+    expect(gateway.stats.malformed).toBe(2);
+  });
+
+  it("counts a short request's frames as the client sent them, not the ROUTER's identity frame", async () => {
+    const { gateway } = await system();
+    const raw = await rawClient(gateway);
+    await raw.send(["k", "AUDIT"]);
+    const [corr, status, body] = await raw.receive();
+    expect([String(corr), String(status)]).toEqual(["k", "ERROR"]);
+    expect(unpack(body as Buffer)).toEqual({ reason: 'expected 3 frames (corr, "AUDIT", record), got 2' });
+  });
+
+  it("stores records whose at and details hold uint64 numbers, as Python's msgpack sends them", async () => {
+    const { gateway, store } = await system();
+    const raw = await rawClient(gateway);
+    const ms = BigInt(Date.now());
+    // at as uint64, details.bytes as uint64: what msgpack.packb gives for ints of 2**32 and more.
+    await raw.send(["u1", "AUDIT", rawRecord("u64-at", uint64(ms), { bytes: uint64(2n ** 40n) })]);
+    expect((await raw.receive()).map(String).slice(0, 2)).toEqual(["u1", "ACK"]);
+    await raw.send(["u2", "AUDIT", rawRecord("u64-details", pack(Date.now()), { bytes: uint64(2n ** 40n), ratio: pack(0.25) })]);
+    expect((await raw.receive()).map(String).slice(0, 2)).toEqual(["u2", "ACK"]);
+    // Larger than a double holds exactly: refused with a reason, and the archivist carries on.
+    await raw.send(["u3", "AUDIT", rawRecord("u64-huge", pack(1), { bytes: uint64(2n ** 64n - 1n) })]);
+    const [, status, body] = await raw.receive();
+    expect(String(status)).toBe("ERROR");
+    expect(String((unpack(body as Buffer) as { reason: string }).reason)).toMatch(/2\*\*53/);
+    await raw.send(["u4", "AUDIT", record("after-huge")]);
+    expect((await raw.receive()).map(String).slice(0, 2)).toEqual(["u4", "ACK"]);
+    expect(store.keys("records").sort()).toEqual(["after-huge", "u64-at", "u64-details"]);
+  });
 });
+
+/** MessagePack uint64 (0xcf), as Python's msgpack encodes an int of 2**32 or more. */
+function uint64(n: bigint): Buffer {
+  const b = Buffer.alloc(9);
+  b[0] = 0xcf;
+  b.writeBigUInt64BE(n, 1);
+  return b;
+}
+
+/** A fixmap of already-encoded values. */
+function rawMap(entries: [string, Buffer][]): Buffer {
+  return Buffer.concat([Buffer.from([0x80 | entries.length]), ...entries.flatMap(([k, v]) => [pack(k), v])]);
+}
+
+/** A record with `at` and `details` encoded by hand. */
+function rawRecord(id: string, at: Buffer, details: Record<string, Buffer>): Buffer {
+  return rawMap([
+    ["v", pack(1)],
+    ["id", pack(id)],
+    ["at", at],
+    ["actor", pack("u")],
+    ["action", pack("read")],
+    ["target", pack("t")],
+    ["details", rawMap(Object.entries(details))],
+  ]);
+}

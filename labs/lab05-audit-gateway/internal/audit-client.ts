@@ -1,6 +1,6 @@
-import { type Logger, SendQueue } from "@zlabs/kit";
+import { type Logger, peerLimits, receiveLoop, SendQueue } from "@zlabs/kit";
 import { Dealer } from "zeromq";
-import { decodeBody, encodeRecord, PROTOCOL_VERSION } from "./protocol.ts";
+import { type AckBody, decodeReply, encodeRecord, PROTOCOL_VERSION, type Reply } from "./protocol.ts";
 
 export const REQUEST_TIMEOUT_MS = 5000;
 export const DEFAULT_INFLIGHT = 50;
@@ -27,7 +27,14 @@ export interface ClientStats {
   busy: number;
   timeouts: number;
   errors: number;
+  /** Replies that were not a reply of this protocol. */
+  invalid: number;
   seconds: number;
+}
+
+/** The client's exit code: 0 when every record was acknowledged, 1 when any was refused with ERROR. */
+export function exitCodeOf(stats: ClientStats): number {
+  return stats.errors > 0 ? 1 : 0;
 }
 
 /**
@@ -38,7 +45,7 @@ export interface ClientStats {
  * stores it once whatever happens.
  */
 export class AuditClient {
-  private readonly socket = new Dealer({ linger: 0 });
+  private readonly socket = new Dealer({ linger: 0, ...peerLimits() });
   private readonly out = new SendQueue(this.socket);
   private readonly attempts = new Map<string, Attempt>();
   private readonly done = new Set<number>();
@@ -48,7 +55,7 @@ export class AuditClient {
   private waiting = 0;
   private counter = 0;
   private finished: (() => void) | undefined;
-  readonly stats: ClientStats = { acked: 0, duplicates: 0, busy: 0, timeouts: 0, errors: 0, seconds: 0 };
+  readonly stats: ClientStats = { acked: 0, duplicates: 0, busy: 0, timeouts: 0, errors: 0, invalid: 0, seconds: 0 };
   /** Record ids acknowledged, for checks. */
   readonly acknowledged = new Set<string>();
 
@@ -123,45 +130,50 @@ export class AuditClient {
     this.fill();
   }
 
-  private async receive(signal: AbortSignal): Promise<void> {
-    try {
-      for await (const frames of this.socket) {
-        const [corr, status, body] = frames;
-        const attempt = corr ? this.attempts.get(corr.toString()) : undefined;
-        if (!attempt || frames.length !== 3) continue; // a reply to an attempt given up: its retry is out already
-        this.attempts.delete(String(corr));
-        clearTimeout(attempt.timer);
-        const kind = String(status);
-        if (kind === "ACK") this.acked(attempt.recordNo, decodeBody(body as Buffer));
-        else if (kind === "BUSY") {
-          this.stats.busy += 1;
-          const wait = Number(decodeBody(body as Buffer)?.retryAfterMs ?? 100);
-          this.waiting += 1;
-          setTimeout(
-            () => {
-              this.waiting -= 1;
-              this.retry(attempt.recordNo);
-            },
-            wait * (0.5 + Math.random()),
-          );
-        } else {
-          this.stats.errors += 1;
-          this.done.add(attempt.recordNo);
-          this.log.error({ recordId: this.recordId(attempt.recordNo), reason: decodeBody(body as Buffer)?.reason }, "record refused");
-        }
-        this.fill();
-        if (this.done.size === this.config.records) this.finished?.();
-      }
-    } catch (err) {
-      if (!signal.aborted && !this.socket.closed) throw err;
-    }
+  private receive(signal: AbortSignal): Promise<void> {
+    return receiveLoop(this.socket, signal, (frames) => this.onReply(decodeReply(frames)), { log: this.log, name: "gateway" });
   }
 
-  private acked(recordNo: number, body: Record<string, unknown> | undefined): void {
+  private onReply(reply: Reply): void {
+    if (reply.kind === "invalid") {
+      this.stats.invalid += 1;
+      this.log.warn({ reason: reply.reason, total: this.stats.invalid }, "invalid reply dropped");
+      return;
+    }
+    const attempt = this.attempts.get(reply.corr);
+    if (!attempt) return; // a reply to an attempt given up: its retry is out already
+    this.attempts.delete(reply.corr);
+    clearTimeout(attempt.timer);
+    switch (reply.kind) {
+      case "ack":
+        this.acked(attempt.recordNo, reply.body);
+        break;
+      case "busy":
+        this.stats.busy += 1;
+        this.waiting += 1;
+        setTimeout(
+          () => {
+            this.waiting -= 1;
+            this.retry(attempt.recordNo);
+          },
+          reply.retryAfterMs * (0.5 + Math.random()),
+        );
+        break;
+      case "error":
+        this.stats.errors += 1;
+        this.done.add(attempt.recordNo);
+        this.log.error({ recordId: this.recordId(attempt.recordNo), reason: reply.reason }, "record refused");
+        break;
+    }
+    this.fill();
+    if (this.done.size === this.config.records) this.finished?.();
+  }
+
+  private acked(recordNo: number, body: AckBody): void {
     if (this.done.has(recordNo)) return;
     this.done.add(recordNo);
     this.stats.acked += 1;
-    if (body?.result === "duplicate") this.stats.duplicates += 1;
+    if (body.result === "duplicate") this.stats.duplicates += 1;
     this.acknowledged.add(this.recordId(recordNo));
   }
 }
