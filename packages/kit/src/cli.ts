@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { delimiter, join, relative } from "node:path";
 import { CATALOG } from "./catalog.ts";
+import { cleanLabData, humanBytes } from "./clean.ts";
 import { KEY_HELP, KeyController } from "./keys.ts";
 import { findLab, findRepoRoot, type LabManifest, listLabs, readManifest } from "./manifest.ts";
 import { Orchestrator } from "./orchestrator.ts";
@@ -199,39 +200,12 @@ async function runChecks(root: string): Promise<number> {
   return failed === 0 ? 0 : 1;
 }
 
-/** Bytes under a path (files only; links not followed). */
-function sizeOf(path: string): number {
-  const st = lstatSync(path);
-  if (!st.isDirectory()) return st.size;
-  return readdirSync(path).reduce((sum, f) => sum + sizeOf(join(path, f)), 0);
-}
-
-function human(bytes: number): string {
-  const units = ["B", "KB", "MB", "GB"];
-  let v = bytes;
-  let u = 0;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
-}
-
 /** Deletes the demo data every lab's manifest lists under "data". */
 function clean(root: string, only: string | undefined): void {
   const labs = only ? [findLab(only, root) ?? fail(`no lab "${only}" to clean`)] : listLabs(root);
-  let removed = 0;
-  for (const lab of labs) {
-    for (const entry of lab.data) {
-      const path = join(lab.dir, entry);
-      if (!existsSync(path)) continue;
-      const size = sizeOf(path);
-      rmSync(path, { recursive: true, force: true });
-      removed += 1;
-      process.stdout.write(`removed ${relative(root, path)} (${human(size)})\n`);
-    }
-  }
-  if (removed === 0) process.stdout.write("nothing to clean: no lab has demo data on disk\n");
+  const removed = cleanLabData(labs);
+  for (const r of removed) process.stdout.write(`removed ${relative(root, r.path)} (${humanBytes(r.bytes)})\n`);
+  if (removed.length === 0) process.stdout.write(`nothing to clean: no demo data on disk (${labs.map((l) => l.name).join(", ")})\n`);
 }
 
 /** "lab07" when it names a lab of the catalog that has no folder yet. */

@@ -24,10 +24,33 @@ describe("the zlabs CLI", () => {
     expect(rows.find((r) => r.startsWith("lab24"))).toMatch(/planned/);
   });
 
-  it("prints its usage on help", async () => {
+  it("prints its usage on help, with the keys said once", async () => {
     const p = zlabs(["help"]);
     expect(await p.exited).toEqual({ code: 0, signal: null });
-    expect(p.lines.join("\n")).toContain("run.sh labNN ROLE [flags]");
+    const text = p.lines.join("\n");
+    expect(text).toContain("run.sh labNN ROLE [flags]");
+    expect(text).toContain("run.sh clean");
+    expect(text).toMatch(/takes keys: l list/);
+    expect(text).not.toContain("keys: keys:");
+  });
+
+  it("says a planned lab is planned, not unknown", async () => {
+    const p = zlabs(["lab07"]);
+    expect(await p.exited).toEqual({ code: 2, signal: null });
+    expect(p.lines).toEqual([
+      "zlabs: lab07 (Policy synchronisation: Clone (snapshot + updates)) is planned, not in the repository yet; `./run.sh list` shows the ready labs",
+    ]);
+  });
+
+  it("prints the screen a person would see with --snapshot, then stops the demo", async () => {
+    const p = procs.start({ labDir: fixtureDir, cmd: cli, args: ["start", "--snapshot", "2.5"], env: { COLUMNS: "90", LINES: "20" } });
+    expect(await p.exited).toEqual({ code: 0, signal: null });
+    expect(p.lines[0]).toBe("demo: Orchestrator test fixture · none  4 running");
+    expect(p.lines).toContainEqual(expect.stringMatching(/^── events ─+$/));
+    // The snapshot is taken at a set time, so only what is there from the start is checked.
+    expect(p.lines).toContainEqual(expect.stringMatching(/^\d\d:\d\d:\d\d\.\d{3} zlabs +demo: Orchestrator test fixture · none$/));
+    expect(p.lines.at(-1)).toMatch(/^keys: l list/);
+    expect(p.lines).toHaveLength(20);
   });
 
   it("exits 2 with one line on an unknown lab or role", async () => {
