@@ -2,8 +2,8 @@
 // Runs vitest on one test file in the package (lab or kit) that holds it, from that package's
 // folder, exactly as `pnpm test` there would: VS Code's "Debug current test file" runs this.
 //   node packages/kit/bin/test-file.mjs labs/lab01-heartbeat/test/liveness.test.ts
-// With no file, or a file that is not a test, it runs the whole package's tests.
-import { existsSync } from "node:fs";
+// Given a folder, or a file that is not a test, it runs the whole package's tests.
+import { existsSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -14,7 +14,7 @@ if (!given) {
   process.exit(2);
 }
 const file = resolve(given);
-let dir = dirname(file);
+let dir = existsSync(file) && statSync(file).isDirectory() ? file : dirname(file);
 while (!existsSync(join(dir, "vitest.config.ts"))) {
   const parent = dirname(dir);
   if (parent === dir) {
