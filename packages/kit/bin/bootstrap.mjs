@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const PROBE_TIMEOUT_MS = 20_000;
+const PROBE_TIMEOUT_MS = Number(process.env.ZLABS_PNPM_PROBE_MS) || 20_000;
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const [who = "bootstrap", ...flags] = process.argv.slice(2);
 const force = flags.includes("--force");
@@ -75,7 +75,7 @@ function findPnpm() {
     say(`pnpm: the private copy in .tools/pnpm`);
     return [process.execPath, [privatePnpm]];
   }
-  say("pnpm: asking the pnpm on PATH for its version (no prompt, at most 20 s)");
+  say(`pnpm: asking the pnpm on PATH for its version (no prompt, at most ${PROBE_TIMEOUT_MS / 1000} s)`);
   const onPath = probe("pnpm", []);
   if (onPath) {
     say(`pnpm: ${onPath} on PATH`);
@@ -97,5 +97,6 @@ const [pnpm, pre] = findPnpm();
 say(`dependencies: installing (${reason})${ci ? " from the frozen lockfile" : ""}`);
 const r = run(pnpm, [...pre, "install", ...(ci ? ["--frozen-lockfile"] : [])], { shell: win && pnpm === "pnpm" });
 if (r.status !== 0) die(`pnpm install failed (${r.error?.message ?? `exit ${r.status}`})`);
+mkdirSync(dirname(stamp), { recursive: true });
 writeFileSync(stamp, "");
 say("dependencies: installed");
