@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import type { Logger } from "@zlabs/kit";
+import { type Logger, peerLimits } from "@zlabs/kit";
 import { Request as RequestSocket } from "zeromq";
-import { decodeReply, encodeRequest, PROTOCOL_VERSION, type Reply } from "./protocol.ts";
+import { CLIENT_MAX_MESSAGE_BYTES, decodeReply, encodeRequest, PROTOCOL_VERSION, type Reply } from "./protocol.ts";
 
 /** The Guide's Lazy Pirate figures: wait 2.5 s for a reply (keep it above 1 s), try 3 times. */
 export const REQUEST_TIMEOUT_MS = 2500;
@@ -63,22 +63,27 @@ export class LazyPirateClient {
     args: Record<string, unknown> | undefined,
     signal?: AbortSignal,
   ): Promise<Reply | AttemptFailure["reason"]> {
-    const socket = new RequestSocket({ linger: 0, receiveTimeout: this.config.timeoutMs, sendTimeout: this.config.timeoutMs });
+    const socket = new RequestSocket({
+      linger: 0,
+      receiveTimeout: this.config.timeoutMs,
+      sendTimeout: this.config.timeoutMs,
+      ...peerLimits(CLIENT_MAX_MESSAGE_BYTES),
+    });
     const onAbort = () => socket.close();
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
       socket.connect(this.config.endpoint);
       await socket.send(encodeRequest({ v: PROTOCOL_VERSION, id, cmd, ...(args ? { args } : {}) }));
-      const decoded = decodeReply(await socket.receive());
-      if (!decoded.ok) {
-        this.log.warn({ id, reason: decoded.reason }, "malformed reply dropped");
+      const message = decodeReply(await socket.receive());
+      if (message.kind === "invalid") {
+        this.log.warn({ id, reason: message.reason }, "malformed reply dropped");
         return "malformed reply";
       }
-      if (decoded.reply.id !== id) {
-        this.log.warn({ expected: id, got: decoded.reply.id }, "reply to another request dropped");
+      if (message.reply.id !== id) {
+        this.log.warn({ expected: id, got: message.reply.id }, "reply to another request dropped");
         return "reply to another request";
       }
-      return decoded.reply;
+      return message.reply;
     } catch (err) {
       signal?.throwIfAborted();
       if ((err as { code?: string }).code === "EAGAIN") return "timeout";

@@ -6,6 +6,7 @@ import { execFile } from "node:child_process";
 import { statfs } from "node:fs/promises";
 import os from "node:os";
 import { promisify } from "node:util";
+import { isInt, isText } from "@zlabs/kit";
 
 const run = promisify(execFile);
 
@@ -13,6 +14,8 @@ const run = promisify(execFile);
 export const CPU_SAMPLE_MS = 200;
 export const DEFAULT_PS_LIMIT = 20;
 export const MAX_PS_LIMIT = 1000;
+/** A path to report on is a real path, not a peer's essay. */
+export const MAX_PATH_LENGTH = 1024;
 /** The process lister is an external program: it gets this long before the query fails. */
 const PS_TIMEOUT_MS = 5000;
 
@@ -36,10 +39,8 @@ export interface PsResult {
 
 function intArg(args: Record<string, unknown>, key: string, fallback: number, min: number, max: number): number {
   const value = args[key] ?? fallback;
-  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
-    throw new BadArgs(`${key} must be a whole number from ${min} to ${max}`);
-  }
-  return value as number;
+  if (!isInt(value, min, max)) throw new BadArgs(`${key} must be a whole number from ${min} to ${max}`);
+  return value;
 }
 
 /** ps -A on Unix: pid, %cpu, rss in KiB, then the command name (which may hold spaces). */
@@ -128,7 +129,7 @@ export function uptime() {
 
 export async function disk(args: Record<string, unknown>) {
   const path = args.path ?? (process.platform === "win32" ? "C:\\" : "/");
-  if (typeof path !== "string" || path.length === 0 || path.length > 1024) throw new BadArgs("path must be a file system path");
+  if (!isText(path, MAX_PATH_LENGTH, 1)) throw new BadArgs("path must be a file system path");
   try {
     const s = await statfs(path);
     return { path, totalBytes: s.blocks * s.bsize, freeBytes: s.bfree * s.bsize, availableBytes: s.bavail * s.bsize };

@@ -1,7 +1,17 @@
-import { closeSockets, type Logger, pause } from "@zlabs/kit";
+import { bindAll, type Logger, pause, peerLimits, receiveLoop, runLoops } from "@zlabs/kit";
 import { Reply as ReplySocket } from "zeromq";
 import { BadArgs, cpu, disk, info, load, mem, ps, uptime } from "./host.ts";
-import { COMMANDS, decodeRequest, encodeReply, errorReply, isCommand, okReply, type Reply, type Request } from "./protocol.ts";
+import {
+  AGENT_MAX_MESSAGE_BYTES,
+  COMMANDS,
+  decodeRequest,
+  encodeReply,
+  errorReply,
+  isCommand,
+  okReply,
+  type Reply,
+  type Request,
+} from "./protocol.ts";
 
 /**
  * Misbehaviour on purpose, as the Guide's lpserver does it: after a few good cycles, a request
@@ -28,13 +38,33 @@ export interface AgentHooks {
 }
 
 /**
+ * Requests queued per peer before libzmq stops reading that peer's connection. A REQ client has
+ * one request in flight, so a few are plenty; with AGENT_MAX_MESSAGE_BYTES this bounds what one
+ * peer can make the agent hold (16 x 128 KiB = 2 MiB).
+ */
+export const AGENT_RCVHWM = 16;
+
+/** What the agent has seen, for its log and for tests. */
+export interface AgentStats {
+  /** Messages taken from the socket, and those whose handling failed (each still dropped alone). */
+  received: number;
+  failed: number;
+  /** Requests answered bad-request: not one frame, not MessagePack, no id, wrong version... */
+  malformed: number;
+  served: number;
+}
+
+/**
  * The node agent: a REP socket answering one query at a time. REP's lock-step suits a read-only
  * inspector: every request gets exactly one reply, on every path, errors included, because a REP
- * socket that skips a reply never receives again.
+ * socket that skips a reply never receives again. A peer that is not a REQ socket (a DEALER
+ * without the empty delimiter) gets nothing: REP discards such a message inside libzmq, and the
+ * kit's receive loop takes the spurious wake-up that leaves behind in its stride.
  */
 export class NodeAgent {
-  private readonly socket = new ReplySocket({ linger: 0 });
+  private readonly socket = new ReplySocket({ linger: 0, receiveHighWaterMark: AGENT_RCVHWM, ...peerLimits(AGENT_MAX_MESSAGE_BYTES) });
   private cycles = 0;
+  readonly stats: AgentStats = { received: 0, failed: 0, malformed: 0, served: 0 };
   endpoint = "";
 
   constructor(
@@ -44,44 +74,46 @@ export class NodeAgent {
   ) {}
 
   async bind(): Promise<string> {
-    await this.socket.bind(this.config.bind);
-    this.endpoint = this.socket.lastEndpoint ?? this.config.bind;
-    this.log.info({ endpoint: this.endpoint, agent: this.config.id, chaos: this.config.chaos ?? false }, "listening");
+    const bound = await bindAll(this.log.child({ agent: this.config.id, chaos: this.config.chaos ?? false }), {
+      endpoint: [this.socket, this.config.bind],
+    });
+    this.endpoint = bound.endpoint;
     return this.endpoint;
   }
 
   async run(signal: AbortSignal): Promise<void> {
     if (!this.endpoint) await this.bind();
-    const onAbort = () => closeSockets(this.socket);
-    signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      for await (const frames of this.socket) {
-        const reply = await this.serve(frames, signal);
-        if (signal.aborted) break;
-        await this.socket.send(encodeReply(reply));
-      }
-    } catch (err) {
-      if (!signal.aborted) throw err;
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-      closeSockets(this.socket);
-    }
+    await runLoops(signal, { sockets: [this.socket] }, () =>
+      receiveLoop(this.socket, signal, (frames) => this.reply(frames, signal), { log: this.log, name: "rep", stats: this.stats }),
+    );
+  }
+
+  /** One request, one reply: REP allows nothing else. */
+  private async reply(frames: Buffer[], signal: AbortSignal): Promise<void> {
+    const reply = await this.serve(frames, signal);
+    if (signal.aborted) return;
+    await this.socket.send(encodeReply(reply));
   }
 
   /** Always a reply: a malformed or unknown request gets an error reply, never silence. */
   async serve(frames: Buffer[], signal?: AbortSignal): Promise<Reply> {
     this.cycles += 1;
-    const decoded = decodeRequest(frames);
-    if (!decoded.ok) {
-      this.log.warn({ reason: decoded.reason, id: decoded.id }, "malformed request");
-      return errorReply(decoded.id, decoded.code, decoded.reason);
+    const message = decodeRequest(frames);
+    switch (message.kind) {
+      case "invalid":
+        this.stats.malformed += 1;
+        this.log.warn({ reason: message.reason, id: message.id, malformed: this.stats.malformed }, "malformed request");
+        return errorReply(message.id, message.code, message.reason);
+      case "query": {
+        const request = message.request;
+        await this.misbehave(request, signal);
+        const started = performance.now();
+        const reply = await this.answer(request);
+        this.stats.served += 1;
+        this.log.info({ id: request.id, cmd: request.cmd, ok: reply.ok, ms: Math.round(performance.now() - started) }, "request served");
+        return reply;
+      }
     }
-    const request = decoded.request;
-    await this.misbehave(request, signal);
-    const started = performance.now();
-    const reply = await this.answer(request);
-    this.log.info({ id: request.id, cmd: request.cmd, ok: reply.ok, ms: Math.round(performance.now() - started) }, "request served");
-    return reply;
   }
 
   private async answer(request: Request): Promise<Reply> {

@@ -92,7 +92,12 @@ describe("the real processes", () => {
 
   it.each([
     [["uptime", "--timeout", "soon"], "--timeout (or LAB03_TIMEOUT) must be a number"],
-    [["uptime", "--retries", "0"], "--retries must be a whole number, 1 or more"],
+    [["uptime", "--retries", "0"], "--retries (or LAB03_RETRIES) must be at least 1"],
+    [["uptime", "--retries", "1.5"], "--retries (or LAB03_RETRIES) must be a whole number"],
+    [
+      ["uptime", "--connect", "localhost:5030"],
+      '--connect (or LAB03_CONNECT) must be a ZeroMQ endpoint such as tcp://127.0.0.1:5555 (got "localhost:5030")',
+    ],
     [[], "which command? ps, mem, cpu, load, uptime, disk or info"],
     [["ps", "mem"], "one command at a time, got: ps mem"],
   ])("a bad command line %j exits 2 with one line", async (args, reason) => {

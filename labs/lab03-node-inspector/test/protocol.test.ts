@@ -4,18 +4,33 @@ import { formatResult } from "../internal/format.ts";
 import { parsePsOutput, parseTasklistOutput } from "../internal/host.ts";
 import { decodeReply, decodeRequest, encodeReply, encodeRequest, errorReply, MAX_REQUEST_BYTES, okReply } from "../internal/protocol.ts";
 
+/** An exact reason, or one matching a pattern (the codec's own messages name msgpackr's). */
+const text = (reason: string | RegExp) => (typeof reason === "string" ? reason : expect.stringMatching(reason));
+
 describe("requests", () => {
   it("round-trip", () => {
     const frame = encodeRequest({ v: 1, id: "ab-1", cmd: "ps", args: { limit: 5 } });
-    expect(decodeRequest([frame])).toEqual({ ok: true, request: { v: 1, id: "ab-1", cmd: "ps", args: { limit: 5 } } });
+    expect(decodeRequest([frame])).toEqual({ kind: "query", request: { v: 1, id: "ab-1", cmd: "ps", args: { limit: 5 } } });
+  });
+
+  it("take numbers sent as uint64 or as float, as a Python peer may send them", () => {
+    // {v: uint64 1, id: "u", cmd: "ps", args: {limit: float64 5.0}}
+    const frame = Buffer.concat([
+      Buffer.from("84a176cf0000000000000001a26964a175a3636d64a27073a46172677381a56c696d6974", "hex"),
+      Buffer.from("cb4014000000000000", "hex"),
+    ]);
+    expect(decodeRequest([frame])).toEqual({ kind: "query", request: { v: 1, id: "u", cmd: "ps", args: { limit: 5 } } });
   });
 
   it.each([
     [[], null, "expected 1 frame, got 0"],
     [[pack({ v: 1, id: "x", cmd: "ps" }), Buffer.from("extra")], null, "expected 1 frame, got 2"],
-    [[Buffer.from([0xc1, 0x00])], null, "body is not MessagePack"],
-    [[Buffer.from([0xc1])], null, "body is not a map"],
-    [[pack([1, 2])], null, "body is not a map"],
+    [[Buffer.from([0xc1, 0x00])], null, /^request: not MessagePack/],
+    [[Buffer.from([0xc1])], null, "request is not a MessagePack map"],
+    [[pack([1, 2])], null, "request is not a MessagePack map"],
+    [[Buffer.alloc(0)], null, "request: empty frame where MessagePack was expected"],
+    [[Buffer.from("81a176cfffffffffffffffff", "hex")], null, "request: integer beyond 2**53 (not exact as a number)"],
+    [[Buffer.concat([Buffer.alloc(100, 0x91), Buffer.from([0xc0])])], null, "request: nested deeper than 32"],
     [[pack({ v: 1, cmd: "ps" })], null, "missing id"],
     [[pack({ v: 1, id: "x".repeat(65), cmd: "ps" })], null, "missing id"],
     [[pack({ v: 2, id: "x", cmd: "ps" })], "x", "unsupported version 2"],
@@ -23,29 +38,30 @@ describe("requests", () => {
     [[pack({ v: 1, id: "x", cmd: "ps", args: [1] })], "x", "args is not a map"],
     [[Buffer.alloc(MAX_REQUEST_BYTES + 1)], null, `request over ${MAX_REQUEST_BYTES} bytes`],
   ])("reject a malformed request %#, keeping the id when there is one", (frames, id, reason) => {
-    expect(decodeRequest(frames as Buffer[])).toEqual({ ok: false, id, code: "bad-request", reason });
+    expect(decodeRequest(frames as Buffer[])).toEqual({ kind: "invalid", id, code: "bad-request", reason: text(reason) });
   });
 });
 
 describe("replies", () => {
   it("round-trip, ok and error", () => {
     expect(decodeReply([encodeReply(okReply("a-1", { load1: 1 }))])).toEqual({
-      ok: true,
+      kind: "reply",
       reply: { v: 1, id: "a-1", ok: true, result: { load1: 1 } },
     });
     const err = errorReply(null, "bad-request", "body is not MessagePack");
-    expect(decodeReply([encodeReply(err)])).toEqual({ ok: true, reply: err });
+    expect(decodeReply([encodeReply(err)])).toEqual({ kind: "reply", reply: err });
   });
 
   it.each([
     [[Buffer.from("x"), Buffer.from("y")], "expected 1 frame, got 2"],
-    [[Buffer.from([0xc1, 0x00])], "body is not MessagePack"],
-    [[pack("just a string")], "body is not a map"],
+    [[Buffer.from([0xc1, 0x00])], /^reply: not MessagePack/],
+    [[pack("just a string")], "reply is not a MessagePack map"],
     [[pack({ v: 9, id: "a", ok: true })], "unsupported version 9"],
     [[pack({ v: 1, id: 7, ok: true })], "bad id"],
     [[pack({ v: 1, id: "a", ok: false, error: "nope" })], "reply is neither ok nor a well-formed error"],
+    [[pack({ v: 1, id: "a", ok: false, error: { code: "teapot", message: "no" } })], "reply is neither ok nor a well-formed error"],
   ])("reject a malformed reply %#", (frames, reason) => {
-    expect(decodeReply(frames as Buffer[])).toEqual({ ok: false, reason });
+    expect(decodeReply(frames as Buffer[])).toEqual({ kind: "invalid", reason: text(reason) });
   });
 });
 

@@ -3,8 +3,8 @@ import { ANY_LOOPBACK_TCP, freeTcpEndpoint, SocketJar, Tasks, testLogger, withDe
 import { pack } from "msgpackr";
 import { afterEach, describe, expect, it } from "vitest";
 import { Request, Router } from "zeromq";
-import { NodeAgent } from "../internal/agent.ts";
 import { type AttemptFailure, LazyPirateClient, NoReplyError } from "../internal/client.ts";
+import { NodeAgent } from "../internal/node-agent.ts";
 import { decodeReply, decodeRequest, encodeReply, okReply, type Reply } from "../internal/protocol.ts";
 
 const log = testLogger("lab03");
@@ -35,7 +35,7 @@ async function rawRequest(endpoint: string, frames: (Buffer | string)[]): Promis
   req.connect(endpoint);
   await req.send(frames);
   const decoded = decodeReply(await req.receive());
-  if (!decoded.ok) throw new Error(decoded.reason);
+  if (decoded.kind !== "reply") throw new Error(decoded.reason);
   return decoded.reply;
 }
 
@@ -46,7 +46,7 @@ async function scriptedServer() {
   const next = async () => {
     const [identity, empty, body] = await withDeadline(router.receive(), WAIT_MS, "a request at the scripted server");
     const decoded = decodeRequest([body as Buffer]);
-    if (!decoded.ok) throw new Error(decoded.reason);
+    if (decoded.kind !== "query") throw new Error(decoded.reason);
     return { identity: identity as Buffer, empty: empty as Buffer, request: decoded.request };
   };
   const reply = (to: { identity: Buffer; empty: Buffer }, r: Reply) => router.send([to.identity, to.empty, encodeReply(r)]);
@@ -75,7 +75,12 @@ describe("the node agent", () => {
   it("gives a malformed request exactly one error reply, then serves the next request", async () => {
     const agent = await startAgent();
     const garbage = await rawRequest(agent.endpoint, [Buffer.from([0xc1, 0x00])]);
-    expect(garbage).toEqual({ v: 1, id: null, ok: false, error: { code: "bad-request", message: "body is not MessagePack" } });
+    expect(garbage).toMatchObject({
+      v: 1,
+      id: null,
+      ok: false,
+      error: { code: "bad-request", message: expect.stringMatching(/^request: not MessagePack/) },
+    });
     const twoFrames = await rawRequest(agent.endpoint, [pack({ v: 1, id: "t-1", cmd: "mem" }), "extra"]);
     expect(twoFrames).toMatchObject({ ok: false, error: { code: "bad-request", message: "expected 1 frame, got 2" } });
     const unknown = await rawRequest(agent.endpoint, [pack({ v: 1, id: "t-2", cmd: "reboot" })]);
