@@ -1,22 +1,9 @@
 import { createLogger, parseConfig, runMain } from "@zlabs/kit";
-import { MonitorAgent } from "../internal/agent.ts";
-import { agentOptions, checkAgent, LAB } from "../internal/config.ts";
+import { agentConfig, agentSpec, LAB } from "../internal/config.ts";
 import { HostSampler } from "../internal/metrics.ts";
+import { MonitorAgent } from "../internal/monitor-agent.ts";
 
-const config = parseConfig({
-  lab: LAB,
-  role: "monitor-agent",
-  describe: "publishes this node's heartbeat (PUB) with real host metrics",
-  options: agentOptions,
-  check: checkAgent,
-});
-const log = createLogger({ lab: LAB, role: "monitor-agent" });
+const config = agentConfig(parseConfig(agentSpec));
+const log = createLogger({ lab: LAB, role: agentSpec.role });
 
-runMain(log, async (signal) => {
-  const agent = new MonitorAgent(
-    { id: config.id, rack: config.rack, bind: config.bind, intervalMs: config.interval, simulate: config.simulate },
-    new HostSampler(),
-    log,
-  );
-  await agent.run(signal);
-});
+runMain(log, (signal) => new MonitorAgent(config, new HostSampler(), log).run(signal));

@@ -1,4 +1,4 @@
-import { closeSockets, type Logger } from "@zlabs/kit";
+import { type Logger, type LoopStats, peerLimits, receiveLoop, runLoops, UsageError } from "@zlabs/kit";
 import { Subscriber } from "zeromq";
 import { type AgentRecord, type LivenessEvent, LivenessTracker } from "./liveness.ts";
 import { decodeHeartbeat, type Level, subscriptionsFor } from "./protocol.ts";
@@ -36,13 +36,17 @@ export interface DashboardHooks {
 /**
  * The dashboard: a SUB socket connected to every agent, a liveness tracker, and a view.
  * Connecting to agents that are not up yet is fine: ZeroMQ keeps retrying in the background,
- * and libzmq re-sends our subscriptions to an agent that restarts.
+ * and libzmq re-sends our subscriptions to an agent that restarts. A heartbeat is well under
+ * a kilobyte; the socket takes nothing over the kit's default limit (1 MiB).
  */
 export class Dashboard {
   readonly tracker: LivenessTracker;
-  readonly malformed = new Map<string, number>();
   readonly subscriptions: string[];
-  private readonly socket = new Subscriber({ linger: 0 });
+  /** Messages received, and those whose handling threw (the loop goes on). */
+  readonly stats: LoopStats = { received: 0, failed: 0 };
+  /** Messages dropped as malformed (a reason each, logged). */
+  malformedTotal = 0;
+  private readonly socket = new Subscriber({ linger: 0, ...peerLimits() });
   private readonly now: () => number;
   private readonly recent: string[] = [];
 
@@ -56,40 +60,42 @@ export class Dashboard {
     this.subscriptions = subscriptionsFor(config.racks, config.levels);
   }
 
-  get malformedTotal(): number {
-    let total = 0;
-    for (const n of this.malformed.values()) total += n;
-    return total;
-  }
-
   /** Receives, judges and shows until the signal aborts. */
   async run(signal: AbortSignal): Promise<void> {
-    for (const endpoint of this.config.connect) this.socket.connect(endpoint);
+    for (const endpoint of this.config.connect) {
+      try {
+        this.socket.connect(endpoint);
+      } catch (err) {
+        this.socket.close();
+        throw new UsageError(`cannot connect to ${endpoint}: ${(err as Error).message}`);
+      }
+    }
     this.socket.subscribe(...this.subscriptions);
     this.log.info({ connect: this.config.connect, subscriptions: this.subscriptions }, "watching");
-    const timers = [setInterval(() => this.tick(), this.config.tickMs ?? TICK_MS)];
-    if (this.config.view === "table") timers.push(setInterval(() => this.draw(), REDRAW_MS));
-    else if (this.config.statusEveryMs > 0) timers.push(setInterval(() => this.logStatus(), this.config.statusEveryMs));
-    signal.addEventListener("abort", () => closeSockets(this.socket), { once: true });
+    const every = [{ ms: this.config.tickMs ?? TICK_MS, run: () => this.tick() }];
+    if (this.config.view === "table") every.push({ ms: REDRAW_MS, run: () => this.draw() });
+    else if (this.config.statusEveryMs > 0) every.push({ ms: this.config.statusEveryMs, run: () => this.logStatus() });
     try {
-      for await (const frames of this.socket) this.receive(frames);
+      await runLoops(signal, { sockets: [this.socket], every, log: this.log }, () =>
+        receiveLoop(this.socket, signal, (frames) => this.receive(frames), { log: this.log, name: "agents", stats: this.stats }),
+      );
     } finally {
-      for (const t of timers) clearInterval(t);
-      closeSockets(this.socket);
       if (this.config.view === "table") this.draw();
     }
   }
 
   receive(frames: Buffer[]): void {
-    const decoded = decodeHeartbeat(frames);
-    if (!decoded.ok) {
-      const count = (this.malformed.get(decoded.reason) ?? 0) + 1;
-      this.malformed.set(decoded.reason, count);
-      this.log.warn({ reason: decoded.reason, count, total: this.malformedTotal }, "malformed message dropped");
-      this.hooks.onMalformed?.(decoded.reason);
-      return;
+    const message = decodeHeartbeat(frames);
+    switch (message.kind) {
+      case "heartbeat":
+        for (const event of this.tracker.heartbeat(message.heartbeat, this.now())) this.report(event);
+        break;
+      case "invalid":
+        this.malformedTotal += 1;
+        this.log.warn({ reason: message.reason, total: this.malformedTotal }, "malformed message dropped");
+        this.hooks.onMalformed?.(message.reason);
+        break;
     }
-    for (const event of this.tracker.heartbeat(decoded.heartbeat, this.now())) this.report(event);
   }
 
   tick(): void {
@@ -128,6 +134,11 @@ export class Dashboard {
         break;
       case "left-view":
         this.note("info", { ...who, alert: a.level }, "agent left view");
+        break;
+      case "refused":
+        // Once, then every 1000th: a peer inventing names must not flood the log either.
+        if (this.tracker.refused % 1000 === 1)
+          this.log.warn({ ...who, refused: this.tracker.refused }, "agent table full; heartbeat refused");
         break;
     }
     this.hooks.onEvent?.(event);

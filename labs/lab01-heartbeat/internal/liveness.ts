@@ -5,6 +5,12 @@ export const DEFAULT_LIVENESS = 3;
 /** Silent for one interval and a half (one beat missed, with jitter to spare): suspect. */
 export const SUSPECT_AFTER_INTERVALS = 1.5;
 
+/**
+ * Agents the dashboard keeps at most: each new agent name a peer sends costs a record, so a peer
+ * inventing names could otherwise grow it without end. Heartbeats of agents past it are refused.
+ */
+export const MAX_AGENTS = 1000;
+
 export type AgentState = "alive" | "suspect" | "dead";
 
 export interface AgentRecord {
@@ -32,10 +38,13 @@ export type LivenessEvent =
   | { kind: "stale"; agent: AgentRecord; seq: number }
   | { kind: "state"; agent: AgentRecord; from: AgentState; to: AgentState; silentMs: number }
   | { kind: "level"; agent: AgentRecord; from: Level; to: Level }
-  | { kind: "left-view"; agent: AgentRecord };
+  | { kind: "left-view"; agent: AgentRecord }
+  | { kind: "refused"; agent: AgentRecord };
 
 export interface LivenessOptions {
   liveness: number;
+  /** MAX_AGENTS by default. */
+  maxAgents?: number;
   /** The levels this view shows; a heartbeat at another level means the agent left the view. */
   levels?: readonly Level[];
 }
@@ -46,6 +55,8 @@ export interface LivenessOptions {
  */
 export class LivenessTracker {
   private readonly records = new Map<string, AgentRecord>();
+  /** Heartbeats of new agents refused because the table was full. */
+  refused = 0;
 
   constructor(private readonly options: LivenessOptions) {}
 
@@ -73,6 +84,10 @@ export class LivenessTracker {
         dropped: 0,
         restarts: 0,
       };
+      if (this.records.size >= (this.options.maxAgents ?? MAX_AGENTS)) {
+        this.refused += 1;
+        return [{ kind: "refused", agent: record }];
+      }
       this.records.set(hb.agent, record);
       return [{ kind: "joined", agent: record }];
     }

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { closeSockets, type Logger, pause } from "@zlabs/kit";
+import { bindAll, closeSockets, type Logger, pause, peerLimits } from "@zlabs/kit";
 import { Publisher } from "zeromq";
 import { type Assessment, assess, type HostSampler, type Simulation, simulate } from "./metrics.ts";
-import { encodeHeartbeat, type Heartbeat, type Level, PROTOCOL_VERSION, topicFor } from "./protocol.ts";
+import { encodeHeartbeat, type Heartbeat, type Level, MAX_SUBSCRIPTION_BYTES, PROTOCOL_VERSION, topicFor } from "./protocol.ts";
 
 export interface AgentConfig {
   id: string;
@@ -17,10 +17,12 @@ export interface AgentConfig {
  * PUB never blocks: with no subscriber, or a subscriber that has fallen behind past the
  * high-water mark, heartbeats are dropped. That is right for heartbeats (a stale one is worthless);
  * the dashboard sees the drop as a sequence gap.
+ * A PUB still receives from its peers: their subscriptions, which libzmq keeps for filtering. So it
+ * takes no message larger than a subscription can sensibly be.
  */
 export class MonitorAgent {
   readonly incarnation = randomBytes(8).toString("hex");
-  private readonly socket = new Publisher({ linger: 0 });
+  private readonly socket = new Publisher({ linger: 0, ...peerLimits(MAX_SUBSCRIPTION_BYTES) });
   private seq = 0;
   private level: Level | undefined;
   endpoint = "";
@@ -32,9 +34,8 @@ export class MonitorAgent {
   ) {}
 
   async bind(): Promise<string> {
-    await this.socket.bind(this.config.bind);
-    this.endpoint = this.socket.lastEndpoint ?? this.config.bind;
-    this.log.info({ endpoint: this.endpoint, agent: this.config.id, rack: this.config.rack, incarnation: this.incarnation }, "listening");
+    const log = this.log.child({ agent: this.config.id, rack: this.config.rack, incarnation: this.incarnation });
+    this.endpoint = (await bindAll(log, { endpoint: [this.socket, this.config.bind] })).endpoint;
     return this.endpoint;
   }
 

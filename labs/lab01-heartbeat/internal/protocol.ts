@@ -7,9 +7,16 @@
  * Subscriptions filter on byte prefixes of frame 0 only. The trailing "." after each segment is
  * what keeps a "hb.ok.rack1." subscription from matching rack10's traffic.
  */
-import { pack, unpack } from "msgpackr";
+import { decodeMap, encode, isInt, isMap, isNumber, isText } from "@zlabs/kit";
 
 export const TOPIC_ROOT = "hb.";
+/**
+ * The largest message the agent's PUB takes from a subscriber. Subscriptions are topic prefixes
+ * (at most about 140 bytes here), and libzmq keeps each one in a trie at about 65 bytes per byte,
+ * so the kit's 1 MiB default would still let one message cost 65 MB. A subscriber that sends more
+ * is disconnected by libzmq.
+ */
+export const MAX_SUBSCRIPTION_BYTES = 1024;
 export const PROTOCOL_VERSION = 1;
 
 /** Alert levels, least to most severe. Level comes first in the topic: an alert wall subscribes per level. */
@@ -84,48 +91,71 @@ export function subscriptionsFor(racks: readonly string[], levels: readonly Leve
 }
 
 export function encodeHeartbeat(hb: Heartbeat): [string, Buffer] {
-  return [topicFor(hb.level, hb.rack, hb.agent), pack(hb)];
+  return [topicFor(hb.level, hb.rack, hb.agent), encode(hb)];
 }
 
-export type Decoded = { ok: true; heartbeat: Heartbeat } | { ok: false; reason: string };
+/** What the dashboard's SUB socket can receive: a heartbeat, or a reason to drop the message. */
+export type HeartbeatMessage = { kind: "heartbeat"; heartbeat: Heartbeat } | { kind: "invalid"; reason: string };
 
-const isFiniteNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
-const METRIC_KEYS = ["cpu", "memUsedBytes", "memTotalBytes", "load1", "load5", "load15", "uptimeSec"] as const;
+/** Bounds on a peer's values: ids and reasons are short text; an interval over an hour is a mistake. */
+export const MAX_INCARNATION_LENGTH = 64;
+export const MAX_REASON_LENGTH = 200;
+export const MAX_INTERVAL_MS = 3_600_000;
 
-function checkBody(body: unknown): string | undefined {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) return "body is not a map";
-  const b = body as Record<string, unknown>;
-  if (b.v !== PROTOCOL_VERSION) return `unsupported version ${String(b.v)}`;
-  for (const key of ["agent", "rack", "incarnation"] as const) {
-    if (typeof b[key] !== "string" || (b[key] as string).length === 0) return `missing ${key}`;
+const METRIC_RANGES = {
+  cpu: [0, 1],
+  memUsedBytes: [0, Number.MAX_SAFE_INTEGER],
+  memTotalBytes: [0, Number.MAX_SAFE_INTEGER],
+  load1: [0, Number.MAX_VALUE],
+  load5: [0, Number.MAX_VALUE],
+  load15: [0, Number.MAX_VALUE],
+  uptimeSec: [0, Number.MAX_SAFE_INTEGER],
+} as const satisfies Record<keyof HostMetrics, readonly [number, number]>;
+
+function invalid(reason: string): HeartbeatMessage {
+  return { kind: "invalid", reason };
+}
+
+function checkMetrics(value: unknown): HostMetrics | string {
+  if (!isMap(value)) return "missing metrics";
+  const metrics: Record<string, number> = {};
+  for (const [key, [min, max]] of Object.entries(METRIC_RANGES)) {
+    const v = value[key];
+    if (!isNumber(v, min, max)) return `missing metrics.${key}`;
+    metrics[key] = v;
   }
-  if (!NAME_PATTERN.test(b.agent as string) || !NAME_PATTERN.test(b.rack as string)) return "bad agent or rack name";
-  if (!Number.isSafeInteger(b.seq) || (b.seq as number) < 1) return "missing seq";
-  if (!isFiniteNumber(b.sentAt)) return "missing sentAt";
-  if (!isFiniteNumber(b.intervalMs) || (b.intervalMs as number) <= 0) return "missing intervalMs";
+  return metrics as unknown as HostMetrics;
+}
+
+/** The body's fields, each checked; numbers may come as any MessagePack int (uint64 too) or float. */
+function checkBody(b: Record<string, unknown>): Heartbeat | string {
+  if (b.v !== PROTOCOL_VERSION) return isInt(b.v, 0, 999) ? `unsupported version ${b.v}` : "unsupported version";
+  if (!isText(b.agent, 64, 1) || !isText(b.rack, 64, 1)) return "missing agent or rack";
+  if (!NAME_PATTERN.test(b.agent) || !NAME_PATTERN.test(b.rack)) return "bad agent or rack name";
+  if (!isText(b.incarnation, MAX_INCARNATION_LENGTH, 1)) return "missing incarnation";
+  if (!isInt(b.seq, 1)) return "missing seq";
+  if (!isNumber(b.sentAt, 0)) return "missing sentAt";
+  if (!isInt(b.intervalMs, 1, MAX_INTERVAL_MS)) return "missing intervalMs";
   if (!isLevel(b.level)) return "missing level";
-  if (b.reason !== undefined && typeof b.reason !== "string") return "bad reason";
-  const m = b.metrics as Record<string, unknown> | undefined;
-  if (typeof m !== "object" || m === null) return "missing metrics";
-  for (const key of METRIC_KEYS) if (!isFiniteNumber(m[key])) return `missing metrics.${key}`;
-  return undefined;
+  if (b.reason !== undefined && !isText(b.reason, MAX_REASON_LENGTH)) return "bad reason";
+  const metrics = checkMetrics(b.metrics);
+  if (typeof metrics === "string") return metrics;
+  // Only the known fields, so nothing else a peer adds is kept.
+  const { agent, rack, incarnation, seq, sentAt, intervalMs, level, reason } = b as Omit<Heartbeat, "v" | "metrics">;
+  const heartbeat = { v: PROTOCOL_VERSION, agent, rack, incarnation, seq, sentAt, intervalMs, level };
+  return { ...heartbeat, ...(reason === undefined ? {} : { reason }), metrics };
 }
 
 /** Validates a received message completely; anything off is a reason, never an exception. */
-export function decodeHeartbeat(frames: readonly Buffer[]): Decoded {
-  if (frames.length !== 2) return { ok: false, reason: `expected 2 frames, got ${frames.length}` };
+export function decodeHeartbeat(frames: readonly Buffer[]): HeartbeatMessage {
+  if (frames.length !== 2) return invalid(`expected 2 frames, got ${frames.length}`);
   const [topicFrame, bodyFrame] = frames as [Buffer, Buffer];
   const topic = parseTopic(topicFrame.toString("latin1"));
-  if (!topic) return { ok: false, reason: "bad topic" };
-  let body: unknown;
-  try {
-    body = unpack(bodyFrame);
-  } catch {
-    return { ok: false, reason: "body is not MessagePack" };
-  }
-  const problem = checkBody(body);
-  if (problem) return { ok: false, reason: problem };
-  const heartbeat = body as Heartbeat;
-  if (heartbeat.agent !== topic.agent || heartbeat.rack !== topic.rack) return { ok: false, reason: "topic does not match body" };
-  return { ok: true, heartbeat };
+  if (!topic) return invalid("bad topic");
+  const body = decodeMap(bodyFrame, "body");
+  if (!body.ok) return invalid(body.reason);
+  const heartbeat = checkBody(body.value);
+  if (typeof heartbeat === "string") return invalid(heartbeat);
+  if (heartbeat.agent !== topic.agent || heartbeat.rack !== topic.rack) return invalid("topic does not match body");
+  return { kind: "heartbeat", heartbeat };
 }

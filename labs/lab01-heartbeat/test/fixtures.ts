@@ -1,4 +1,5 @@
 import { testLogger, withDeadline } from "@zlabs/kit/testing";
+import { Subscriber } from "zeromq";
 import { Dashboard, type DashboardConfig } from "../internal/dashboard.ts";
 import type { LivenessEvent } from "../internal/liveness.ts";
 import type { Heartbeat, HostMetrics } from "../internal/protocol.ts";
@@ -79,5 +80,18 @@ export class DashboardUnderTest {
   async stop(): Promise<void> {
     this.controller.abort();
     await this.running;
+  }
+}
+
+/** A valid exchange with an agent: a SUB subscribed to every heartbeat receives one, within the deadline. */
+export async function receivesHeartbeat(endpoint: string): Promise<void> {
+  const sub = new Subscriber({ linger: 0 });
+  try {
+    sub.connect(endpoint);
+    sub.subscribe("hb.");
+    const frames = await withDeadline(sub.receive(), WAIT_MS, `a heartbeat from ${endpoint}`);
+    if (frames.length !== 2 || !String(frames[0]).startsWith("hb.")) throw new Error(`not a heartbeat: ${frames.length} frames`);
+  } finally {
+    sub.close();
   }
 }

@@ -79,7 +79,8 @@ describe("the real processes", () => {
     const from = filtered.logs.length;
     await filtered.waitForLog("status", WAIT_MS, from);
     const status = await filtered.waitForLog("status", WAIT_MS, filtered.logs.length);
-    expect(status.agents).toBe("in1=alive/ok");
+    // The alert level follows the host's real load (a busy test machine may be at warn).
+    expect(status.agents).toMatch(/^in1=alive\/(ok|warn|crit)$/);
     expect(filtered.find({ msg: "agent joined", agent: "out10" })).toEqual([]);
   });
 

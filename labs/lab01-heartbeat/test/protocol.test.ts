@@ -35,14 +35,45 @@ describe("heartbeat frames", () => {
     const [topic, body] = encodeHeartbeat(hb);
     expect(topic).toBe("hb.crit.rack1.node-a.");
     const decoded = decodeHeartbeat(frames(topic, body));
-    expect(decoded).toEqual({ ok: true, heartbeat: hb });
+    expect(decoded).toEqual({ kind: "heartbeat", heartbeat: hb });
+  });
+
+  it("takes 64-bit integers (uint64 from Python, int64 from Go or msgpackr's BigInt) and floats as numbers", () => {
+    const now = Date.now();
+    const int64 = pack({ ...heartbeat(), sentAt: BigInt(now), metrics: { ...METRICS, memTotalBytes: BigInt(2 ** 34) } });
+    const uint64 = Buffer.from(int64);
+    const at = uint64.indexOf("sentAt") + "sentAt".length;
+    expect(uint64[at]).toBe(0xd3);
+    uint64[at] = 0xcf;
+    for (const body of [int64, uint64, pack({ ...heartbeat(), sentAt: now + 0.5, intervalMs: 1000.0 })]) {
+      const decoded = decodeHeartbeat(frames("hb.ok.rack1.node-a.", body));
+      if (decoded.kind !== "heartbeat") throw new Error(decoded.reason);
+      expect(decoded.heartbeat.sentAt).toBeCloseTo(now, -1);
+    }
+    expect(decodeHeartbeat(frames("hb.ok.rack1.node-a.", int64))).toMatchObject({
+      heartbeat: { sentAt: now, metrics: { memTotalBytes: 2 ** 34 } },
+    });
+  });
+
+  it("keeps only the fields it knows, and refuses what it cannot bound", () => {
+    const extra = pack({ ...heartbeat(), extra: "x".repeat(1000), metrics: { ...METRICS, more: 1 } });
+    expect(decodeHeartbeat(frames("hb.ok.rack1.node-a.", extra))).toEqual({ kind: "heartbeat", heartbeat: heartbeat() });
+    const beyond = Buffer.from(pack({ ...heartbeat(), sentAt: BigInt(2) ** BigInt(60) }));
+    expect(decodeHeartbeat(frames("hb.ok.rack1.node-a.", beyond))).toEqual({
+      kind: "invalid",
+      reason: "body: integer beyond 2**53 (not exact as a number)",
+    });
   });
 
   it.each([
     ["one frame", frames("hb.ok.rack1.node-a."), "expected 2 frames, got 1"],
     ["three frames", frames("hb.ok.rack1.node-a.", "x", "y"), "expected 2 frames, got 3"],
-    ["garbage body", frames("hb.ok.rack1.node-a.", Buffer.from([0xc1, 0xff, 0x00])), "body is not MessagePack"],
-    ["a list body", frames("hb.ok.rack1.node-a.", pack([1, 2])), "body is not a map"],
+    ["an empty body", frames("hb.ok.rack1.node-a.", Buffer.alloc(0)), "body: empty frame where MessagePack was expected"],
+    ["a list body", frames("hb.ok.rack1.node-a.", pack([1, 2])), "body is not a MessagePack map"],
+    ["a huge interval", frames("hb.ok.rack1.node-a.", pack({ ...heartbeat(), intervalMs: 2 ** 40 })), "missing intervalMs"],
+    ["a negative sentAt", frames("hb.ok.rack1.node-a.", pack({ ...heartbeat(), sentAt: -1 })), "missing sentAt"],
+    ["a long reason", frames("hb.ok.rack1.node-a.", pack({ ...heartbeat(), reason: "r".repeat(201) })), "bad reason"],
+    ["cpu over 1", frames("hb.ok.rack1.node-a.", pack({ ...heartbeat(), metrics: { ...METRICS, cpu: 2 } })), "missing metrics.cpu"],
     ["no seq", frames("hb.ok.rack1.node-a.", pack({ ...heartbeat(), seq: undefined })), "missing seq"],
     ["no metrics", frames("hb.ok.rack1.node-a.", pack({ ...heartbeat(), metrics: undefined })), "missing metrics"],
     ["NaN cpu", frames("hb.ok.rack1.node-a.", pack({ ...heartbeat(), metrics: { ...METRICS, cpu: Number.NaN } })), "missing metrics.cpu"],
@@ -50,7 +81,12 @@ describe("heartbeat frames", () => {
     ["bad topic", frames("hb.ok.rack1", pack(heartbeat())), "bad topic"],
     ["another agent's topic", frames("hb.ok.rack1.node-b.", pack(heartbeat())), "topic does not match body"],
   ])("rejects %s with a reason", (_, message, reason) => {
-    expect(decodeHeartbeat(message)).toEqual({ ok: false, reason });
+    expect(decodeHeartbeat(message)).toEqual({ kind: "invalid", reason });
+  });
+
+  it("rejects garbage MessagePack with a reason, never an exception", () => {
+    const decoded = decodeHeartbeat(frames("hb.ok.rack1.node-a.", Buffer.from([0xc1, 0xff, 0x00])));
+    expect(decoded).toMatchObject({ kind: "invalid", reason: expect.stringMatching(/^body: not MessagePack/) });
   });
 });
 
