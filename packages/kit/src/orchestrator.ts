@@ -6,6 +6,7 @@ import { instanceName, type LabManifest, planInstances, type RoleSpec } from "./
 import { USER_CWD_ENV } from "./paths.ts";
 import type { DemoScreen } from "./screen.ts";
 import { spawnRole } from "./spawn-role.ts";
+import type { Tone } from "./terminal.ts";
 import { isViewMessage, VIEW_ENV } from "./view.ts";
 
 const COLORS = [36, 33, 35, 32, 34, 91, 96, 93, 95, 92];
@@ -253,7 +254,7 @@ export class Orchestrator {
     if (process.platform !== "win32") child.kill("SIGTERM");
     inst.killTimer = setTimeout(() => {
       if (inst.state === "exited") return;
-      this.say(`${inst.name} did not stop within ${this.graceMs} ms: SIGKILL`);
+      this.say(`${inst.name} did not stop within ${this.graceMs} ms: SIGKILL`, "warn");
       child.kill("SIGKILL");
     }, this.graceMs);
   }
@@ -316,19 +317,19 @@ export class Orchestrator {
   private onEnded(inst: Instance, code: number | null, signal: NodeJS.Signals | null): void {
     if (inst.expectedEnd) {
       if (!this.stopping || inst.ended !== "exit code 0")
-        this.say(`${inst.name} ${signal ? inst.ended : `ended with ${inst.ended}`} (${inst.expectedEnd})`);
+        this.say(`${inst.name} ${signal ? inst.ended : `ended with ${inst.ended}`} (${inst.expectedEnd})`, signal ? "warn" : undefined);
       return;
     }
     if (inst.spec.main) {
       if (code !== 0 && this.mainExitCode === 0) this.mainExitCode = code ?? 1;
-      this.say(`${inst.name} finished (${inst.ended})`);
+      this.say(`${inst.name} finished (${inst.ended})`, code === 0 ? "good" : "bad");
       const mains = this.instances.filter((i) => i.spec.main);
       if (mains.every((i) => i.state === "exited")) void this.stop("the main role finished");
       return;
     }
     // A role may finish its work and leave (a worker told to stop by its pattern): not a death.
     if (code === 0) this.say(`${inst.name} finished (exit code 0); the other roles keep running`);
-    else this.say(`${inst.name} DIED (${describeEnd(code, signal)}); the other roles keep running`);
+    else this.say(`${inst.name} DIED (${describeEnd(code, signal)}); the other roles keep running`, "bad");
   }
 
   private width(): number {
@@ -353,10 +354,10 @@ export class Orchestrator {
     this.out.write(`${prefix} | ${line}\n`);
   }
 
-  /** A line from the orchestrator itself: in the screen's events, or prefixed "zlabs". */
-  say(message: string): void {
+  /** A line from the orchestrator itself: in the screen's events (in a tone's colour), or prefixed "zlabs". */
+  say(message: string, tone?: Tone): void {
     if (this.screen) {
-      this.screen.log(SELF, 1, message);
+      this.screen.log(SELF, 1, message, tone);
       return;
     }
     this.out.write(`${this.paint(SELF.padEnd(this.width()), 1)} | ${message}\n`);

@@ -71,6 +71,14 @@ export function parseLogLine(line: string): LogEvent {
   return { time: clock(undefined), level: "", tone: undefined, msg: line, fields: "" };
 }
 
+/** One line of the events region; the same event again right after only counts up. */
+interface ScreenEvent {
+  name: string;
+  code: number;
+  event: LogEvent;
+  repeats: number;
+}
+
 export interface ScreenOptions {
   color?: boolean;
   /** The first line: the lab and its pattern. */
@@ -87,7 +95,7 @@ export class DemoScreen {
   private status = "";
   private readonly views = new Map<string, { view: View; note: string | undefined }>();
   private order: string[] = [];
-  private readonly events: { name: string; code: number; event: LogEvent }[] = [];
+  private readonly events: ScreenEvent[] = [];
   private prompt: string | undefined;
   private help = "";
   private nameWidth = 5;
@@ -157,10 +165,28 @@ export class DemoScreen {
     this.schedule();
   }
 
-  /** One output line of an instance (a pino JSON line or any text). */
-  log(name: string, code: number, line: string): void {
-    this.events.push({ name, code, event: parseLogLine(sanitize(line)) });
-    if (this.events.length > LOG_KEEP) this.events.splice(0, this.events.length - LOG_KEEP);
+  /**
+   * One output line of an instance (a pino JSON line or any text); a tone colours a plain line
+   * (the orchestrator's own "DIED"). The same event as the one before from the same instance is
+   * not repeated: its line counts "×N" and takes the newer time.
+   */
+  log(name: string, code: number, line: string, tone?: Tone): void {
+    const event = parseLogLine(sanitize(line));
+    if (tone && !event.level) event.tone = tone;
+    const last = this.events.at(-1);
+    if (
+      last &&
+      last.name === name &&
+      last.event.msg === event.msg &&
+      last.event.fields === event.fields &&
+      last.event.level === event.level
+    ) {
+      last.repeats += 1;
+      last.event.time = event.time;
+    } else {
+      this.events.push({ name, code, event, repeats: 1 });
+      if (this.events.length > LOG_KEEP) this.events.splice(0, this.events.length - LOG_KEEP);
+    }
     this.schedule();
   }
 
@@ -174,14 +200,15 @@ export class DemoScreen {
     this.schedule();
   }
 
-  private eventLine({ name, code, event }: { name: string; code: number; event: LogEvent }, color: boolean): string {
+  private eventLine({ name, code, event, repeats }: ScreenEvent, color: boolean): string {
     const parts = [
       paint(event.time, "dim", color),
       paintCode(name.padEnd(this.nameWidth), code, color),
       paint(event.level.padEnd(5), event.tone, color),
-      event.msg,
+      event.level ? event.msg : paint(event.msg, event.tone, color),
     ];
     if (event.fields) parts.push(paint(event.fields, "dim", color));
+    if (repeats > 1) parts.push(paint(`×${repeats}`, "bold", color));
     return parts.join(" ");
   }
 

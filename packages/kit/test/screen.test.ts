@@ -83,6 +83,19 @@ describe("the demo screen", () => {
     screen.close();
   });
 
+  it("counts an event repeated right after itself instead of printing it again", async () => {
+    const term = new FakeTerminal(80, 12);
+    const screen = new DemoScreen(term);
+    screen.start();
+    for (let i = 0; i < 29; i++) screen.log("client", 36, record({ level: 40, msg: "no archive reply within the TTL" }));
+    screen.log("client", 36, record({ msg: "done" }));
+    const lines = await shown(term, "done");
+    const repeated = lines.filter((l) => l.includes("no archive reply"));
+    expect(repeated).toHaveLength(1);
+    expect(repeated[0]).toMatch(/WARN {2}no archive reply within the TTL ×29$/);
+    screen.close();
+  });
+
   it("redraws everything at the new size when the terminal is resized, and gives the terminal back at the end", async () => {
     const term = new FakeTerminal(60, 12);
     const screen = new DemoScreen(term, { header: "hdr" });
