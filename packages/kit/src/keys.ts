@@ -12,6 +12,8 @@ export interface DemoControls {
   say(message: string): void;
   /** A question waiting for its answer ("kill which? ..."); undefined once answered. It stays in view. */
   prompt(text: string | undefined): void;
+  /** A second Ctrl-C: SIGKILL every process now instead of waiting for them to stop. */
+  killAll?(): void;
 }
 
 type Pending = { action: "kill" | "restart" | "add"; digits: string; choices: string[] };
@@ -24,13 +26,18 @@ export const KEY_HELP = "l list · k kill -9 a role · r restart a role · a add
  */
 export class KeyController {
   private pending: Pending | undefined;
+  private ctrlC = 0;
 
   constructor(private readonly demo: DemoControls) {}
 
   press(key: string): void {
     if (key === "\u0003") {
       this.clear();
-      void this.demo.stop("Ctrl-C");
+      this.ctrlC += 1;
+      if (this.ctrlC > 1 && this.demo.killAll) {
+        this.demo.say("second Ctrl-C: SIGKILL to every process");
+        this.demo.killAll();
+      } else void this.demo.stop("Ctrl-C");
       return;
     }
     if (this.pending) {

@@ -238,8 +238,9 @@ export class DemoScreen {
       heights[i] = (heights[i] ?? 1) - 1;
       total -= 1;
     }
-    if (total > budget) return [];
-    return shown.flatMap((name, i) => this.renderOne(name, columns, heights[i] ?? 1, color));
+    // Too many views for even a line each: the first ones' title lines, as many as fit.
+    const fitting = total > budget ? shown.slice(0, Math.max(0, budget)) : shown;
+    return fitting.flatMap((name, i) => this.renderOne(name, columns, heights[i] ?? 1, color));
   }
 
   private renderOne(name: string, columns: number, maxLines: number, color: boolean): string[] {

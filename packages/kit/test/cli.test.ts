@@ -34,6 +34,12 @@ describe("the zlabs CLI", () => {
     expect(text).not.toContain("keys: keys:");
   });
 
+  it("refuses a demo flag it does not know, in one line", async () => {
+    const p = zlabs(["start", "--jsn"]);
+    expect(await p.exited).toEqual({ code: 2, signal: null });
+    expect(p.lines).toEqual(['zlabs: unknown demo flag "--jsn"; the demo takes --json or --snapshot SECONDS (`./run.sh help`)']);
+  });
+
   it("says a planned lab is planned, not unknown", async () => {
     const p = zlabs(["lab07"]);
     expect(await p.exited).toEqual({ code: 2, signal: null });

@@ -108,4 +108,11 @@ describe("the demo keyboard", () => {
     expect(KEY_HELP).not.toMatch(/^keys/);
     expect(calls).toEqual(["stop q pressed", "stop Ctrl-C"]);
   });
+
+  it("kills everything at once on a second Ctrl-C", () => {
+    const { demo, calls } = fakeDemo(["broker"], []);
+    const keys = new KeyController({ ...demo, killAll: () => void calls.push("killAll") });
+    press(keys, ["\u0003", "\u0003"]);
+    expect(calls).toEqual(["stop Ctrl-C", "killAll"]);
+  });
 });

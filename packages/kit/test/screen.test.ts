@@ -83,6 +83,22 @@ describe("the demo screen", () => {
     screen.close();
   });
 
+  it("shows as many views' titles as fit when there are more views than lines", async () => {
+    const term = new FakeTerminal(60, 12);
+    const screen = new DemoScreen(term, { header: "hdr" });
+    const names = Array.from({ length: 20 }, (_, i) => `w${i + 1}`);
+    screen.setInstances(names);
+    screen.setHelp("help line");
+    screen.start();
+    for (const n of names) screen.setView(n, { title: `view of ${n}`, rows: [["a"], ["b"]] });
+    const lines = await shown(term, "view of w1");
+    // 12 rows: the header, the help, the rule and 6 event lines leave 3 for the views.
+    expect(lines.slice(0, 4)).toEqual(["hdr", "w1: view of w1", "w2: view of w2", "w3: view of w3"]);
+    expect(lines[4]).toMatch(/^── events/);
+    expect(lines.at(-1)).toBe("help line");
+    screen.close();
+  });
+
   it("counts an event repeated right after itself instead of printing it again", async () => {
     const term = new FakeTerminal(80, 12);
     const screen = new DemoScreen(term);
