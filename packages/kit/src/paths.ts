@@ -6,9 +6,20 @@ import { isAbsolute, resolve } from "node:path";
  */
 export const USER_CWD_ENV = "ZLABS_USER_CWD";
 
-/** Where the user ran the command: ZLABS_USER_CWD when a launcher set it, else this process's cwd. */
+/** pnpm scripts that are not a role run by hand: their processes keep their own folder. */
+const NOT_A_ROLE_SCRIPT = new Set(["test", "start", "bench", "typecheck", "lint"]);
+
+/**
+ * Where the user ran the command: ZLABS_USER_CWD when a launcher set it; for a role started by its
+ * pnpm script (`pnpm --filter lab06 upload-service -- --files ./x`), where pnpm was run (INIT_CWD:
+ * pnpm runs scripts in the lab's folder); else this process's cwd.
+ */
 export function userCwd(env: NodeJS.ProcessEnv = process.env): string {
-  return env[USER_CWD_ENV] || process.cwd();
+  const set = env[USER_CWD_ENV];
+  if (set) return set;
+  const script = env.npm_lifecycle_event;
+  if (env.INIT_CWD && script && !NOT_A_ROLE_SCRIPT.has(script)) return env.INIT_CWD;
+  return process.cwd();
 }
 
 /**

@@ -59,5 +59,9 @@ describe("userPath", () => {
     expect(userPath("x/y.bin", { ZLABS_USER_CWD: "/home/me" })).toBe("/home/me/x/y.bin");
     expect(userPath("/abs", { ZLABS_USER_CWD: "/home/me" })).toBe("/abs");
     expect(userPath("y", {})).toBe(join(process.cwd(), "y"));
+    // A role run by its pnpm script: pnpm says where the user was; a test run by pnpm keeps its folder.
+    expect(userPath("y", { INIT_CWD: "/home/me", npm_lifecycle_event: "upload-service" })).toBe("/home/me/y");
+    expect(userPath("y", { INIT_CWD: "/home/me", npm_lifecycle_event: "test" })).toBe(join(process.cwd(), "y"));
+    expect(userPath("y", { INIT_CWD: "/home/me", npm_lifecycle_event: "x", ZLABS_USER_CWD: "/there" })).toBe("/there/y");
   });
 });
