@@ -32,7 +32,9 @@ function clock(time: unknown): string {
   return `${two(t.getHours())}:${two(t.getMinutes())}:${two(t.getSeconds())}.${String(t.getMilliseconds()).padStart(3, "0")}`;
 }
 
+/** A field as a person reads it: fractions to 4 significant digits (the JSON lines keep them all). */
 function fieldValue(value: unknown): string {
+  if (typeof value === "number" && !Number.isInteger(value)) return String(Number(value.toPrecision(4)));
   if (typeof value === "string") return /^[^\s="]+$/.test(value) ? value : JSON.stringify(value);
   if (value && typeof value === "object") {
     const err = value as { message?: unknown; type?: unknown; stack?: unknown };

@@ -22,6 +22,9 @@ describe("a pino JSON line on the demo screen", () => {
     expect(e).toMatchObject({ level: "INFO", msg: "engine ready", fields: 'engine=fast-1 jobs=3 note="two words" err="boom"' });
     expect(e.time).toMatch(/^\d\d:\d\d:01\.250$/);
     expect(parseLogLine(record({ level: 50, msg: "x" })).level).toBe("ERROR");
+    expect(parseLogLine(record({ msg: "x", value: 5.963623256830466, big: 119.30027932758334, n: 12345678 })).fields).toBe(
+      "value=5.964 big=119.3 n=12345678",
+    );
   });
 
   it("keeps any other line as text", () => {
