@@ -89,9 +89,10 @@ export function describeEnd(code: number | null, signal: NodeJS.Signals | null):
 }
 
 /**
- * Runs a lab's demo: every role of its manifest as a child process, each output line prefixed
- * with the instance name. A role that dies is reported and the rest keep running; the demo ends
- * when the main role exits (with its exit code) or when stop() is called.
+ * Runs a lab's demo: every role of its manifest as a child process. With a screen (a terminal),
+ * the roles' views and their events as human lines are drawn on it; without, each output line is
+ * printed prefixed with the instance name. A role that dies is reported and the rest keep running;
+ * the demo ends when the main role exits (with its exit code) or when stop() is called.
  */
 export class Orchestrator {
   private readonly instances: Instance[] = [];
