@@ -5,27 +5,21 @@
  *
  *   pnpm --filter lab04 bench [-- --topics 100000 --max-topics 10000 --seconds 20]
  */
-import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { parseConfig } from "@zlabs/kit";
-import { freeTcpEndpoints, ProcessPool } from "@zlabs/kit/testing";
+import { intOption, parseConfig } from "@zlabs/kit";
+import { freeTcpEndpoints, ProcessPool, rssMiB } from "@zlabs/kit/testing";
 
 const config = parseConfig({
   lab: "lab04",
   role: "bench",
   describe: "broker memory under topic churn",
   options: {
-    topics: { type: "number", default: 100_000, describe: "distinct topics the source cycles through" },
-    maxTopics: { type: "number", default: 10_000, describe: "the broker's cache bound" },
-    seconds: { type: "number", default: 20, describe: "how long to churn" },
+    topics: intOption(100_000, "distinct topics the source cycles through", { min: 1 }),
+    maxTopics: intOption(10_000, "the broker's cache bound", { min: 1 }),
+    seconds: intOption(20, "how long to churn", { min: 1 }),
   },
 });
 const labDir = fileURLToPath(new URL("..", import.meta.url));
-
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Math.round(Number(m[1]) / 1024) : Number.NaN;
-}
 
 const procs = new ProcessPool();
 try {

@@ -1,14 +1,8 @@
 import { createLogger, parseConfig, runMain } from "@zlabs/kit";
-import { LAB, prefixes, terminalOptions } from "../internal/config.ts";
-import { AnalystTerminal } from "../internal/terminal.ts";
+import { AnalystTerminal } from "../internal/analyst-terminal.ts";
+import { LAB, terminalConfig, terminalLogLevel, terminalSpec } from "../internal/config.ts";
 
-const config = parseConfig({ lab: LAB, role: "analyst-terminal", describe: "watches telemetry topics (SUB)", options: terminalOptions });
-const view = config.view === "auto" ? (process.stdout.isTTY ? "table" : "log") : config.view;
-// In table view the screen is redrawn in place; only errors may interrupt it.
-const log = createLogger({ lab: LAB, role: "analyst-terminal", ...(view === "table" && !process.env.LOG_LEVEL ? { level: "error" } : {}) });
+const config = terminalConfig(parseConfig(terminalSpec), Boolean(process.stdout.isTTY));
+const log = createLogger({ lab: LAB, role: terminalSpec.role, ...terminalLogLevel(config) });
 
-runMain(log, (signal) =>
-  new AnalystTerminal({ broker: config.broker, prefixes: prefixes(config.topic), view, statusEveryMs: config.statusEvery }, log).run(
-    signal,
-  ),
-);
+runMain(log, (signal) => new AnalystTerminal(config, log).run(signal));

@@ -1,25 +1,8 @@
-import { createLogger, listOption, parseConfig, runMain } from "@zlabs/kit";
-import { LvcBroker } from "../internal/broker.ts";
-import { brokerOptions, checkBroker, LAB } from "../internal/config.ts";
+import { createLogger, parseConfig, runMain } from "@zlabs/kit";
+import { brokerConfig, brokerSpec, LAB } from "../internal/config.ts";
+import { LvcBroker } from "../internal/lvc-broker.ts";
 
-const config = parseConfig({
-  lab: LAB,
-  role: "lvc-broker",
-  describe: "XSUB-XPUB proxy with a Last Value Cache",
-  options: brokerOptions,
-  check: checkBroker,
-});
-const log = createLogger({ lab: LAB, role: "lvc-broker" });
+const config = brokerConfig(parseConfig(brokerSpec));
+const log = createLogger({ lab: LAB, role: brokerSpec.role });
 
-runMain(log, (signal) =>
-  new LvcBroker(
-    {
-      front: config.front,
-      back: config.back,
-      maxTopics: config.maxTopics,
-      maxAgeMs: config.maxAge,
-      publishers: listOption(config.publisher),
-    },
-    log,
-  ).run(signal),
-);
+runMain(log, (signal) => new LvcBroker(config, log).run(signal));

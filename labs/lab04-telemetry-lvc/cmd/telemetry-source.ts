@@ -1,27 +1,8 @@
 import { createLogger, parseConfig, runMain } from "@zlabs/kit";
-import { checkSource, LAB, sourceOptions } from "../internal/config.ts";
-import { TelemetrySource } from "../internal/source.ts";
+import { LAB, sourceConfig, sourceSpec } from "../internal/config.ts";
+import { TelemetrySource } from "../internal/telemetry-source.ts";
 
-const config = parseConfig({
-  lab: LAB,
-  role: "telemetry-source",
-  describe: "publishes a plant's telemetry (PUB)",
-  options: sourceOptions,
-  check: checkSource,
-});
-const log = createLogger({ lab: LAB, role: "telemetry-source" });
+const config = sourceConfig(parseConfig(sourceSpec));
+const log = createLogger({ lab: LAB, role: sourceSpec.role });
 
-runMain(log, (signal) =>
-  new TelemetrySource(
-    {
-      id: config.id ?? `${config.site}-source`,
-      site: config.site,
-      devices: config.devices,
-      broker: config.broker,
-      intervalMs: config.interval,
-      churn: config.churn,
-      limit: config.limit,
-    },
-    log,
-  ).run(signal),
-);
+runMain(log, (signal) => new TelemetrySource(config, log).run(signal));

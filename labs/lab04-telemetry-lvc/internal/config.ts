@@ -1,54 +1,96 @@
-import { listOption } from "@zlabs/kit";
-import { MAX_TOPICS } from "./broker.ts";
-import { SAMPLE_INTERVAL_MS } from "./source.ts";
-import { STATUS_EVERY_MS } from "./terminal.ts";
+import { type ConfigOf, endpointOption, intOption, listOption } from "@zlabs/kit";
+import { STATUS_EVERY_MS, type TerminalConfig } from "./analyst-terminal.ts";
+import { type BrokerConfig, MAX_TOPICS } from "./lvc-broker.ts";
+import { MAX_SOURCE_LENGTH } from "./protocol.ts";
+import { SAMPLE_INTERVAL_MS, type SourceConfig } from "./telemetry-source.ts";
 
 export const LAB = "lab04";
 export const FRONT = "tcp://127.0.0.1:5040";
 export const BACK = "tcp://127.0.0.1:5041";
 const SEGMENT = /^[A-Za-z0-9_-]{1,40}$/;
 
-export const brokerOptions = {
-  front: { type: "string", default: FRONT, describe: "XSUB endpoint publishers connect to" },
-  back: { type: "string", default: BACK, describe: "XPUB endpoint subscribers connect to" },
-  maxTopics: { type: "number", default: MAX_TOPICS, describe: "topics the cache holds at most (least recently updated go first)" },
-  maxAge: { type: "number", default: 0, describe: "ms after which a cached value is dropped (0: never)" },
-  publisher: { type: "string", array: true, default: [] as string[], describe: "also connect to these publishers that bind (repeat)" },
+const brokerOptions = {
+  front: endpointOption(FRONT, "XSUB endpoint publishers connect to"),
+  back: endpointOption(BACK, "XPUB endpoint subscribers connect to"),
+  maxTopics: intOption(MAX_TOPICS, "topics the cache holds at most (least recently updated go first)", { min: 1 }),
+  maxAge: intOption(0, "ms after which a cached value is dropped (0: never)", { min: 0 }),
+  publisher: {
+    type: "string",
+    array: true,
+    default: [] as string[],
+    endpoint: true,
+    describe: "also connect to these publishers that bind (repeat)",
+  },
 } as const;
 
-export function checkBroker(a: { maxTopics: number; maxAge: number }): string | undefined {
-  if (!Number.isInteger(a.maxTopics) || a.maxTopics < 1) return "--max-topics must be a whole number, 1 or more";
-  if (a.maxAge < 0) return "--max-age must be 0 or more";
-  return undefined;
+export const brokerSpec = { lab: LAB, role: "lvc-broker", describe: "XSUB-XPUB proxy with a Last Value Cache", options: brokerOptions };
+
+export function brokerConfig(args: ConfigOf<typeof brokerOptions>): BrokerConfig {
+  return {
+    front: args.front,
+    back: args.back,
+    maxTopics: args.maxTopics,
+    maxAgeMs: args.maxAge,
+    publishers: listOption(args.publisher),
+  };
 }
 
-export const sourceOptions = {
+const sourceOptions = {
   site: { type: "string", default: "plant1", describe: "first topic segment" },
   id: { type: "string", describe: "source name in every header (default: <site>-source)" },
-  devices: { type: "number", default: 3, describe: "pumps at the site, three metrics each" },
-  broker: { type: "string", default: FRONT, describe: "the broker's XSUB endpoint" },
-  interval: { type: "number", default: SAMPLE_INTERVAL_MS, describe: "ms between samples of a topic" },
-  churn: { type: "number", default: 0, describe: "publish to this many distinct topics as fast as possible (benchmark)" },
-  limit: { type: "number", default: 0, describe: "stop after this many samples (0: never)" },
+  devices: intOption(3, "pumps at the site, three metrics each", { min: 1, max: 1000 }),
+  broker: endpointOption(FRONT, "the broker's XSUB endpoint"),
+  interval: intOption(SAMPLE_INTERVAL_MS, "ms between samples of a topic", { min: 1 }),
+  churn: intOption(0, "publish to this many distinct topics as fast as possible (benchmark)", { min: 0 }),
+  limit: intOption(0, "stop after this many samples (0: never)", { min: 0 }),
 } as const;
 
-export function checkSource(a: { site: string; devices: number; interval: number; churn: number; limit: number }): string | undefined {
-  if (!SEGMENT.test(a.site)) return `--site "${a.site}" may hold only letters, digits, - and _`;
-  if (!Number.isInteger(a.devices) || a.devices < 1 || a.devices > 1000) return "--devices must be a whole number from 1 to 1000";
-  if (a.interval < 1) return "--interval must be at least 1 ms";
-  if (!Number.isInteger(a.churn) || a.churn < 0 || !Number.isInteger(a.limit) || a.limit < 0)
-    return "--churn and --limit must be whole numbers, 0 or more";
-  return undefined;
+export const sourceSpec = {
+  lab: LAB,
+  role: "telemetry-source",
+  describe: "publishes a plant's telemetry (PUB)",
+  options: sourceOptions,
+  check: (a: { site: string; id?: string }): string | undefined => {
+    if (!SEGMENT.test(a.site)) return `--site "${a.site}" may hold only letters, digits, - and _`;
+    if (a.id !== undefined && (a.id.length === 0 || a.id.length > MAX_SOURCE_LENGTH))
+      return `--id must be 1 to ${MAX_SOURCE_LENGTH} characters`;
+    return undefined;
+  },
+};
+
+export function sourceConfig(args: ConfigOf<typeof sourceOptions>): SourceConfig {
+  return {
+    id: args.id ?? `${args.site}-source`,
+    site: args.site,
+    devices: args.devices,
+    broker: args.broker,
+    intervalMs: args.interval,
+    churn: args.churn,
+    limit: args.limit,
+  };
 }
 
-export const terminalOptions = {
-  broker: { type: "string", default: BACK, describe: "the broker's XPUB endpoint" },
+const terminalOptions = {
+  broker: endpointOption(BACK, "the broker's XPUB endpoint"),
   topic: { type: "string", array: true, default: [""] as string[], describe: "topic prefixes to watch (repeat; default: everything)" },
   view: { choices: ["auto", "table", "log"] as const, default: "auto" as const, describe: "table redraws in place; log prints lines" },
-  statusEvery: { type: "number", default: STATUS_EVERY_MS, describe: "status line period in log view, ms (0: off)" },
+  statusEvery: intOption(STATUS_EVERY_MS, "status line period in log view, ms (0: off)", { min: 0 }),
 } as const;
+
+export const terminalSpec = { lab: LAB, role: "analyst-terminal", describe: "watches telemetry topics (SUB)", options: terminalOptions };
 
 export function prefixes(values: readonly string[]): string[] {
   const list = values.length === 0 ? [""] : values.flatMap((v) => (v === "" ? [""] : listOption([v])));
   return [...new Set(list)];
+}
+
+/** The terminal's configuration; `auto` view is a table on a terminal and log lines elsewhere. */
+export function terminalConfig(args: ConfigOf<typeof terminalOptions>, isTTY: boolean): TerminalConfig {
+  const view = args.view === "auto" ? (isTTY ? "table" : "log") : args.view;
+  return { broker: args.broker, prefixes: prefixes(args.topic), view, statusEveryMs: args.statusEvery };
+}
+
+/** In table view the screen is redrawn in place: only errors may interrupt it (unless LOG_LEVEL says otherwise). */
+export function terminalLogLevel(config: TerminalConfig, env: NodeJS.ProcessEnv = process.env): { level?: string } {
+  return config.view === "table" && !env.LOG_LEVEL ? { level: "error" } : {};
 }

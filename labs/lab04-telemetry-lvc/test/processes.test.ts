@@ -41,11 +41,28 @@ describe("the real processes", () => {
   });
 
   it.each([
-    ["cmd/lvc-broker.ts", ["--max-topics", "0"], "lvc-broker: --max-topics must be a whole number, 1 or more (see --help)"],
+    ["cmd/lvc-broker.ts", ["--max-topics", "0"], "lvc-broker: --max-topics (or LAB04_MAX_TOPICS) must be at least 1 (see --help)"],
+    ["cmd/lvc-broker.ts", ["--front", "notanendpoint"], /^lvc-broker: --front \(or LAB04_FRONT\) must be a ZeroMQ endpoint/],
     ["cmd/telemetry-source.ts", ["--site", "a.b"], 'telemetry-source: --site "a.b" may hold only letters, digits, - and _ (see --help)'],
-  ])("%s with a bad flag exits 2 with one line", async (cmd, args, line) => {
+    ["cmd/telemetry-source.ts", ["--devices", "2.5"], "telemetry-source: --devices (or LAB04_DEVICES) must be a whole number (see --help)"],
+    [
+      "cmd/analyst-terminal.ts",
+      ["--status-every", "-1"],
+      "analyst-terminal: --status-every (or LAB04_STATUS_EVERY) must be at least 0 (see --help)",
+    ],
+  ])("%s %j exits 2 with one line", async (cmd, args, line) => {
     const p = procs.start({ labDir, cmd, name: cmd, args });
     expect(await p.exited).toEqual({ code: 2, signal: null });
-    expect(p.lines).toEqual([line]);
+    expect(p.lines).toHaveLength(1);
+    expect(p.lines[0]).toMatch(line);
+  });
+
+  it("a broker whose port is taken says so in one line and exits 2", async () => {
+    const [front, back] = (await freeTcpEndpoints(2)) as [string, string];
+    const first = procs.start({ labDir, cmd: "cmd/lvc-broker.ts", name: "first", args: ["--front", front, "--back", back] });
+    await first.waitForLog("listening", WAIT_MS);
+    const second = procs.start({ labDir, cmd: "cmd/lvc-broker.ts", name: "second", args: ["--front", front, "--back", back] });
+    expect(await second.exited).toEqual({ code: 2, signal: null });
+    expect(second.lines).toEqual([`lvc-broker: cannot bind front to ${front}: the address is in use (is another instance running?)`]);
   });
 });

@@ -1,10 +1,9 @@
 // The broker in-process over real sockets, with publishers and subscribers from the tests.
 import { ANY_LOOPBACK_TCP, SocketJar, Tasks, testLogger, waitUntil, withDeadline } from "@zlabs/kit/testing";
-import { unpack } from "msgpackr";
 import { afterEach, describe, expect, it } from "vitest";
-import { Subscriber, XPublisher } from "zeromq";
-import { LvcBroker } from "../internal/broker.ts";
-import { decodePayload, encodeSample, type SampleHeader, SCHEMA } from "../internal/protocol.ts";
+import { Subscriber, XPublisher, XSubscriber } from "zeromq";
+import { LvcBroker } from "../internal/lvc-broker.ts";
+import { decodePayload, decodeSample, encodeSample, type SampleHeader, SCHEMA } from "../internal/protocol.ts";
 
 const log = testLogger("lab04");
 const WAIT_MS = 10_000;
@@ -59,8 +58,9 @@ async function subscriber(broker: LvcBroker, ...prefixes: string[]) {
 }
 
 async function next(sub: Subscriber): Promise<{ topic: string; header: SampleHeader; value: number }> {
-  const [topic, header, payload] = await withDeadline(sub.receive(), WAIT_MS, "a sample");
-  return { topic: String(topic), header: unpack(header as Buffer) as SampleHeader, value: decodePayload(payload as Buffer)[0] as number };
+  const sample = decodeSample(await withDeadline(sub.receive(), WAIT_MS, "a sample"));
+  if (sample.kind !== "sample") throw new Error(sample.reason);
+  return { topic: sample.topic, header: sample.header, value: decodePayload(sample.payload)[0] as number };
 }
 
 describe("the last value cache over real sockets", () => {
@@ -132,6 +132,7 @@ describe("the last value cache over real sockets", () => {
     const frames = sample("short.payload", 1);
     await pub.send([frames[0] as Buffer, frames[1] as Buffer, Buffer.alloc(3)]);
     await waitUntil(() => broker.malformed === 3, { timeoutMs: WAIT_MS, what: "three malformed samples" });
+    expect(broker.stats.front.failed).toBe(0);
     await publishCached(broker, pub, "ok.topic", 2);
     expect(broker.cache.matching("")).toHaveLength(1);
   });
@@ -154,5 +155,22 @@ describe("the last value cache over real sockets", () => {
     sub.unsubscribe("plant9.");
     await collect();
     expect(events).toEqual(["1:", "1:plant9.", "0:plant9."]);
+  });
+
+  it("drops a message on the XPUB that is not a valid subscription, and forwards nothing of it upstream", async () => {
+    const broker = await startBroker();
+    const pub = jar.add(new XPublisher({ receiveTimeout: WAIT_MS }));
+    await pub.bind(ANY_LOOPBACK_TCP);
+    broker.connectPublisher(pub.lastEndpoint as string);
+    expect((await withDeadline(pub.receive(), WAIT_MS, "the broker's own subscription"))[0]).toEqual(Buffer.from([1]));
+    const peer = jar.add(new XSubscriber());
+    peer.connect(broker.endpoints.back);
+    await peer.send(Buffer.from("\x01has space"));
+    await peer.send(Buffer.concat([Buffer.from([1]), Buffer.alloc(201, 0x61)]));
+    await peer.send(Buffer.from("hello"));
+    await peer.send(Buffer.from("\x01ok."));
+    const [next] = await withDeadline(pub.receive(), WAIT_MS, "the valid subscription upstream");
+    expect(String(next)).toBe("\x01ok.");
+    await waitUntil(() => broker.badSubscriptions === 3, { timeoutMs: WAIT_MS, what: "three bad subscriptions counted" });
   });
 });

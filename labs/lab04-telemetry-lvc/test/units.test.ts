@@ -2,7 +2,7 @@ import { pack } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import { LastValueCache } from "../internal/cache.ts";
 import { prefixes } from "../internal/config.ts";
-import { checkSample, decodePayload, encodePayload, encodeSample, SCHEMA, subscriptionEvent } from "../internal/protocol.ts";
+import { decodePayload, decodeSample, decodeSubscription, encodePayload, encodeSample, SCHEMA } from "../internal/protocol.ts";
 
 const header = { v: 1, source: "s", seq: 1, ts: 1, units: "bar", schema: SCHEMA, count: 2 };
 
@@ -10,25 +10,58 @@ describe("samples", () => {
   it("carry float64 values little-endian, and validate", () => {
     expect(decodePayload(encodePayload([1.5, -2.25]))).toEqual([1.5, -2.25]);
     const frames = encodeSample({ topic: "plant1.pump1.pressure", header, values: [1, 2] });
-    expect(checkSample(frames)).toEqual({ ok: true, topic: "plant1.pump1.pressure", header });
+    expect(decodeSample(frames)).toEqual({ kind: "sample", topic: "plant1.pump1.pressure", header, payload: frames[2] });
   });
 
   it.each([
     [[Buffer.from("a.b"), pack(header)], "expected 3 frames, got 2"],
     [[Buffer.from("a..b"), pack(header), encodePayload([1, 2])], "bad topic"],
     [[Buffer.from("a b"), pack(header), encodePayload([1, 2])], "bad topic"],
-    [[Buffer.from("a.b"), Buffer.from([0xc1, 0]), encodePayload([1, 2])], "header is not MessagePack"],
+    [[Buffer.from("a.b"), pack([1]), encodePayload([1, 2])], "header is not a MessagePack map"],
+    [[Buffer.from("a".repeat(201)), pack(header), encodePayload([1, 2])], "bad topic"],
+    [[Buffer.from("a.b"), pack({ ...header, pad: "x".repeat(600) }), encodePayload([1, 2])], "header over 512 bytes"],
+    [[Buffer.from("a.b"), pack({ ...header, source: "s".repeat(65) }), encodePayload([1, 2])], "missing source"],
+    [[Buffer.from("a.b"), pack({ ...header, ts: -5 }), encodePayload([1, 2])], "bad ts or units"],
+    [[Buffer.from("a.b"), pack({ ...header, count: 2 ** 40 }), encodePayload([1, 2])], "bad count"],
+    [
+      [Buffer.from("a.b"), pack({ ...header, seq: BigInt(2) ** BigInt(60) }), encodePayload([1, 2])],
+      "header: integer beyond 2**53 (not exact as a number)",
+    ],
     [[Buffer.from("a.b"), pack({ ...header, v: 2 }), encodePayload([1, 2])], "unsupported version 2"],
     [[Buffer.from("a.b"), pack({ ...header, schema: "i32" }), encodePayload([1, 2])], "unknown schema i32"],
     [[Buffer.from("a.b"), pack(header), encodePayload([1])], "payload is 8 bytes, header says 2 values"],
   ])("reject a malformed sample %#", (frames, reason) => {
-    expect(checkSample(frames as Buffer[])).toEqual({ ok: false, reason });
+    expect(decodeSample(frames as Buffer[])).toEqual({ kind: "invalid", reason });
   });
 
-  it("read subscription events", () => {
-    expect(subscriptionEvent(Buffer.from("\x01plant1."))).toEqual({ subscribe: true, prefix: "plant1." });
-    expect(subscriptionEvent(Buffer.from([0]))).toEqual({ subscribe: false, prefix: "" });
-    expect(subscriptionEvent(Buffer.from("\x02x"))).toBeUndefined();
+  it("reject a header that is not MessagePack with a reason, never an exception", () => {
+    const message = decodeSample([Buffer.from("a.b"), Buffer.from([0xc1, 0]), encodePayload([1, 2])]);
+    expect(message).toMatchObject({ kind: "invalid", reason: expect.stringMatching(/^header: not MessagePack/) });
+  });
+
+  it("take a ts packed as uint64 or int64 (Python, Go) as a number, and keep only the known header fields", () => {
+    const now = Date.now();
+    const int64 = pack({ ...header, ts: BigInt(now), extra: 1 });
+    const uint64 = Buffer.from(int64);
+    const at = uint64.indexOf("ts") + 2;
+    expect(uint64[at]).toBe(0xd3);
+    uint64[at] = 0xcf;
+    for (const h of [int64, uint64]) {
+      expect(decodeSample([Buffer.from("a.b"), h, encodePayload([1, 2])])).toMatchObject({
+        kind: "sample",
+        header: { ...header, ts: now },
+      });
+    }
+  });
+
+  it("read subscription events, and refuse anything else", () => {
+    expect(decodeSubscription([Buffer.from("\x01plant1.")])).toEqual({ kind: "subscribe", prefix: "plant1." });
+    expect(decodeSubscription([Buffer.from([0])])).toEqual({ kind: "unsubscribe", prefix: "" });
+    expect(decodeSubscription([Buffer.from("\x02x")])).toEqual({ kind: "invalid", reason: "not a subscription" });
+    expect(decodeSubscription([Buffer.alloc(0)])).toEqual({ kind: "invalid", reason: "not a subscription" });
+    expect(decodeSubscription([Buffer.from("\x01a"), Buffer.from("b")])).toEqual({ kind: "invalid", reason: "expected 1 frame, got 2" });
+    expect(decodeSubscription([Buffer.from(`\x01${"a".repeat(201)}`)])).toEqual({ kind: "invalid", reason: "prefix longer than a topic" });
+    expect(decodeSubscription([Buffer.from("\x01a b")])).toEqual({ kind: "invalid", reason: "prefix is not a topic prefix" });
   });
 
   it("the terminal's prefixes: repeated or comma-separated, empty for everything", () => {

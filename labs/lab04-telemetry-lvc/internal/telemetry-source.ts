@@ -1,6 +1,6 @@
-import { closeSockets, type Logger, pause } from "@zlabs/kit";
+import { closeSockets, type Logger, pause, peerLimits } from "@zlabs/kit";
 import { Publisher } from "zeromq";
-import { encodeSample, PROTOCOL_VERSION, SCHEMA } from "./protocol.ts";
+import { encodeSample, MAX_SUBSCRIPTION_BYTES, PROTOCOL_VERSION, SCHEMA } from "./protocol.ts";
 
 export const SAMPLE_INTERVAL_MS = 1000;
 /** Each sample carries this many readings taken during the interval. */
@@ -29,9 +29,10 @@ export interface SourceConfig {
  * A telemetry source: a plant's devices, each with pressure, temperature and flow, published as
  * [topic, header, payload] on a PUB socket connected to the broker. PUB never waits: with nobody
  * subscribed the samples go nowhere, and the broker's cache is what a late analyst sees.
+ * The PUB receives the subscriptions the broker forwards, so it takes none over a subscription's size.
  */
 export class TelemetrySource {
-  private readonly socket = new Publisher({ linger: 0 });
+  private readonly socket = new Publisher({ linger: 0, ...peerLimits(MAX_SUBSCRIPTION_BYTES) });
   private seq = 0;
   private readonly level = new Map<string, number>();
 

@@ -1,10 +1,11 @@
-import { closeSockets, type Logger } from "@zlabs/kit";
-import { unpack } from "msgpackr";
+import { type Logger, type LoopStats, peerLimits, receiveLoop, runLoops, UsageError } from "@zlabs/kit";
 import { Subscriber } from "zeromq";
-import { checkSample, decodePayload, type SampleHeader } from "./protocol.ts";
+import { decodePayload, decodeSample, MAX_SAMPLE_FRAME_BYTES, type SampleHeader } from "./protocol.ts";
 
 export const REDRAW_MS = 500;
 export const STATUS_EVERY_MS = 5000;
+/** Topics the terminal shows at most; past it, the least recently updated one makes room. */
+export const MAX_VIEW_TOPICS = 10_000;
 
 export interface TerminalConfig {
   broker: string;
@@ -29,8 +30,9 @@ export interface TopicView {
  * the topic); a repeat of the sample last seen on a topic is dropped.
  */
 export class AnalystTerminal {
-  private readonly socket = new Subscriber({ linger: 0 });
+  private readonly socket = new Subscriber({ linger: 0, ...peerLimits(MAX_SAMPLE_FRAME_BYTES) });
   readonly topics = new Map<string, TopicView>();
+  readonly stats: LoopStats = { received: 0, failed: 0 };
   duplicates = 0;
   malformed = 0;
 
@@ -41,55 +43,50 @@ export class AnalystTerminal {
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
-    this.socket.connect(this.config.broker);
+    try {
+      this.socket.connect(this.config.broker);
+    } catch (err) {
+      this.socket.close();
+      throw new UsageError(`cannot connect to ${this.config.broker}: ${(err as Error).message}`);
+    }
     this.socket.subscribe(...this.config.prefixes);
     this.log.info({ broker: this.config.broker, prefixes: this.config.prefixes }, "watching");
-    const onAbort = () => closeSockets(this.socket);
-    signal.addEventListener("abort", onAbort, { once: true });
-    const timers = [
-      this.config.view === "table" ? setInterval(() => this.draw(), REDRAW_MS) : undefined,
-      this.config.view === "log" && this.config.statusEveryMs > 0 ? setInterval(() => this.status(), this.config.statusEveryMs) : undefined,
-    ];
-    try {
-      for await (const frames of this.socket) this.receive(frames);
-    } catch (err) {
-      if (!signal.aborted) throw err;
-    } finally {
-      for (const t of timers) clearInterval(t);
-      signal.removeEventListener("abort", onAbort);
-      closeSockets(this.socket);
-    }
+    const every: { ms: number; run: () => void }[] = [];
+    if (this.config.view === "table") every.push({ ms: REDRAW_MS, run: () => this.draw() });
+    else if (this.config.statusEveryMs > 0) every.push({ ms: this.config.statusEveryMs, run: () => this.status() });
+    await runLoops(signal, { sockets: [this.socket], every, log: this.log }, () =>
+      receiveLoop(this.socket, signal, (frames) => this.receive(frames), { log: this.log, name: "broker", stats: this.stats }),
+    );
   }
 
   receive(frames: Buffer[]): void {
-    const checked = checkSample(frames);
-    if (!checked.ok) {
-      this.malformed += 1;
-      this.log.warn({ reason: checked.reason }, "malformed sample dropped");
-      return;
+    const message = decodeSample(frames);
+    switch (message.kind) {
+      case "sample":
+        this.show(message.topic, message.header, message.payload);
+        break;
+      case "invalid":
+        this.malformed += 1;
+        this.log.warn({ reason: message.reason, total: this.malformed }, "malformed sample dropped");
+        break;
     }
-    const header = unpack(frames[1] as Buffer) as SampleHeader;
-    const known = this.topics.get(checked.topic);
+  }
+
+  private show(topic: string, header: SampleHeader, payload: Buffer): void {
+    const known = this.topics.get(topic);
     // The cache replays exactly the last sample of a topic: the same source, seq and timestamp.
     // (Comparing seq alone would drop everything from a restarted source, which counts from 1 again.)
     if (known && known.header.source === header.source && known.header.seq === header.seq && known.header.ts === header.ts) {
       this.duplicates += 1;
       return;
     }
-    const view: TopicView = {
-      topic: checked.topic,
-      header,
-      values: decodePayload(frames[2] as Buffer),
-      receivedAt: Date.now(),
-      updates: (known?.updates ?? 0) + 1,
-    };
-    this.topics.set(checked.topic, view);
-    if (!known)
-      this.log.info(
-        { topic: view.topic, ageMs: view.receivedAt - header.ts, value: view.values.at(-1), units: header.units },
-        "first value",
-      );
-    else this.log.debug({ topic: view.topic, seq: header.seq }, "value");
+    const view: TopicView = { topic, header, values: decodePayload(payload), receivedAt: Date.now(), updates: (known?.updates ?? 0) + 1 };
+    // Re-inserted, so the first entry is always the least recently updated one.
+    this.topics.delete(topic);
+    this.topics.set(topic, view);
+    if (this.topics.size > MAX_VIEW_TOPICS) this.topics.delete(this.topics.keys().next().value as string);
+    if (!known) this.log.info({ topic, ageMs: view.receivedAt - header.ts, value: view.values.at(-1), units: header.units }, "first value");
+    else this.log.debug({ topic, seq: header.seq }, "value");
     this.onUpdate(view, !known);
   }
 
