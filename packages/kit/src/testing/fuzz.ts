@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { Dealer, Push, type Socket, XPublisher, XSubscriber } from "zeromq";
 import { seededRandom } from "../random.ts";
 import { waitUntil } from "./deadline.ts";
@@ -283,29 +283,40 @@ export function rssMiB(pid: number): number {
   return Math.round(kb / 1024);
 }
 
-/** CPU time (user + system) of a process so far, in clock ticks, from /proc. */
-function cpuTicks(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-  return Number(fields[11]) + Number(fields[12]);
+/** CPU time (user + system) of a process so far, in clock ticks, and whether any of its threads is runnable. */
+function activity(pid: number): { ticks: number; runnable: boolean } {
+  const fields = (stat: string) => stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+  const own = fields(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  let runnable = false;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      if (fields(readFileSync(`/proc/${pid}/task/${task}/stat`, "utf8"))[0] === "R") runnable = true;
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return { ticks: Number(own[11]) + Number(own[12]), runnable };
 }
 
 /**
- * Waits until a process has stopped working through a backlog: its CPU time grows by at most one
- * tick (10 ms) over a 250 ms window. The event a fuzz test waits for before it probes the target.
+ * Waits until a process has worked through a backlog: for 400 ms in a row none of its threads is
+ * runnable and its CPU time grows by at most one tick. A thread with work is runnable even while
+ * other processes hold the cores, so a busy machine does not pass for an idle target.
  */
-export async function quiescent(pid: number, timeoutMs = 20_000): Promise<void> {
-  let last = cpuTicks(pid);
-  let lastAt = performance.now();
+export async function quiescent(pid: number, timeoutMs = 30_000): Promise<void> {
+  let since = performance.now();
+  let ticks = activity(pid).ticks;
   await waitUntil(
     () => {
-      if (performance.now() - lastAt < 250) return false;
-      const now = cpuTicks(pid);
-      const idle = now - last <= 1;
-      last = now;
-      lastAt = performance.now();
-      return idle;
+      const now = activity(pid);
+      if (now.runnable || now.ticks - ticks > 1) {
+        since = performance.now();
+        ticks = now.ticks;
+        return false;
+      }
+      return performance.now() - since >= 400;
     },
-    { timeoutMs, what: `process ${pid} to go idle after the fuzz`, everyMs: 50 },
+    { timeoutMs, what: `process ${pid} to go idle after the fuzz`, everyMs: 20 },
   );
 }
 
