@@ -1,18 +1,10 @@
 import { createLogger, parseConfig, runMain } from "@zlabs/kit";
-import { checkReceiver, LAB, receiverOptions } from "../internal/config.ts";
-import { CentralReceiver } from "../internal/receiver.ts";
+import { CentralReceiver } from "../internal/central-receiver.ts";
+import { LAB, receiverConfig, receiverOptions } from "../internal/config.ts";
 
-const config = parseConfig({
-  lab: LAB,
-  role: "central-receiver",
-  describe: "Paranoid Pirate queue: devices on one ROUTER, workers on another",
-  options: receiverOptions,
-  check: checkReceiver,
-});
-const log = createLogger({ lab: LAB, role: "central-receiver" });
+const role = "central-receiver";
+const describe = "Paranoid Pirate queue: devices on one ROUTER, workers on another";
+const config = receiverConfig(parseConfig({ lab: LAB, role, describe, options: receiverOptions }));
+const log = createLogger({ lab: LAB, role });
 
-runMain(log, (signal) =>
-  new CentralReceiver({ front: config.front, back: config.back, heartbeatMs: config.heartbeat, liveness: config.liveness }, log).run(
-    signal,
-  ),
-);
+runMain(log, (signal) => new CentralReceiver(config, log).run(signal));

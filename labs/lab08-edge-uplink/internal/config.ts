@@ -1,88 +1,105 @@
 import os from "node:os";
-import { BREAKER_COOL_DOWN_MS, BREAKER_THRESHOLD, READING_INTERVAL_MS, REQUEST_TIMEOUT_MS } from "./device.ts";
-import { NAME_PATTERN } from "./protocol.ts";
-import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS } from "./receiver.ts";
-import { INTERVAL_INIT_MS, INTERVAL_MAX_MS } from "./worker.ts";
+import { join } from "node:path";
+import { type ConfigOf, endpointOption, intOption, listOption } from "@zlabs/kit";
+import type { ReceiverConfig } from "./central-receiver.ts";
+import { BREAKER_COOL_DOWN_MS, BREAKER_THRESHOLD, type DeviceConfig, READING_INTERVAL_MS, REQUEST_TIMEOUT_MS } from "./field-device.ts";
+import { INTERVAL_INIT_MS, INTERVAL_MAX_MS, type WorkerConfig } from "./ingest-worker.ts";
+import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS, NAME_PATTERN } from "./protocol.ts";
 
 export const LAB = "lab08";
 export const PRIMARY_FRONT = "tcp://127.0.0.1:5080";
 export const PRIMARY_BACK = "tcp://127.0.0.1:5081";
 export const BACKUP_FRONT = "tcp://127.0.0.1:5082";
+/** Readings an outbox holds at most: beyond it the oldest go (and are counted). */
+export const OUTBOX_CAPACITY = 100_000;
 
 const heartbeat = {
-  heartbeat: { type: "number", default: HEARTBEAT_INTERVAL_MS, describe: "heartbeat interval, ms" },
-  liveness: { type: "number", default: HEARTBEAT_LIVENESS, describe: "missed heartbeats before a peer is dead" },
+  heartbeat: intOption(HEARTBEAT_INTERVAL_MS, "heartbeat interval, ms", { min: 10 }),
+  liveness: intOption(HEARTBEAT_LIVENESS, "missed heartbeats before a peer is dead", { min: 1 }),
 } as const;
 
-function checkHeartbeat(a: { heartbeat: number; liveness: number }): string | undefined {
-  if (a.heartbeat < 10) return "--heartbeat must be at least 10 ms";
-  if (!Number.isInteger(a.liveness) || a.liveness < 1) return "--liveness must be a whole number, 1 or more";
-  return undefined;
-}
+const checkId = (id: string): string | undefined =>
+  NAME_PATTERN.test(id) ? undefined : `--id "${id}" may hold only letters, digits, - and _ (64 at most)`;
 
 export const receiverOptions = {
-  front: { type: "string", default: PRIMARY_FRONT, describe: "ROUTER endpoint for devices" },
-  back: { type: "string", default: PRIMARY_BACK, describe: "ROUTER endpoint for workers" },
+  front: endpointOption(PRIMARY_FRONT, "ROUTER endpoint for devices"),
+  back: endpointOption(PRIMARY_BACK, "ROUTER endpoint for workers"),
   ...heartbeat,
 } as const;
 
-export const checkReceiver = checkHeartbeat;
+export function receiverConfig(a: ConfigOf<typeof receiverOptions>): ReceiverConfig {
+  return { front: a.front, back: a.back, heartbeatMs: a.heartbeat, liveness: a.liveness };
+}
 
 export const workerOptions = {
   id: { type: "string", default: `worker-${process.pid}`, describe: "worker name (in the store and the logs)" },
-  queue: { type: "string", default: PRIMARY_BACK, describe: "the receiver's worker endpoint" },
+  queue: endpointOption(PRIMARY_BACK, "the receiver's worker endpoint"),
   store: { type: "string", default: ".store/readings", describe: "readings store folder (shared by every worker)" },
-  backoff: { type: "number", default: INTERVAL_INIT_MS, describe: "first reconnect pause, ms (doubles each time)" },
-  backoffMax: { type: "number", default: INTERVAL_MAX_MS, describe: "longest reconnect pause, ms" },
-  delay: { type: "number", default: 0, describe: "extra ms per reading: a slow worker, for experiments" },
+  backoff: intOption(INTERVAL_INIT_MS, "first reconnect pause, ms (doubles each time)", { min: 1 }),
+  backoffMax: intOption(INTERVAL_MAX_MS, "longest reconnect pause, ms", { min: 1 }),
+  delay: intOption(0, "extra ms per reading: a slow worker, for experiments", { min: 0 }),
   ...heartbeat,
 } as const;
 
-export function checkWorker(a: {
-  id: string;
-  heartbeat: number;
-  liveness: number;
-  backoff: number;
-  backoffMax: number;
-  delay: number;
-}): string | undefined {
-  if (!NAME_PATTERN.test(a.id)) return `--id "${a.id}" may hold only letters, digits, - and _`;
-  if (a.backoff < 1 || a.backoffMax < a.backoff) return "--backoff must be 1 or more and --backoff-max at least --backoff";
-  if (a.delay < 0) return "--delay must be 0 or more";
-  return checkHeartbeat(a);
+export function checkWorker(a: { id: string; backoff: number; backoffMax: number }): string | undefined {
+  return checkId(a.id) ?? (a.backoffMax < a.backoff ? "--backoff-max must be at least --backoff" : undefined);
+}
+
+export function workerConfig(a: ConfigOf<typeof workerOptions>): { worker: WorkerConfig; storeDir: string } {
+  return {
+    worker: {
+      id: a.id,
+      queue: a.queue,
+      heartbeatMs: a.heartbeat,
+      liveness: a.liveness,
+      backoffInitMs: a.backoff,
+      backoffMaxMs: a.backoffMax,
+      delayMs: a.delay,
+    },
+    storeDir: a.store,
+  };
 }
 
 export const deviceOptions = {
-  id: { type: "string", default: os.hostname().replace(/[^A-Za-z0-9_-]/g, "-") || "device", describe: "device id" },
+  id: {
+    type: "string",
+    default:
+      os
+        .hostname()
+        .replace(/[^A-Za-z0-9_-]/g, "-")
+        .slice(0, 64) || "device",
+    describe: "device id",
+  },
   receiver: {
     type: "string",
     array: true,
+    endpoint: true,
     default: [PRIMARY_FRONT, BACKUP_FRONT],
     describe: "receiver endpoints in order of preference (repeat, or separate with commas)",
   },
-  interval: { type: "number", default: READING_INTERVAL_MS, describe: "a reading every N ms" },
-  timeout: { type: "number", default: REQUEST_TIMEOUT_MS, describe: "ms to wait for an ack before failing over" },
-  breakerThreshold: { type: "number", default: BREAKER_THRESHOLD, describe: "failures in a row that open a receiver's circuit" },
-  coolDown: { type: "number", default: BREAKER_COOL_DOWN_MS, describe: "ms an open circuit waits before a probe" },
+  interval: intOption(READING_INTERVAL_MS, "a reading every N ms", { min: 1 }),
+  timeout: intOption(REQUEST_TIMEOUT_MS, "ms to wait for an ack before failing over", { min: 1 }),
+  breakerThreshold: intOption(BREAKER_THRESHOLD, "failures in a row that open a receiver's circuit", { min: 1 }),
+  coolDown: intOption(BREAKER_COOL_DOWN_MS, "ms an open circuit waits before a probe", { min: 0 }),
   outbox: { type: "string", describe: "store-and-forward folder (default .store/outbox/<id>)" },
-  capacity: { type: "number", default: 100_000, describe: "readings the outbox holds at most (the oldest go first)" },
-  count: { type: "number", default: 0, describe: "take this many readings, deliver them, and exit (0: run until stopped)" },
+  capacity: intOption(OUTBOX_CAPACITY, "readings the outbox holds at most (the oldest go first)", { min: 1 }),
+  count: intOption(0, "take this many readings, deliver them, and exit (0: run until stopped)", { min: 0 }),
 } as const;
 
-export function checkDevice(a: {
-  id: string;
-  interval: number;
-  timeout: number;
-  breakerThreshold: number;
-  coolDown: number;
-  capacity: number;
-  count: number;
-}): string | undefined {
-  if (!NAME_PATTERN.test(a.id)) return `--id "${a.id}" may hold only letters, digits, - and _`;
-  if (a.interval < 1 || a.timeout < 1) return "--interval and --timeout must be at least 1 ms";
-  if (!Number.isInteger(a.breakerThreshold) || a.breakerThreshold < 1) return "--breaker-threshold must be a whole number, 1 or more";
-  if (a.coolDown < 0) return "--cool-down must be 0 or more";
-  if (!Number.isInteger(a.capacity) || a.capacity < 1) return "--capacity must be a whole number, 1 or more";
-  if (!Number.isInteger(a.count) || a.count < 0) return "--count must be a whole number, 0 or more";
-  return undefined;
+export const checkDevice = (a: { id: string }): string | undefined => checkId(a.id);
+
+export function deviceConfig(a: ConfigOf<typeof deviceOptions>): { device: DeviceConfig; outboxDir: string; capacity: number } {
+  return {
+    device: {
+      id: a.id,
+      receivers: listOption(a.receiver),
+      intervalMs: a.interval,
+      timeoutMs: a.timeout,
+      breakerThreshold: a.breakerThreshold,
+      coolDownMs: a.coolDown,
+      count: a.count,
+    },
+    outboxDir: a.outbox ?? join(".store", "outbox", a.id),
+    capacity: a.capacity,
+  };
 }

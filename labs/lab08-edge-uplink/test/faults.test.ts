@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freeTcpEndpoints, ProcessPool, type RoleProcess, waitForCount } from "@zlabs/kit/testing";
+import { freeTcpEndpoints, ProcessPool, type RoleProcess, waitForCount, withDeadline } from "@zlabs/kit/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { ReadingStore } from "../internal/store.ts";
 
@@ -97,6 +97,23 @@ describe("Paranoid Pirate under faults", () => {
     await procs.crash(second);
     const next = await waitForCount(w, "queue silent; reconnecting after a pause", 1, WAIT_MS, answered);
     expect(next[0]?.delayMs, w.tail(30)).toBe(100);
+  });
+
+  it("a worker stalled past its liveness (SIGSTOP) reads the heartbeats waiting for it and keeps its connection", async () => {
+    const { store, outbox } = scratch();
+    const [front, back] = (await freeTcpEndpoints(2)) as [string, string];
+    const queue = receiver("queue", front, back);
+    const w = worker("w", back, store);
+    await w.waitForLog("queue answered; back-off reset", WAIT_MS);
+    const connected = w.logs.length;
+    // A stall as a busy machine makes one: the worker gets no CPU for longer than 3 heartbeats.
+    process.kill(w.pid as number, "SIGSTOP");
+    await queue.waitForLog("worker expired", WAIT_MS).finally(() => process.kill(w.pid as number, "SIGCONT"));
+    const d = device("dev", [front], outbox, ["--count", "1"]);
+    expect(await withDeadline(d.exited, WAIT_MS, "the device done")).toEqual({ code: 0, signal: null });
+    // The queue was alive all along: the worker's connection (and its identity) is the one it had.
+    expect(w.find("queue silent; reconnecting after a pause", connected), w.tail(20)).toEqual([]);
+    expect(w.find("ready sent", connected)).toEqual([]);
   });
 
   it("the primary receiver killed: devices fail over to the backup after one request timeout", async () => {

@@ -1,16 +1,17 @@
 // 6/PPP against pyzmq (libzmq) in both directions: a Python worker behind our queue, and our
 // worker behind a Python queue. Python does the ZeroMQ part; message bodies are built here.
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ANY_LOOPBACK_TCP, hasPyzmq, PythonPeers, Tasks, testLogger, withDeadline } from "@zlabs/kit/testing";
+import { ANY_LOOPBACK_TCP, hasPyzmq, PYTHON, PythonPeers, Tasks, testLogger, withDeadline } from "@zlabs/kit/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { FieldDevice } from "../internal/device.ts";
+import { CentralReceiver } from "../internal/central-receiver.ts";
+import { FieldDevice } from "../internal/field-device.ts";
+import { IngestWorker } from "../internal/ingest-worker.ts";
 import { Outbox } from "../internal/outbox.ts";
 import { decodeAck, decodeReading, encodeAck, encodeReading } from "../internal/protocol.ts";
-import { CentralReceiver } from "../internal/receiver.ts";
 import { ReadingStore } from "../internal/store.ts";
-import { IngestWorker } from "../internal/worker.ts";
 
 const log = testLogger("lab08");
 const WAIT_MS = 15_000;
@@ -58,7 +59,54 @@ while True:
         break
 `;
 
+const hasMsgpack = hasPyzmq() && spawnSync(PYTHON, ["-c", "import msgpack"], { stdio: "ignore" }).status === 0;
+
+// A device written with pyzmq and Python's msgpack, which packs an int of 2**32 or more (a ms
+// timestamp) as uint64 and a float as float 64. Prints each ack's status, or "timeout". (Our side
+// sends an integer of 2**32 or more as float 64, so the ack's seq is read back with int().)
+const PY_DEVICE = `
+import sys, time, zmq, msgpack
+now = int(time.time() * 1000)
+readings = [
+    {"v": 1, "device": "py-dev", "seq": 2**32 + 1, "takenAt": now, "sensor": "t", "value": 21.5, "unit": "C",
+     "batch": 2**40},
+    {"v": 1, "device": "py-dev", "seq": 2.0, "takenAt": time.time() * 1000, "sensor": "t", "value": 22, "unit": "C"},
+]
+for r in readings:
+    s = zmq.Context.instance().socket(zmq.REQ)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.RCVTIMEO, 5000)
+    s.connect(sys.argv[1])
+    s.send(msgpack.packb(r))
+    try:
+        ack = msgpack.unpackb(s.recv())
+        print(int(ack["seq"]), ack["status"], flush=True)
+    except zmq.Again:
+        print("timeout", flush=True)
+    s.close()
+`;
+
 describe.skipIf(!hasPyzmq())("6/PPP interop with pyzmq (libzmq)", () => {
+  it.skipIf(!hasMsgpack)(
+    "a pyzmq device's readings, with numbers as uint64 and as float, are stored (python3-msgpack needed)",
+    async () => {
+      const receiver = new CentralReceiver({ front: ANY_LOOPBACK_TCP, back: ANY_LOOPBACK_TCP, heartbeatMs: 1000, liveness: 3 }, log);
+      await receiver.bind();
+      void tasks.run((s) => receiver.run(s));
+      const store = new ReadingStore(join(tmp, "py-store"));
+      const worker = new IngestWorker(
+        { id: "w", queue: receiver.endpoints.back, heartbeatMs: 1000, liveness: 3, backoffInitMs: 1000, backoffMaxMs: 32_000, delayMs: 0 },
+        store,
+        log,
+      );
+      void tasks.run((s) => worker.run(s));
+      const device = python.start(PY_DEVICE, [receiver.endpoints.front]);
+      expect(await device.nextLine("the first ack")).toBe(`${2 ** 32 + 1} stored`);
+      expect(await device.nextLine("the second ack")).toBe("2 stored");
+      expect(store.seqs("py-dev")).toEqual([2, 2 ** 32 + 1]);
+    },
+  );
+
   it("a pyzmq worker behind our queue stores a device's reading", async () => {
     const receiver = new CentralReceiver({ front: ANY_LOOPBACK_TCP, back: ANY_LOOPBACK_TCP, heartbeatMs: 100, liveness: 3 }, log);
     await receiver.bind();

@@ -4,12 +4,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ANY_LOOPBACK_TCP, SocketJar, Tasks, testLogger, waitUntil, withDeadline } from "@zlabs/kit/testing";
+import { pack } from "msgpackr";
 import { afterEach, describe, expect, it } from "vitest";
 import { Dealer, Request, Router } from "zeromq";
+import { CentralReceiver } from "../internal/central-receiver.ts";
+import { IngestWorker } from "../internal/ingest-worker.ts";
 import { decodeAck, encodeAck, encodeReading, HEARTBEAT, READY, type Reading } from "../internal/protocol.ts";
-import { CentralReceiver } from "../internal/receiver.ts";
 import { ReadingStore } from "../internal/store.ts";
-import { IngestWorker } from "../internal/worker.ts";
 
 const log = testLogger("lab08");
 const WAIT_MS = 10_000;
@@ -108,6 +109,62 @@ describe("the Paranoid Pirate queue", () => {
 });
 
 describe("the Paranoid Pirate worker", () => {
+  it("is back in rotation at once after a request it cannot parse, not at its next heartbeat", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lab08-worker-"));
+    dirs.push(dir);
+    // Heartbeats every 10 s: only the worker's own answer to the bad request can put it back in line.
+    const r = await startReceiver(10_000, 3);
+    const worker = new IngestWorker(
+      { id: "w", queue: r.endpoints.back, heartbeatMs: 10_000, liveness: 3, backoffInitMs: 100, backoffMaxMs: 100, delayMs: 0 },
+      new ReadingStore(dir),
+      log,
+    );
+    void tasks.run((s) => worker.run(s));
+    await waitUntil(() => r.idleWorkers.length === 1, { timeoutMs: WAIT_MS, what: "the worker listed" });
+    const garbage = jar.add(new Request());
+    garbage.connect(r.endpoints.front);
+    await garbage.send(Buffer.from("not a reading"));
+    await waitUntil(() => r.loops.front.received === 1, { timeoutMs: WAIT_MS, what: "the bad request taken by the queue" });
+    const req = jar.add(new Request({ receiveTimeout: WAIT_MS }));
+    req.connect(r.endpoints.front);
+    await req.send(encodeReading(reading));
+    const [ack] = await withDeadline(req.receive(), 3000, "the ack of the next, valid, reading (well before the 10 s heartbeat)");
+    expect(decodeAck(ack as Buffer)).toMatchObject({ ok: true, value: { seq: 1, status: "stored" } });
+    expect(worker.dropped).toBe(1);
+  });
+
+  it("stores a reading with a 64-bit integer in an extra field, refuses one past 2**53, and keeps serving", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lab08-worker-"));
+    dirs.push(dir);
+    const queue = jar.add(new Router());
+    await queue.bind(ANY_LOOPBACK_TCP);
+    const worker = new IngestWorker(
+      { id: "w64", queue: queue.lastEndpoint as string, heartbeatMs: 1000, liveness: 3, backoffInitMs: 100, backoffMaxMs: 100, delayMs: 0 },
+      new ReadingStore(dir),
+      log,
+    );
+    void tasks.run((s) => worker.run(s));
+    const [identity] = await withDeadline(queue.receive(), WAIT_MS, "READY");
+    // msgpackr packs a BigInt as uint64, as Python's msgpack packs any int of 2**32 or more.
+    const request = (body: Buffer) => queue.send([identity as Buffer, Buffer.from("client"), Buffer.alloc(0), body]);
+    await request(pack({ ...reading, seq: 1, batch: 2n ** 40n }));
+    await request(pack({ ...reading, seq: 2, counter: 2n ** 63n }));
+    await request(encodeReading({ ...reading, seq: 3 }));
+    const acks: number[] = [];
+    const collect = async () => {
+      while (acks.length < 2) {
+        const frames = await queue.receive();
+        const ack = frames.length === 4 ? decodeAck(frames[3]) : undefined;
+        if (ack?.ok) acks.push(ack.value.seq);
+      }
+    };
+    await withDeadline(collect(), WAIT_MS, "two acks");
+    expect(acks).toEqual([1, 3]);
+    expect(worker.dropped).toBe(1);
+    const stored = new ReadingStore(dir);
+    expect(stored.seqs("dev")).toEqual([1, 3]);
+  });
+
   it("sends no heartbeat while busy with a reading, and heartbeats again once idle", async () => {
     const dir = mkdtempSync(join(tmpdir(), "lab08-worker-"));
     dirs.push(dir);

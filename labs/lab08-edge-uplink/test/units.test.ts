@@ -10,11 +10,13 @@ import {
   decodeReading,
   encodeAck,
   encodeReading,
+  fromDevice,
+  fromQueue,
+  fromReceiver,
+  fromWorker,
   HEARTBEAT,
-  isEnvelope,
   READY,
   type Reading,
-  workerCommand,
 } from "../internal/protocol.ts";
 import { ReadingStore } from "../internal/store.ts";
 
@@ -30,34 +32,76 @@ const reading = (seq: number, device = "dev-1"): Reading => ({
   unit: "C",
 });
 
-describe("6/PPP frames", () => {
-  it("READY is 0x01, HEARTBEAT 0x02, anything else one-frame is invalid", () => {
+describe("6/PPP frames, one decoder per socket", () => {
+  const id = Buffer.from("w-1");
+  const client = Buffer.from("client-7");
+  const empty = Buffer.alloc(0);
+
+  it("the queue's back end: READY is 0x01, HEARTBEAT 0x02, a reply comes in its envelope; anything else is invalid", () => {
     expect([...READY]).toEqual([1]);
     expect([...HEARTBEAT]).toEqual([2]);
-    expect(workerCommand(READY)).toEqual({ kind: "ready" });
-    expect(workerCommand(HEARTBEAT)).toEqual({ kind: "heartbeat" });
-    expect(workerCommand(Buffer.from([3]))).toEqual({ kind: "invalid", reason: "unknown one-frame command 0x03" });
-    expect(workerCommand(Buffer.from("READY"))).toMatchObject({ kind: "invalid" });
+    expect(fromWorker([id, READY])).toEqual({ kind: "ready", worker: id });
+    expect(fromWorker([id, HEARTBEAT])).toEqual({ kind: "heartbeat", worker: id });
+    expect(fromWorker([id, Buffer.from([3])])).toEqual({ kind: "invalid", worker: id, reason: "unknown one-frame command 0x03" });
+    expect(fromWorker([id, Buffer.from("READY")])).toMatchObject({ kind: "invalid" });
+    expect(fromWorker([id, client, empty, Buffer.from("ack")])).toEqual({ kind: "reply", worker: id, client, body: Buffer.from("ack") });
+    expect(fromWorker([id, client, Buffer.from("x"), Buffer.from("ack")])).toMatchObject({ kind: "invalid" });
+    expect(fromWorker([id, client, empty, empty])).toMatchObject({ kind: "invalid" });
+    expect(fromWorker([id])).toMatchObject({ kind: "invalid" });
   });
 
-  it("an envelope is [identity, empty delimiter, body]", () => {
-    expect(isEnvelope([Buffer.from("id"), Buffer.alloc(0), Buffer.from("b")])).toBe(true);
-    expect(isEnvelope([Buffer.from("id"), Buffer.from("x"), Buffer.from("b")])).toBe(false);
-    expect(isEnvelope([Buffer.alloc(0), Buffer.alloc(0), Buffer.from("b")])).toBe(false);
-    expect(isEnvelope([Buffer.from("id"), Buffer.from("b")])).toBe(false);
+  it("the queue's front end: one body in a REQ envelope", () => {
+    expect(fromDevice([client, empty, Buffer.from("b")])).toEqual({ kind: "request", client, body: Buffer.from("b") });
+    expect(fromDevice([client, Buffer.from("x"), Buffer.from("b")])).toMatchObject({ kind: "invalid" });
+    expect(fromDevice([empty, empty, Buffer.from("b")])).toMatchObject({ kind: "invalid" });
+    expect(fromDevice([client, Buffer.from("b")])).toMatchObject({ kind: "invalid" });
+    expect(fromDevice([client, empty, empty])).toMatchObject({ kind: "invalid" });
+  });
+
+  it("a worker's socket: a heartbeat, a request, a request it cannot use (which still needs an answer), or invalid", () => {
+    expect(fromQueue([HEARTBEAT])).toEqual({ kind: "heartbeat" });
+    expect(fromQueue([READY])).toMatchObject({ kind: "invalid" });
+    expect(fromQueue([client, empty, encodeReading(reading(2))])).toEqual({ kind: "request", client, reading: reading(2) });
+    expect(fromQueue([client, empty, Buffer.from("junk")])).toMatchObject({ kind: "bad-request", client });
+    expect(fromQueue([client, Buffer.from("x"), encodeReading(reading(2))])).toMatchObject({ kind: "invalid" });
+  });
+
+  it("a device's socket: the ack of the reading it sent, nothing else", () => {
+    const ack = { v: 1, device: "dev-1", seq: 3, status: "stored", worker: "w" } as const;
+    expect(fromReceiver([encodeAck(ack)], reading(3))).toEqual({ kind: "ack", ack });
+    expect(fromReceiver([encodeAck(ack)], reading(4))).toEqual({ kind: "invalid", reason: "ack for another reading" });
+    expect(fromReceiver([encodeAck(ack), empty], reading(3))).toMatchObject({ kind: "invalid" });
   });
 });
 
 describe("readings and acks", () => {
   it("round-trip and reject what is malformed", () => {
     expect(decodeReading(encodeReading(reading(3)))).toEqual({ ok: true, value: reading(3) });
-    expect(decodeReading(Buffer.from([0xc1, 0]))).toEqual({ ok: false, reason: "reading is not a MessagePack map" });
+    expect(decodeReading(Buffer.from([0x93, 1, 2, 3]))).toEqual({ ok: false, reason: "reading is not a MessagePack map" });
+    expect(decodeReading(Buffer.from([0xc1, 0]))).toMatchObject({ ok: false });
     expect(decodeReading(pack({ ...reading(1), seq: 0 }))).toEqual({ ok: false, reason: "bad seq" });
     expect(decodeReading(pack({ ...reading(1), device: "a.b" }))).toEqual({ ok: false, reason: "bad device" });
-    expect(decodeReading(pack({ ...reading(1), value: "hot" }))).toEqual({ ok: false, reason: "bad takenAt or value" });
+    expect(decodeReading(pack({ ...reading(1), value: "hot" }))).toEqual({ ok: false, reason: "bad value" });
+    expect(decodeReading(pack({ ...reading(1), value: Number.NaN }))).toEqual({ ok: false, reason: "bad value" });
+    expect(decodeReading(pack({ ...reading(1), takenAt: -1 }))).toEqual({ ok: false, reason: "bad takenAt" });
+    expect(decodeReading(pack({ ...reading(1), unit: "x".repeat(65) }))).toEqual({ ok: false, reason: "bad sensor or unit" });
     const ack = { v: 1, device: "dev-1", seq: 3, status: "stored", worker: "w" } as const;
     expect(decodeAck(encodeAck(ack))).toEqual({ ok: true, value: ack });
     expect(decodeAck(pack({ ...ack, status: "maybe" }))).toEqual({ ok: false, reason: "bad status" });
+  });
+});
+
+describe("numbers as other languages send them", () => {
+  // msgpackr packs a BigInt as uint64, as Python's msgpack packs any int of 2**32 or more (a ms timestamp).
+  it("accepts takenAt and seq as uint64, and keeps only the reading's own fields", () => {
+    const now = Date.now();
+    const decoded = decodeReading(pack({ ...reading(1), seq: 2n ** 32n + 5n, takenAt: BigInt(now), batch: 2n ** 40n }));
+    expect(decoded).toEqual({ ok: true, value: { ...reading(1), seq: 2 ** 32 + 5, takenAt: now } });
+  });
+
+  it("refuses an integer past 2**53 anywhere in a reading, rather than hand on a BigInt", () => {
+    expect(decodeReading(pack({ ...reading(1), takenAt: 2n ** 63n })).ok).toBe(false);
+    expect(decodeReading(pack({ ...reading(1), extra: 2n ** 64n - 1n })).ok).toBe(false);
   });
 });
 

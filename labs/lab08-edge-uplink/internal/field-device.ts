@@ -1,8 +1,8 @@
-import { type Logger, pause } from "@zlabs/kit";
+import { type Logger, pause, peerLimits, Wakeup } from "@zlabs/kit";
 import { Request } from "zeromq";
 import { CircuitBreaker } from "./breaker.ts";
 import type { Outbox } from "./outbox.ts";
-import { decodeAck, encodeReading, PROTOCOL_VERSION, type Reading } from "./protocol.ts";
+import { encodeReading, fromReceiver, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type Reading } from "./protocol.ts";
 
 export const REQUEST_TIMEOUT_MS = 2500;
 export const BREAKER_THRESHOLD = 3;
@@ -36,9 +36,12 @@ function sample(seq: number): { sensor: string; value: number; unit: string } {
  */
 export class FieldDevice {
   private readonly breakers: CircuitBreaker[];
-  private wake: () => void = () => {};
+  /** Woken when a reading is taken: the send loop has something to do. */
+  private readonly readingTaken = new Wakeup();
   private taken = 0;
   delivered = 0;
+  /** Replies that were not a valid ack of the reading sent. */
+  badAcks = 0;
 
   constructor(
     private readonly config: DeviceConfig,
@@ -49,8 +52,6 @@ export class FieldDevice {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const onAbort = () => this.wake();
-    signal.addEventListener("abort", onAbort, { once: true });
     const sampler = setInterval(() => this.takeReading(), this.config.intervalMs);
     if (this.outbox.size > 0) this.log.info({ buffered: this.outbox.size }, "readings left from before; sending them first");
     try {
@@ -61,13 +62,10 @@ export class FieldDevice {
           continue;
         }
         if (this.config.count > 0 && this.taken >= this.config.count) break;
-        await new Promise<void>((resolve) => {
-          this.wake = resolve;
-        });
+        await this.readingTaken.wait(signal);
       }
     } finally {
       clearInterval(sampler);
-      signal.removeEventListener("abort", onAbort);
     }
     if (this.config.count > 0 && this.taken >= this.config.count)
       this.log.info({ delivered: this.delivered, dropped: this.outbox.dropped }, "all readings delivered");
@@ -78,7 +76,7 @@ export class FieldDevice {
     this.taken += 1;
     const reading = this.outbox.add((seq) => ({ v: PROTOCOL_VERSION, device: this.config.id, seq, takenAt: Date.now(), ...sample(seq) }));
     this.log.debug({ seq: reading.seq, buffered: this.outbox.size }, "reading taken");
-    this.wake();
+    this.readingTaken.wake();
   }
 
   private async deliver(reading: Reading, signal: AbortSignal): Promise<void> {
@@ -119,19 +117,22 @@ export class FieldDevice {
 
   /** One attempt on its own socket: the ack status, or undefined for no (valid) reply in time. */
   private async requestOnce(endpoint: string, reading: Reading, signal: AbortSignal): Promise<string | undefined> {
-    const socket = new Request({ linger: 0, receiveTimeout: this.config.timeoutMs, sendTimeout: this.config.timeoutMs });
+    const { timeoutMs } = this.config;
+    const socket = new Request({ linger: 0, receiveTimeout: timeoutMs, sendTimeout: timeoutMs, ...peerLimits(MAX_MESSAGE_BYTES) });
     const onAbort = () => socket.close();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
       socket.connect(endpoint);
       await socket.send(encodeReading(reading));
-      const [frame] = await socket.receive();
-      const ack = decodeAck(frame as Buffer);
-      if (!ack.ok || ack.value.device !== reading.device || ack.value.seq !== reading.seq) {
-        this.log.warn({ seq: reading.seq, reason: ack.ok ? "ack for another reading" : ack.reason }, "bad ack dropped");
-        return undefined;
+      const reply = fromReceiver(await socket.receive(), reading);
+      switch (reply.kind) {
+        case "ack":
+          return reply.ack.status;
+        case "invalid":
+          this.badAcks += 1;
+          this.log.warn({ seq: reading.seq, reason: reply.reason, badAcks: this.badAcks }, "bad ack dropped");
+          return undefined;
       }
-      return ack.value.status;
     } catch (err) {
       if (signal.aborted || (err as { code?: string }).code === "EAGAIN") return undefined;
       throw err;
