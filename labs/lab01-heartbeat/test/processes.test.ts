@@ -89,10 +89,36 @@ describe("the real processes", () => {
     [["--id", "has.dot"], /--id "has.dot" may hold only/],
     [["--simulate", "meltdown"], /Invalid values/],
     [["--bogus"], /Unknown argument/],
+    [["--interval", "5"], /^monitor-agent: --interval \(or LAB01_INTERVAL\) must be at least 10/],
+    [["--interval", "99.5"], /^monitor-agent: --interval \(or LAB01_INTERVAL\) must be a whole number/],
+    [["--bind", "5011"], /^monitor-agent: --bind \(or LAB01_BIND\) must be a ZeroMQ endpoint/],
   ])("a bad flag %j exits 2 with a one-line reason", async (args, reason) => {
     const p = procs.start({ labDir, cmd: "cmd/monitor-agent.ts", args });
     expect(await p.exited).toEqual({ code: 2, signal: null });
+    // yargs words a bad choice on two lines; everything else is one.
+    expect(p.lines.length).toBeLessThanOrEqual(args[0] === "--simulate" ? 2 : 1);
     expect(p.lines.join("\n")).toMatch(reason);
+  });
+
+  it("an agent whose port is taken says so in one line and exits 2", async () => {
+    const [endpoint] = (await freeTcpEndpoints(1)) as [string];
+    const first = agent("first", "rack1", endpoint);
+    await first.waitForLog("listening", WAIT_MS);
+    const second = agent("second", "rack1", endpoint);
+    expect(await second.exited).toEqual({ code: 2, signal: null });
+    expect(second.lines).toEqual([
+      `monitor-agent: cannot bind endpoint to ${endpoint}: the address is in use (is another instance running?)`,
+    ]);
+  });
+
+  it.each([
+    [["--liveness", "0"], /^dashboard: --liveness \(or LAB01_LIVENESS\) must be at least 1/],
+    [["--connect", "tcp://127.0.0.1:5011,nowhere"], /^dashboard: cannot connect to nowhere: /],
+  ])("the dashboard with %j exits 2 with a one-line reason", async (args, reason) => {
+    const p = procs.start({ labDir, cmd: "cmd/dashboard.ts", args: [...args, "--view", "log"] });
+    expect(await p.exited).toEqual({ code: 2, signal: null });
+    expect(p.lines).toHaveLength(1);
+    expect(p.lines[0]).toMatch(reason);
   });
 
   it("the dashboard rejects an unknown alert level", async () => {

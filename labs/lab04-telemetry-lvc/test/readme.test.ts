@@ -24,7 +24,7 @@ const TYPE_BYTES: Record<string, (b: number) => boolean> = {
 
 describe("the README's header table", () => {
   it("says, for every header field, the MessagePack type the source sends", async () => {
-    const rows = [...readme.matchAll(/^\| `(\w+)`\s*\|\s*(\w+)\s*\|/gm)].map((m) => [m[1] as string, m[2] as string]);
+    const rows = [...readme.matchAll(/^\| `(\w+)`\s*\|\s*(\w+)\s*\|/gm)].map((m) => [m[1] as string, m[2] as string] as const);
     const xsub = jar.add(new XSubscriber());
     await xsub.bind("tcp://127.0.0.1:*");
     await xsub.send(Buffer.from([1]));
