@@ -57,6 +57,15 @@ function device(id: string, receivers: string[], outbox: string, extra: string[]
   });
 }
 
+/** A process's exit within the deadline; past it, the error shows what it and the others were doing. */
+async function exited(proc: RoleProcess, others: RoleProcess[] = []): Promise<unknown> {
+  try {
+    return await withDeadline(proc.exited, WAIT_MS, `${proc.name} to finish`);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${[proc, ...others].map((p) => p.tail(25)).join("\n")}`);
+  }
+}
+
 describe("Paranoid Pirate under faults", () => {
   it("a worker killed mid-request: the device's retry is served by another worker", async () => {
     const { store, outbox } = scratch();
@@ -69,7 +78,7 @@ describe("Paranoid Pirate under faults", () => {
     const rescuer = worker("rescuer", back, store);
     await waitForCount(queue, "worker ready", 2, WAIT_MS);
     await procs.crash(stuck);
-    expect(await d.exited).toEqual({ code: 0, signal: null });
+    expect(await exited(d, [rescuer, queue])).toEqual({ code: 0, signal: null });
     expect(d.find("reading delivered")).toMatchObject([{ seq: 1, attempt: 2, status: "stored" }]);
     // Another process's output: it may still be on its way when the device has exited.
     expect(await rescuer.waitForLog("reading stored", WAIT_MS)).toMatchObject({ device: "dev", seq: 1 });
@@ -110,7 +119,7 @@ describe("Paranoid Pirate under faults", () => {
     process.kill(w.pid as number, "SIGSTOP");
     await queue.waitForLog("worker expired", WAIT_MS).finally(() => process.kill(w.pid as number, "SIGCONT"));
     const d = device("dev", [front], outbox, ["--count", "1"]);
-    expect(await withDeadline(d.exited, WAIT_MS, "the device done")).toEqual({ code: 0, signal: null });
+    expect(await exited(d, [w, queue])).toEqual({ code: 0, signal: null });
     // The queue was alive all along: the worker's connection (and its identity) is the one it had.
     expect(w.find("queue silent; reconnecting after a pause", connected), w.tail(20)).toEqual([]);
     expect(w.find("ready sent", connected)).toEqual([]);
@@ -143,13 +152,17 @@ describe("Paranoid Pirate under faults", () => {
     const { store, outbox } = scratch();
     const [pf, pb, bf] = (await freeTcpEndpoints(3)) as [string, string, string];
     const primary = receiver("primary", pf, pb);
-    worker("pw", pb, store);
+    const w = worker("pw", pb, store);
     const d = device("dev", [pf, bf], outbox, ["--count", "30", "--interval", "50"]);
     await waitForCount(d, "reading delivered", 3, WAIT_MS);
     await procs.crash(primary);
     await d.waitForLog("every receiver unavailable; buffering readings", WAIT_MS);
-    receiver("primary-again", pf, pb);
-    expect(await d.exited).toEqual({ code: 0, signal: null });
+    // Every step has its deadline and says which process did what: a receiver that cannot come
+    // back (its port taken, a crash at start) fails here with its own output, not as a bare timeout.
+    const again = receiver("primary-again", pf, pb);
+    await again.waitForLog("listening", WAIT_MS);
+    await again.waitForLog("worker ready", WAIT_MS);
+    expect(await exited(d, [w, again])).toEqual({ code: 0, signal: null });
     expect(d.find("all readings delivered")).toHaveLength(1);
     expect(new ReadingStore(store).seqs("dev")).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
   });
