@@ -8,7 +8,7 @@ import { createInterface } from "node:readline";
 import { parseConfig } from "@zlabs/kit";
 import { Pseudonymizer } from "../internal/anonymize.ts";
 import { type Chunk, readChunks } from "../internal/chunker.ts";
-import { LINES_PER_CHUNK } from "../internal/collector.ts";
+import { LINES_PER_CHUNK } from "../internal/log-collector.ts";
 import { parseChunk } from "../internal/parse.ts";
 import { cpuSince, threadCpu } from "./thread-cpu.ts";
 

@@ -14,8 +14,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseConfig } from "@zlabs/kit";
 import { freeTcpEndpoints, ProcessPool, type RoleProcess } from "@zlabs/kit/testing";
-import { LINES_PER_CHUNK } from "../internal/collector.ts";
-import { writeSampleLogs } from "../internal/generator.ts";
+import { writeSampleLogs } from "../internal/generate-logs.ts";
+import { LINES_PER_CHUNK } from "../internal/log-collector.ts";
 import { cpuSince, type ThreadCpu, threadCpu, totalCpu } from "./thread-cpu.ts";
 
 const config = parseConfig({

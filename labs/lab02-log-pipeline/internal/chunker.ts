@@ -4,22 +4,43 @@
  * finding newlines with indexOf is what lets one collector feed the pipeline at a million lines/s.
  */
 import { createReadStream } from "node:fs";
+import { MAX_CHUNK_BYTES } from "./protocol.ts";
 
 const NEWLINE = 0x0a;
 const READ_BLOCK = 1 << 20;
 
+export interface LineCount {
+  lines: number;
+  /** Bytes of the longest line, its newline included (one is added to a last line without), and its file. */
+  longest: number;
+  longestIn: string;
+}
+
 /** Lines in the files together; a last line without "\n" counts too. */
-export async function countLines(paths: readonly string[]): Promise<number> {
-  let total = 0;
+export async function countLines(paths: readonly string[]): Promise<LineCount> {
+  let lines = 0;
+  let longest = 0;
+  let longestIn = "";
   for (const path of paths) {
-    let last = NEWLINE;
+    const before = longest;
+    let run = 0;
     for await (const block of createReadStream(path, { highWaterMark: READ_BLOCK }) as AsyncIterable<Buffer>) {
-      for (let i = block.indexOf(NEWLINE); i !== -1; i = block.indexOf(NEWLINE, i + 1)) total += 1;
-      if (block.length > 0) last = block[block.length - 1] as number;
+      let from = 0;
+      for (let i = block.indexOf(NEWLINE); i !== -1; i = block.indexOf(NEWLINE, i + 1)) {
+        lines += 1;
+        longest = Math.max(longest, run + i - from + 1);
+        run = 0;
+        from = i + 1;
+      }
+      run += block.length - from;
     }
-    if (last !== NEWLINE) total += 1;
+    if (run > 0) {
+      lines += 1;
+      longest = Math.max(longest, run + 1);
+    }
+    if (longest > before) longestIn = path;
   }
-  return total;
+  return { lines, longest, longestIn };
 }
 
 export interface Chunk {
@@ -30,10 +51,12 @@ export interface Chunk {
 }
 
 /**
- * Chunks of up to linesPerChunk lines from the files in turn, numbered from 0 across them all; a
- * file's last line gets a "\n" if it lacks one, so lines of two files are never joined.
+ * Chunks of up to linesPerChunk lines and MAX_CHUNK_BYTES from the files in turn, numbered from 0
+ * across them all; a file's last line gets a "\n" if it lacks one, so lines of two files are never
+ * joined. (A single line longer than maxBytes is a chunk of its own: the collector refuses such
+ * input before it starts, since no socket of the pipeline would take it.)
  */
-export async function* readChunks(paths: readonly string[], linesPerChunk: number): AsyncGenerator<Chunk> {
+export async function* readChunks(paths: readonly string[], linesPerChunk: number, maxBytes = MAX_CHUNK_BYTES): AsyncGenerator<Chunk> {
   let pieces: Buffer[] = [];
   let lines = 0;
   let first = 0;
@@ -51,10 +74,10 @@ export async function* readChunks(paths: readonly string[], linesPerChunk: numbe
     if (last && last[last.length - 1] !== NEWLINE) {
       pieces.push(Buffer.from("\n"));
       lines += 1;
-      if (lines === linesPerChunk) yield take();
+      if (lines === linesPerChunk) yield* withinBytes(take(), maxBytes);
     }
   }
-  if (lines > 0) yield take();
+  if (lines > 0) yield* withinBytes(take(), maxBytes);
 
   async function* readFile(path: string): AsyncGenerator<Chunk> {
     for await (const block of createReadStream(path, { highWaterMark: READ_BLOCK }) as AsyncIterable<Buffer>) {
@@ -71,7 +94,7 @@ export async function* readChunks(paths: readonly string[], linesPerChunk: numbe
         }
         if (lines === linesPerChunk) {
           pieces.push(block.subarray(start, end));
-          yield take();
+          yield* withinBytes(take(), maxBytes);
           start = end;
         } else {
           pieces.push(block.subarray(start));
@@ -79,5 +102,26 @@ export async function* readChunks(paths: readonly string[], linesPerChunk: numbe
         }
       }
     }
+  }
+}
+
+/** The chunk itself when it is small enough (nearly always), or pieces of whole lines of at most maxBytes. */
+function* withinBytes(chunk: Chunk, maxBytes: number): Generator<Chunk> {
+  const payload = chunk.payload;
+  if (payload.length <= maxBytes) {
+    yield chunk;
+    return;
+  }
+  let first = chunk.first;
+  for (let from = 0; from < payload.length; ) {
+    let end = payload.length - from <= maxBytes ? payload.length - 1 : payload.lastIndexOf(NEWLINE, from + maxBytes - 1);
+    if (end < from) end = payload.indexOf(NEWLINE, from);
+    // A view of a buffer made for this chunk alone, which nobody reuses: safe to hand to zeromq.
+    const piece = payload.subarray(from, end + 1);
+    let count = 0;
+    for (let i = piece.indexOf(NEWLINE); i !== -1; i = piece.indexOf(NEWLINE, i + 1)) count += 1;
+    yield { first, count, payload: piece };
+    first += count;
+    from = end + 1;
   }
 }

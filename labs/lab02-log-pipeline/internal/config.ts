@@ -1,6 +1,11 @@
 import os from "node:os";
-import { LINES_PER_CHUNK, WINDOW_LINES } from "./collector.ts";
-import { MISSING_AFTER_MS, ROTATE_BYTES } from "./writer.ts";
+import { type ConfigOf, endpointOption, intOption } from "@zlabs/kit";
+import type { GenerateConfig } from "./generate-logs.ts";
+import type { InputConfig } from "./input.ts";
+import { type CollectorConfig, LINES_PER_CHUNK, WINDOW_LINES } from "./log-collector.ts";
+import type { ParserConfig } from "./log-parser.ts";
+import { MAX_BATCH_LINES, MAX_CHUNK_LINES, MAX_WORKERS } from "./protocol.ts";
+import { MISSING_AFTER_MS, ROTATE_BYTES, type WriterConfig } from "./storage-writer.ts";
 
 export const LAB = "lab02";
 export const WORK_ENDPOINT = "tcp://127.0.0.1:5020";
@@ -8,6 +13,8 @@ export const WRITER_ENDPOINT = "tcp://127.0.0.1:5021";
 export const BUS_ENDPOINT = "tcp://127.0.0.1:5022";
 /** The demo's key. A real deployment sets its own (LAB02_KEY) and keeps it secret. */
 export const DEMO_KEY = "lab02-demo-key-change-me";
+/** An HMAC key shorter than this is too easy to guess, and pseudonyms could be reversed by trying. */
+export const MIN_KEY_LENGTH = 16;
 
 export const collectorOptions = {
   input: {
@@ -16,58 +23,80 @@ export const collectorOptions = {
     default: [] as string[],
     describe: 'log files or globs to ingest as one batch (repeat the flag), or "-" for stdin',
   },
-  sample: { type: "number", default: 0, describe: "also ingest this many generated sample lines (with PII)" },
-  bind: { type: "string", default: WORK_ENDPOINT, describe: "PUSH endpoint the parsers connect to" },
-  writer: { type: "string", default: WRITER_ENDPOINT, describe: "the writer's PULL endpoint (START)" },
-  bus: { type: "string", default: BUS_ENDPOINT, describe: "the writer's PUB endpoint (READY, ACK, MISSING, DONE)" },
-  chunkLines: { type: "number", default: LINES_PER_CHUNK, describe: "lines per message" },
-  window: { type: "number", default: WINDOW_LINES, describe: "lines sent but not yet stored, at most (bounds memory)" },
-  minParsers: { type: "number", default: 1, describe: "parsers that must be up before work flows" },
+  sample: intOption(0, "also ingest this many generated sample lines (with PII)", { min: 0, max: MAX_BATCH_LINES }),
+  bind: endpointOption(WORK_ENDPOINT, "PUSH endpoint the parsers connect to"),
+  writer: endpointOption(WRITER_ENDPOINT, "the writer's PULL endpoint (START)"),
+  bus: endpointOption(BUS_ENDPOINT, "the writer's PUB endpoint (READY, ACK, MISSING, DONE)"),
+  chunkLines: intOption(LINES_PER_CHUNK, "lines per message", { min: 1, max: MAX_CHUNK_LINES }),
+  window: intOption(WINDOW_LINES, "lines sent but not yet stored, at most (bounds memory)", { min: 1 }),
+  minParsers: intOption(1, "parsers that must be up before work flows", { min: 0, max: MAX_WORKERS }),
   spoolDir: { type: "string", default: ".store", describe: 'where stdin ("-") is spooled before the batch starts' },
 } as const;
 
-export function checkCollector(a: {
-  input: string[];
-  sample: number;
-  chunkLines: number;
-  window: number;
-  minParsers: number;
-}): string | undefined {
+export function checkCollector(a: { input: string[]; sample: number; chunkLines: number; window: number }): string | undefined {
   if (a.input.length === 0 && a.sample <= 0) return "nothing to ingest: give --input (a path, a glob or -) or --sample N";
-  if (!Number.isInteger(a.sample) || a.sample < 0) return "--sample must be a whole number of lines";
-  if (!Number.isInteger(a.chunkLines) || a.chunkLines < 1) return "--chunk-lines must be a whole number, 1 or more";
   if (a.window < a.chunkLines) return "--window must hold at least one chunk (--chunk-lines)";
-  if (!Number.isInteger(a.minParsers) || a.minParsers < 0) return "--min-parsers must be a whole number, 0 or more";
   return undefined;
+}
+
+export function collectorConfig(a: ConfigOf<typeof collectorOptions>): CollectorConfig & { input: InputConfig } {
+  return {
+    bind: a.bind,
+    writer: a.writer,
+    bus: a.bus,
+    linesPerChunk: a.chunkLines,
+    windowLines: a.window,
+    minParsers: a.minParsers,
+    input: { inputs: a.input, spoolDir: a.spoolDir, sampleLines: a.sample },
+  };
 }
 
 export const parserOptions = {
   id: { type: "string", default: `${os.hostname()}-${process.pid}`, describe: "worker id in the writer's counts" },
-  work: { type: "string", default: WORK_ENDPOINT, describe: "the collector's PUSH endpoint" },
-  results: { type: "string", default: WRITER_ENDPOINT, describe: "the writer's PULL endpoint" },
-  bus: { type: "string", default: BUS_ENDPOINT, describe: "the writer's PUB endpoint (KILL)" },
-  key: { type: "string", default: DEMO_KEY, describe: "HMAC key for pseudonyms (16+ characters; set LAB02_KEY)" },
+  work: endpointOption(WORK_ENDPOINT, "the collector's PUSH endpoint"),
+  results: endpointOption(WRITER_ENDPOINT, "the writer's PULL endpoint"),
+  bus: endpointOption(BUS_ENDPOINT, "the writer's PUB endpoint (KILL)"),
+  key: { type: "string", default: DEMO_KEY, describe: `HMAC key for pseudonyms (${MIN_KEY_LENGTH}+ characters; set LAB02_KEY)` },
   parse: { type: "boolean", default: true, describe: "--no-parse passes lines through untouched (benchmark)" },
-  delay: { type: "number", default: 0, describe: "extra ms per chunk: a slow parser, for experiments" },
+  delay: intOption(0, "extra ms per chunk: a slow parser, for experiments", { min: 0 }),
 } as const;
 
-export function checkParser(a: { key: string; delay: number }): string | undefined {
-  if (a.delay < 0) return "--delay must be 0 or more";
-  return a.key.length < 16 ? "--key must be at least 16 characters" : undefined;
+export function checkParser(a: { key: string }): string | undefined {
+  return a.key.length < MIN_KEY_LENGTH ? `--key must be at least ${MIN_KEY_LENGTH} characters` : undefined;
+}
+
+export function parserConfig(a: ConfigOf<typeof parserOptions>): ParserConfig & { key: string } {
+  return { id: a.id, work: a.work, results: a.results, bus: a.bus, parse: a.parse, delayMs: a.delay, key: a.key };
 }
 
 export const writerOptions = {
-  bind: { type: "string", default: WRITER_ENDPOINT, describe: "PULL endpoint for parsers' results and the collector's START" },
-  bus: { type: "string", default: BUS_ENDPOINT, describe: "PUB endpoint for READY, ACK, MISSING, DONE, KILL" },
+  bind: endpointOption(WRITER_ENDPOINT, "PULL endpoint for parsers' results and the collector's START"),
+  bus: endpointOption(BUS_ENDPOINT, "PUB endpoint for READY, ACK, MISSING, DONE, KILL"),
   out: { type: "string", default: ".store/events", describe: "directory of the NDJSON files" },
-  rotateMb: { type: "number", default: ROTATE_BYTES / 1024 / 1024, describe: "start a new file past this size, MiB" },
-  missingAfter: { type: "number", default: MISSING_AFTER_MS, describe: "ms without progress before asking for lost lines again" },
+  rotateMb: intOption(ROTATE_BYTES / 1024 / 1024, "start a new file past this size, MiB", { min: 1 }),
+  missingAfter: intOption(MISSING_AFTER_MS, "ms without progress before asking for lost lines again", { min: 50 }),
   kill: { type: "boolean", default: true, describe: "--no-kill keeps the parsers running after a batch" },
   once: { type: "boolean", default: false, describe: "exit after one batch" },
 } as const;
 
-export function checkWriter(a: { rotateMb: number; missingAfter: number }): string | undefined {
-  if (!(a.rotateMb > 0)) return "--rotate-mb must be more than 0";
-  if (a.missingAfter < 50) return "--missing-after must be at least 50 ms";
-  return undefined;
+export function writerConfig(a: ConfigOf<typeof writerOptions>): WriterConfig {
+  return {
+    bind: a.bind,
+    bus: a.bus,
+    outDir: a.out,
+    rotateBytes: a.rotateMb * 1024 * 1024,
+    missingAfterMs: a.missingAfter,
+    killWorkers: a.kill,
+    once: a.once,
+  };
+}
+
+export const generateOptions = {
+  lines: intOption(10_000, "how many lines", { min: 0 }),
+  seed: intOption(1, "same seed, same lines"),
+  out: { type: "string", default: "-", describe: 'file to write, or "-" for stdout' },
+} as const;
+
+export function generateConfig(a: ConfigOf<typeof generateOptions>): GenerateConfig {
+  return { lines: a.lines, seed: a.seed, out: a.out };
 }

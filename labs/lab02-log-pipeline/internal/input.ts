@@ -2,12 +2,17 @@ import { once } from "node:events";
 import { createWriteStream, existsSync, mkdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
-import type { Logger } from "@zlabs/kit";
+import { type Logger, UsageError } from "@zlabs/kit";
 import { glob, isDynamicPattern } from "tinyglobby";
-import { writeSampleLogs } from "./generator.ts";
+import { writeSampleLogs } from "./generate-logs.ts";
 
-export class InputError extends Error {
-  override name = "InputError";
+export interface InputConfig {
+  /** Paths, globs, or "-" for stdin. */
+  inputs: readonly string[];
+  /** Where stdin and sample lines are spooled. */
+  spoolDir: string;
+  /** Generated sample lines to ingest as well. */
+  sampleLines: number;
 }
 
 /**
@@ -15,23 +20,23 @@ export class InputError extends Error {
  * stdin ("-") spooled to disk first, because the writer must know how many lines a batch holds
  * before any of them flows, and a stream cannot say until it ends.
  */
-export async function inputFiles(inputs: readonly string[], spoolDir: string, sampleLines: number, log: Logger): Promise<string[]> {
+export async function inputFiles({ inputs, spoolDir, sampleLines }: InputConfig, log: Logger): Promise<string[]> {
   const files: string[] = [];
   if (sampleLines > 0) files.push(await spool(spoolDir, "sample", (out) => writeSampleLogs(out, sampleLines, 1), log));
   for (const input of inputs) {
     if (input === "-") files.push(await spool(spoolDir, "stdin", (out) => pipeline(process.stdin, out, { end: false }), log));
     else if (isDynamicPattern(input)) {
       const matched = (await glob(input, { absolute: true, onlyFiles: true })).sort();
-      if (matched.length === 0) throw new InputError(`no file matches ${input}`);
+      if (matched.length === 0) throw new UsageError(`no file matches ${input}`);
       files.push(...matched);
     } else {
       const path = resolve(input);
-      if (!existsSync(path)) throw new InputError(`no such file: ${input}`);
-      if (!statSync(path).isFile()) throw new InputError(`not a file: ${input}`);
+      if (!existsSync(path)) throw new UsageError(`no such file: ${input}`);
+      if (!statSync(path).isFile()) throw new UsageError(`not a file: ${input}`);
       files.push(path);
     }
   }
-  if (files.length === 0) throw new InputError("nothing to ingest: give --input (a path, a glob or -) or --sample N");
+  if (files.length === 0) throw new UsageError("nothing to ingest: give --input (a path, a glob or -) or --sample N");
   return files;
 }
 

@@ -2,10 +2,9 @@
  * The writer's loss accounting for one batch, as a plain state machine: which line sequence
  * numbers are stored, the watermark below which all are, and the holes to ask for again.
  */
-export type ChunkVerdict = "stored" | "duplicate" | "out of range";
+import { MAX_MISSING_RANGES } from "./protocol.ts";
 
-/** Ask for at most this many runs at once: a MISSING message stays small. */
-export const MAX_MISSING_RANGES = 256;
+export type ChunkVerdict = "stored" | "duplicate" | "out of range";
 
 export class BatchTracker {
   private readonly seen: Uint8Array;

@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SampleLogs } from "../internal/generator.ts";
+import { SampleLogs } from "../internal/generate-logs.ts";
 
 export const KEY = "test-key-0123456789";
 

@@ -1,11 +1,12 @@
 // End to end: the real processes, a parser killed with SIGKILL in the middle of a batch.
 
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freeTcpEndpoints, ProcessPool, type RoleProcess } from "@zlabs/kit/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { SAMPLE_PII } from "../internal/generator.ts";
+import { SAMPLE_PII } from "../internal/generate-logs.ts";
+import { MAX_LINE_BYTES } from "../internal/protocol.ts";
 import { exactlyOnce, KEY, sampleFile, scratch, storedSeqs } from "./fixtures.ts";
 
 const labDir = fileURLToPath(new URL("..", import.meta.url));
@@ -89,18 +90,45 @@ describe("the real processes", () => {
   });
 
   it.each([
-    [["--input", "/nonexistent/x.log"], "no such file: /nonexistent/x.log"],
-    [["--input", "/nonexistent/*.log"], "no file matches /nonexistent/*.log"],
-  ])("the collector refuses bad input %j with a clear error and exit code 2", async (args, message) => {
+    [["--input", "/nonexistent/x.log"], "log-collector: no such file: /nonexistent/x.log"],
+    [["--input", "/nonexistent/*.log"], "log-collector: no file matches /nonexistent/*.log"],
+  ])("the collector refuses bad input %j with one line and exit code 2", async (args, line) => {
     const p = procs.start({ labDir, cmd: "cmd/log-collector.ts", name: "collector", args });
     expect(await p.exited).toEqual({ code: 2, signal: null });
-    expect(p.find(message)).toHaveLength(1);
+    expect(p.lines).toEqual([line]);
+  });
+
+  it("the collector refuses an input with a line over 1 MiB, or with no line, before it starts", async () => {
+    const long = join(tmp.dir, "long-line.log");
+    writeFileSync(long, `short\n${"x".repeat(MAX_LINE_BYTES)}\nshort\n`);
+    const empty = join(tmp.dir, "empty.log");
+    writeFileSync(empty, "");
+    const [a, b] = [long, empty].map((input) =>
+      procs.start({ labDir, cmd: "cmd/log-collector.ts", name: "collector", args: ["--input", input] }),
+    );
+    expect(await a?.exited).toEqual({ code: 2, signal: null });
+    expect(a?.lines).toEqual([
+      `log-collector: ${long} has a line of ${MAX_LINE_BYTES + 1} bytes; lines of at most ${MAX_LINE_BYTES} bytes are ingested`,
+    ]);
+    expect(await b?.exited).toEqual({ code: 2, signal: null });
+    expect(b?.lines).toEqual(["log-collector: nothing to ingest: the input holds no lines"]);
   });
 
   it.each([
     ["cmd/log-collector.ts", [], "log-collector: nothing to ingest: give --input (a path, a glob or -) or --sample N (see --help)"],
     ["cmd/log-parser.ts", ["--key", "short"], "log-parser: --key must be at least 16 characters (see --help)"],
-    ["cmd/storage-writer.ts", ["--rotate-mb", "0"], "storage-writer: --rotate-mb must be more than 0 (see --help)"],
+    ["cmd/storage-writer.ts", ["--rotate-mb", "0"], "storage-writer: --rotate-mb (or LAB02_ROTATE_MB) must be at least 1 (see --help)"],
+    [
+      "cmd/log-collector.ts",
+      ["--sample", "10", "--chunk-lines", "20000"],
+      "log-collector: --chunk-lines (or LAB02_CHUNK_LINES) must be at most 10000 (see --help)",
+    ],
+    [
+      "cmd/log-collector.ts",
+      ["--sample", "10", "--bind", "5020"],
+      'log-collector: --bind (or LAB02_BIND) must be a ZeroMQ endpoint such as tcp://127.0.0.1:5555 (got "5020") (see --help)',
+    ],
+    ["cmd/generate-logs.ts", ["--lines", "1.5"], "generate-logs: --lines (or LAB02_LINES) must be a whole number (see --help)"],
   ])("%s with a bad flag exits 2 with one line", async (cmd, args, line) => {
     const p: RoleProcess = procs.start({ labDir, cmd, name: cmd, args });
     expect(await p.exited).toEqual({ code: 2, signal: null });

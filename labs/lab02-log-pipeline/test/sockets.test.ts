@@ -1,13 +1,14 @@
 // In-process over real sockets: the collector, parsers and writer, and peers that misbehave.
 import { join } from "node:path";
 import { ANY_LOOPBACK_TCP, SocketJar, Tasks, testLogger, waitUntil, withDeadline } from "@zlabs/kit/testing";
+import { pack } from "msgpackr";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Publisher, Pull, Push } from "zeromq";
 import { Pseudonymizer } from "../internal/anonymize.ts";
-import { LogCollector } from "../internal/collector.ts";
-import { LogParser } from "../internal/parser.ts";
-import { decode, encode } from "../internal/protocol.ts";
-import { StorageWriter } from "../internal/writer.ts";
+import { LogCollector } from "../internal/log-collector.ts";
+import { LogParser } from "../internal/log-parser.ts";
+import { decodeWriterMessage, encodeMessage as encode } from "../internal/protocol.ts";
+import { StorageWriter } from "../internal/storage-writer.ts";
 import { exactlyOnce, KEY, sampleFile, scratch, storedSeqs } from "./fixtures.ts";
 
 const log = testLogger("lab02");
@@ -79,9 +80,9 @@ describe("the pipeline over real sockets", () => {
     const sink = jar.add(new Pull({ receiveHighWaterMark: 2 }));
     sink.connect(work);
     void tasks.run((s) => collector.collect([input], s));
-    const start = decode(await withDeadline(writerPull.receive(), WAIT_MS, "START"), ["START"]);
-    if (!start.ok || start.message.cmd !== "START") throw new Error("START expected");
-    const batch = start.message.header.batch;
+    const start = decodeWriterMessage(await withDeadline(writerPull.receive(), WAIT_MS, "START"));
+    if (start.kind !== "start") throw new Error("START expected");
+    const batch = start.header.batch;
     const readyUntilStarted = setInterval(() => void bus.send(encode("READY", { batch, workers: 0 })), 50);
     try {
       await waitUntil(() => collector.windowFull, { timeoutMs: WAIT_MS, what: "the window to fill" });
@@ -139,5 +140,116 @@ describe("loss and recovery", () => {
     expect(stats?.done.resends).toBeGreaterThan(0);
     expect(exactlyOnce(storedSeqs(outDir), 10_000)).toEqual({ missing: 0, duplicates: 0 });
     expect(await good.stopped).toBe("killed");
+  });
+});
+
+describe("hostile peers on the sockets that connect", () => {
+  /** Header frames a hostile peer might send: wrong types, 64-bit and huge numbers, paths, garbage. */
+  const hostile = (cmd: string, fields: Record<string, unknown>[]) => [
+    [cmd],
+    [cmd, "not msgpack"],
+    [cmd, Buffer.from([0xc1])],
+    [cmd, Buffer.from("81a176cfffffffffffffffff", "hex")],
+    [cmd, Buffer.concat([Buffer.alloc(100, 0x91), Buffer.from([0xc0])])],
+    [`${cmd}X`, pack({ v: 1 })],
+    ...fields.map((f) => [cmd, pack({ v: 1, ...f }), "x\n"]),
+    ...fields.map((f) => [cmd, pack({ v: 1, ...f })]),
+  ];
+
+  it("a parser drops and counts what a rogue collector and bus send, then parses and obeys KILL", async () => {
+    const work = jar.add(new Push());
+    await work.bind(ANY_LOOPBACK_TCP);
+    const results = jar.add(new Pull());
+    await results.bind(ANY_LOOPBACK_TCP);
+    const bus = jar.add(new Publisher());
+    await bus.bind(ANY_LOOPBACK_TCP);
+    const { parser, stopped } = startParser("p", {
+      work: work.lastEndpoint as string,
+      results: results.lastEndpoint as string,
+      bus: bus.lastEndpoint as string,
+    });
+    const hello = decodeWriterMessage(await withDeadline(results.receive(), WAIT_MS, "HELLO"));
+    expect(hello).toEqual({ kind: "hello", header: { worker: "p" } });
+    const bad = hostile("LINES", [
+      { batch: "b", first: 0, count: 2 ** 40 },
+      { batch: "b", first: 2 ** 53 + 2, count: 1 },
+      { batch: "../../x", first: 0, count: 1 },
+      { batch: "b", first: -1, count: 1 },
+      { batch: "b", first: 0, count: 3 },
+    ]);
+    for (const frames of bad) await work.send(frames);
+    await work.send(encode("LINES", { batch: "b", first: 7, count: 1 }, Buffer.from("user=alice from 10.0.0.1\n")));
+    let events = decodeWriterMessage(await withDeadline(results.receive(), WAIT_MS, "EVENTS"));
+    while (events.kind === "hello") events = decodeWriterMessage(await withDeadline(results.receive(), WAIT_MS, "EVENTS"));
+    expect(events).toMatchObject({ kind: "events", header: { batch: "b", first: 7, count: 1, worker: "p", raw: false } });
+    expect(parser.malformed).toBe(bad.length);
+    // The bus: garbage under the KILL topic, then KILL, repeated until the parser has joined the
+    // bus and stops: it has then been through the garbage published before that KILL.
+    const burst = [...hostile("KILL", [{ v: 2 ** 40 }]), encode("KILL", {})];
+    const publish = setInterval(
+      () =>
+        void (async () => {
+          for (const frames of burst) await bus.send(frames);
+        })().catch(() => {}),
+      50,
+    );
+    try {
+      expect(await withDeadline(stopped, WAIT_MS, "KILL")).toBe("killed");
+    } finally {
+      clearInterval(publish);
+    }
+    expect(parser.malformed).toBeGreaterThanOrEqual(bad.length + burst.length - 1);
+  });
+
+  it("the collector drops and counts what a rogue writer publishes, and finishes on a valid DONE", async () => {
+    const input = sampleFile(tmp.dir, 1000, 6);
+    const writerPull = jar.add(new Pull());
+    await writerPull.bind(ANY_LOOPBACK_TCP);
+    const bus = jar.add(new Publisher());
+    await bus.bind(ANY_LOOPBACK_TCP);
+    const { collector, work } = await startCollector({ bind: writerPull.lastEndpoint as string, bus: bus.lastEndpoint as string }, 0);
+    const sink = jar.add(new Pull());
+    sink.connect(work);
+    const batchDone = tasks.run((s) => collector.collect([input], s));
+    const start = decodeWriterMessage(await withDeadline(writerPull.receive(), WAIT_MS, "START"));
+    if (start.kind !== "start") throw new Error("START expected");
+    const batch = start.header.batch;
+    const garbage = [
+      ...hostile("READY", [
+        { batch, workers: 1e308 },
+        { batch: "../x", workers: 1 },
+      ]),
+      ...hostile("ACK", [{ batch, watermark: 2 ** 40, stored: 0 }]),
+      ...hostile("MISSING", [
+        { batch, ranges: Array.from({ length: 300 }, () => [0, 1]) },
+        { batch, ranges: [[0, -1]] },
+      ]),
+      ...hostile("DONE", [{ batch, stored: 1000, duplicates: 0, unparsed: 0, resends: 0, seconds: 1, files: ["x".repeat(5000)] }]),
+    ];
+    // The SUB may join after the first messages: publish until READY (valid) starts the batch.
+    await waitUntil(
+      async () => {
+        for (const frames of garbage) await bus.send(frames);
+        await bus.send(encode("READY", { batch, workers: 0 }));
+        return collector.chunksSent > 0;
+      },
+      { timeoutMs: WAIT_MS, what: "the batch to start" },
+    );
+    expect(collector.malformed).toBeGreaterThanOrEqual(garbage.length - 6);
+    for (let i = 0; i < 2; i++) await withDeadline(sink.receive(), WAIT_MS, "the chunks");
+    const done = { batch, stored: 1000, duplicates: 0, unparsed: 0, resends: 0, seconds: 0.5, files: [] };
+    const stats = await withDeadline(
+      (async () => {
+        const t = setInterval(() => void bus.send(encode("DONE", done)).catch(() => {}), 50);
+        try {
+          return await batchDone;
+        } finally {
+          clearInterval(t);
+        }
+      })(),
+      WAIT_MS,
+      "the batch",
+    );
+    expect(stats?.done).toEqual(done);
   });
 });

@@ -6,9 +6,16 @@ import { afterAll, describe, expect, it } from "vitest";
 import { Pseudonymizer } from "../internal/anonymize.ts";
 import { countLines, readChunks } from "../internal/chunker.ts";
 import { parseLine } from "../internal/formats.ts";
-import { SAMPLE_PII, SampleLogs } from "../internal/generator.ts";
+import { SAMPLE_PII, SampleLogs } from "../internal/generate-logs.ts";
 import { parseChunk } from "../internal/parse.ts";
-import { decode, encode, linesOf } from "../internal/protocol.ts";
+import {
+  decodeCollectorBus,
+  decodeParserBus,
+  decodeParserWork,
+  decodeWriterMessage,
+  encodeMessage,
+  linesOf,
+} from "../internal/protocol.ts";
 import { BatchTracker } from "../internal/tracker.ts";
 
 const KEY = "test-key-0123456789";
@@ -16,36 +23,98 @@ const p = new Pseudonymizer(KEY);
 const dir = mkdtempSync(join(tmpdir(), "lab02-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+const text = (reason: string | RegExp) => (typeof reason === "string" ? reason : expect.stringMatching(reason));
+const lines = (header: Record<string, unknown>, payload = "x\n") => [Buffer.from("LINES"), pack({ v: 1, ...header }), Buffer.from(payload)];
+const start = (header: Record<string, unknown>) => [Buffer.from("START"), pack({ v: 1, source: "s", parsers: 0, ...header })];
+
 describe("the wire format", () => {
-  it("round-trips every command, with the payload frame where there is one", () => {
-    const lines = Buffer.from("a\nb\n");
-    const d = decode(encode("LINES", { batch: "b1", first: 10, count: 2 }, lines), ["LINES"]);
-    expect(d).toEqual({ ok: true, message: { cmd: "LINES", header: { v: 1, batch: "b1", first: 10, count: 2 }, payload: lines } });
-    expect(decode(encode("KILL", {}), ["KILL"])).toMatchObject({ ok: true, message: { cmd: "KILL" } });
-    expect(decode(encode("MISSING", { batch: "b1", ranges: [[0, 5]] }), ["MISSING"])).toMatchObject({ ok: true });
+  it("round-trips every command through the decoder of the socket that receives it", () => {
+    const payload = Buffer.from("a\nb\n");
+    expect(decodeParserWork(encodeMessage("LINES", { batch: "b1", first: 10, count: 2 }, payload))).toEqual({
+      kind: "lines",
+      header: { batch: "b1", first: 10, count: 2 },
+      payload,
+    });
+    const events = { batch: "b1", first: 0, count: 2, worker: "w", unparsed: 1, raw: false };
+    expect(decodeWriterMessage(encodeMessage("EVENTS", events, payload))).toEqual({ kind: "events", header: events, payload });
+    expect(decodeWriterMessage(encodeMessage("HELLO", { worker: "w" }))).toEqual({ kind: "hello", header: { worker: "w" } });
+    const startHeader = { batch: "b1", expected: 5, source: "x.log", parsers: 2 };
+    expect(decodeWriterMessage(encodeMessage("START", startHeader))).toEqual({ kind: "start", header: startHeader });
+    expect(decodeParserBus(encodeMessage("KILL", {}))).toEqual({ kind: "kill" });
+    expect(decodeCollectorBus(encodeMessage("READY", { batch: "b1", workers: 3 }))).toEqual({
+      kind: "ready",
+      header: { batch: "b1", workers: 3 },
+    });
+    expect(decodeCollectorBus(encodeMessage("ACK", { batch: "b1", watermark: 4, stored: 5 }))).toMatchObject({ kind: "ack" });
+    expect(decodeCollectorBus(encodeMessage("MISSING", { batch: "b1", ranges: [[0, 5]] }))).toMatchObject({ kind: "missing" });
+    const done = { batch: "b1", stored: 5, duplicates: 0, unparsed: 1, resends: 0, seconds: 0.25, files: ["/x/events-b1-0001.ndjson"] };
+    expect(decodeCollectorBus(encodeMessage("DONE", done))).toEqual({ kind: "done", header: done });
+  });
+
+  it("takes numbers sent as uint64 or as a whole float, as a Python peer may send them", () => {
+    const u64 = (n: number) => Buffer.concat([Buffer.from([0xcf]), Buffer.from(BigInt(n).toString(16).padStart(16, "0"), "hex")]);
+    const f64 = (x: number) => Buffer.concat([Buffer.from([0xcb]), Buffer.from(new Float64Array([x]).buffer).reverse()]);
+    const header = Buffer.concat([
+      Buffer.from([0x85]),
+      ...[pack("v"), u64(1), pack("batch"), pack("b"), pack("expected"), u64(7), pack("source"), pack(""), pack("parsers"), f64(1)],
+    ]);
+    expect(decodeWriterMessage([Buffer.from("START"), header])).toEqual({
+      kind: "start",
+      header: { batch: "b", expected: 7, source: "", parsers: 1 },
+    });
   });
 
   it.each([
-    [[Buffer.from("LINES")], ["LINES"], "expected 2 or 3 frames, got 1"],
-    [encode("KILL", {}), ["LINES"], 'unexpected command "KILL"'],
-    [[Buffer.from("LINES"), pack({ v: 1, batch: "b", first: 0, count: 1 })], ["LINES"], "LINES needs 3 frames, got 2"],
-    [[Buffer.from("LINES"), Buffer.from([0xc1, 0]), Buffer.from("x\n")], ["LINES"], "header is not MessagePack"],
-    [[Buffer.from("LINES"), pack({ v: 2, batch: "b", first: 0, count: 1 }), Buffer.from("x\n")], ["LINES"], "unsupported version 2"],
-    [[Buffer.from("LINES"), pack({ v: 1, batch: "b", first: -1, count: 1 }), Buffer.from("x\n")], ["LINES"], "LINES: bad first or count"],
+    [[Buffer.from("LINES")], "expected 2 or 3 frames, got 1"],
+    [encodeMessage("KILL", {}), 'unexpected command "KILL"'],
+    [[Buffer.from("LINESX"), pack({ v: 1 }), Buffer.from("x\n")], 'unexpected command "LINESX"'],
+    [lines({ batch: "b", first: 0, count: 1 }).slice(0, 2), "LINES needs 3 frames, got 2"],
+    [[Buffer.from("LINES"), Buffer.from([0xc1, 0]), Buffer.from("x\n")], /^LINES header: not MessagePack/],
+    [[Buffer.from("LINES"), pack([1]), Buffer.from("x\n")], "LINES header is not a MessagePack map"],
+    [lines({ v: 2, batch: "b", first: 0, count: 1 }), "LINES: unsupported version 2"],
+    [lines({ batch: "b", first: -1, count: 1 }), "LINES: bad first or count"],
+    [lines({ batch: "b", first: 0, count: 1.5 }), "LINES: bad first or count"],
+    [lines({ batch: "b", first: 0, count: 10_001 }), "LINES: bad first or count"],
+    [lines({ batch: "b", first: 2 ** 40, count: 1 }), "LINES: bad first or count"],
+    [lines({ batch: "../b", first: 0, count: 1 }), "LINES: bad batch"],
+    [lines({ batch: "b", first: 0, count: 2 }), "LINES: payload holds 1 lines, header says 2"],
+    [lines({ batch: "b", first: 0, count: 1 }, "x"), "LINES: payload holds 0 lines, header says 1"],
+    [lines({ batch: "b", first: 0, count: 1 }, "x\ny\nz\n"), "LINES: payload holds more lines, header says 1"],
+  ])("the parser refuses a malformed LINES %#", (frames, reason) => {
+    expect(decodeParserWork(frames as Buffer[])).toEqual({ kind: "invalid", reason: text(reason) });
+  });
+
+  it.each([
+    [start({ batch: "b", expected: 2 ** 40 }), /^START: bad expected/],
+    [start({ batch: "b", expected: 0 }), /^START: bad expected/],
+    [start({ batch: "b", expected: 100_000_001 }), /^START: bad expected/],
+    [start({ batch: "../../escaped", expected: 1 }), /^START: bad batch/],
+    [start({ batch: "..", expected: 1 }), /^START: bad batch/],
+    [start({ batch: "a/b", expected: 1 }), /^START: bad batch/],
+    [start({ batch: "x".repeat(65), expected: 1 }), /^START: bad batch/],
+    [start({ batch: "b", expected: 1, parsers: -1 }), "START: bad parsers"],
+    [[Buffer.from("START"), Buffer.from("81a176cfffffffffffffffff", "hex")], "START header: integer beyond 2**53 (not exact as a number)"],
+    [[Buffer.from("HELLO"), pack({ v: 1 })], "HELLO: bad worker"],
+    [[Buffer.from("HELLO"), pack({ v: 1, worker: "w".repeat(129) })], "HELLO: bad worker"],
     [
-      [Buffer.from("LINES"), pack({ v: 1, batch: "b", first: 0, count: 2 }), Buffer.from("x\n")],
-      ["LINES"],
-      "LINES: payload holds 1 lines, header says 2",
+      [Buffer.from("EVENTS"), pack({ v: 1, batch: "b", first: 0, count: 1, worker: "w", unparsed: 2, raw: false }), Buffer.from("x\n")],
+      "EVENTS: bad unparsed",
     ],
+  ])("the writer refuses a malformed message %#", (frames, reason) => {
+    expect(decodeWriterMessage(frames as Buffer[])).toEqual({ kind: "invalid", reason: text(reason) });
+  });
+
+  it.each([
+    [[Buffer.from("MISSING"), pack({ v: 1, batch: "b", ranges: [[0, 0]] })], "MISSING: bad ranges"],
+    [[Buffer.from("MISSING"), pack({ v: 1, batch: "b", ranges: Array.from({ length: 257 }, () => [0, 1]) })], "MISSING: bad ranges"],
+    [[Buffer.from("ACK"), pack({ v: 1, batch: "b", watermark: 2 ** 40, stored: 0 })], "ACK: bad watermark or stored"],
+    [[Buffer.from("READY"), pack({ v: 1, batch: "b", workers: 1e308 })], "READY: bad workers"],
     [
-      [Buffer.from("LINES"), pack({ v: 1, batch: "b", first: 0, count: 1 }), Buffer.from("x")],
-      ["LINES"],
-      "LINES: payload holds 0 lines, header says 1",
+      [Buffer.from("DONE"), pack({ v: 1, batch: "b", stored: 1, duplicates: 0, unparsed: 0, resends: 0, seconds: 1, files: [7] })],
+      "DONE: bad files",
     ],
-    [[Buffer.from("MISSING"), pack({ v: 1, batch: "b", ranges: [[0, 0]] })], ["MISSING"], "MISSING: bad ranges"],
-    [[Buffer.from("HELLO"), pack({ v: 1 })], ["HELLO"], "HELLO: missing worker"],
-  ])("rejects a malformed message %#", (frames, accept, reason) => {
-    expect(decode(frames as Buffer[], accept as never)).toEqual({ ok: false, reason });
+  ])("the collector refuses a malformed bus message %#", (frames, reason) => {
+    expect(decodeCollectorBus(frames as Buffer[])).toEqual({ kind: "invalid", reason: text(reason) });
   });
 
   it("splits a payload into lines, dropping a CR before the LF", () => {
@@ -79,7 +148,7 @@ describe("the collector's chunker", () => {
     const b = join(dir, "b.log");
     writeFileSync(a, "a1\na2\na3");
     writeFileSync(b, "b1\r\nb2\n");
-    expect(await countLines([a, b])).toBe(5);
+    expect(await countLines([a, b])).toEqual({ lines: 5, longest: 4, longestIn: b });
     const chunks = [];
     for await (const c of readChunks([a, b], 2)) chunks.push({ first: c.first, count: c.count, text: c.payload.toString() });
     expect(chunks).toEqual([
@@ -99,6 +168,22 @@ describe("the collector's chunker", () => {
       expectedFirst += c.count;
     }
     expect(expectedFirst).toBe(25_000);
+  });
+
+  it("cuts a chunk larger than its byte bound into pieces of whole lines, numbered on", async () => {
+    const f = join(dir, "long-lines.log");
+    const line = (c: string, n: number) => `${c.repeat(n - 1)}\n`;
+    writeFileSync(f, line("a", 40) + line("b", 30) + line("c", 80) + line("d", 10) + line("e", 10));
+    const chunks = [];
+    for await (const c of readChunks([f], 1000, 64)) chunks.push({ first: c.first, count: c.count, bytes: c.payload.length });
+    // Lines pack up to 64 bytes; the 80-byte line goes alone (the collector refuses such input).
+    expect(chunks).toEqual([
+      { first: 0, count: 1, bytes: 40 },
+      { first: 1, count: 1, bytes: 30 },
+      { first: 2, count: 1, bytes: 80 },
+      { first: 3, count: 2, bytes: 20 },
+    ]);
+    expect(await countLines([f])).toEqual({ lines: 5, longest: 80, longestIn: f });
   });
 });
 

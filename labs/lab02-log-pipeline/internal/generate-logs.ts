@@ -1,4 +1,6 @@
 import { once } from "node:events";
+import { createWriteStream } from "node:fs";
+import { type Logger, seededRandom } from "@zlabs/kit";
 /**
  * Realistic sample logs with PII, for the demo, the tests and the benchmark: sshd and sudo syslog
  * (both RFC formats), web access logs (Common and Combined), JSON application events, and now and
@@ -17,24 +19,12 @@ const PATHS = ["/", "/login", "/api/orders", "/static/app.js", "/admin/users", "
 const AGENTS = ["Mozilla/5.0 (X11; Linux x86_64)", "curl/8.5.0", "Go-http-client/1.1"];
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
-/** mulberry32: a tiny seeded generator, good enough for sample data. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export class SampleLogs {
   private readonly rand: () => number;
   private clock = Date.UTC(2026, 10, 24, 8, 0, 0);
 
   constructor(seed = 1) {
-    this.rand = random(seed);
+    this.rand = seededRandom(seed);
   }
 
   private pick<T>(items: readonly T[]): T {
@@ -113,4 +103,19 @@ export async function writeSampleLogs(out: NodeJS.WritableStream, count: number,
   for (let done = 0; done < count && !signal?.aborted; done += BLOCK) {
     if (!out.write(sample.lines(Math.min(BLOCK, count - done)))) await once(out, "drain");
   }
+}
+
+export interface GenerateConfig {
+  lines: number;
+  seed: number;
+  /** A file, or "-" for stdout. */
+  out: string;
+}
+
+/** The generate-logs command: sample lines to a file or stdout. */
+export async function generateLogs(config: GenerateConfig, log: Logger, signal: AbortSignal): Promise<void> {
+  const out = config.out === "-" ? process.stdout : createWriteStream(config.out);
+  await writeSampleLogs(out, config.lines, config.seed, signal);
+  if (out !== process.stdout) await new Promise<void>((done) => out.end(() => done()));
+  log.info({ lines: config.lines, out: config.out }, "sample logs written");
 }

@@ -1,6 +1,15 @@
-import { closeSockets, type Logger, SendQueue } from "@zlabs/kit";
+import { bindAll, type Logger, peerLimits, receiveLoop, runLoops, SendQueue } from "@zlabs/kit";
 import { Publisher, Pull } from "zeromq";
-import { type DoneHeader, decode, type EventsHeader, encode, type StartHeader } from "./protocol.ts";
+import {
+  type DoneHeader,
+  decodeWriterMessage,
+  EVENTS_MAX_MESSAGE_BYTES,
+  type EventsHeader,
+  encodeMessage,
+  MAX_DONE_FILES,
+  MAX_WORKERS,
+  type StartHeader,
+} from "./protocol.ts";
 import { RotatingFile } from "./rotating-file.ts";
 import { BatchTracker } from "./tracker.ts";
 
@@ -50,16 +59,20 @@ export type BatchSummary = DoneHeader & { perWorker: Record<string, number> };
 /**
  * The sink: stores every event exactly once. It learns the batch size from START before work
  * flows, marks each line's sequence number as it stores it, drops what it already has, and asks
- * for what went missing when its watermark stops moving.
+ * for what went missing when its watermark stops moving. Whatever a peer sends, the writer only
+ * ever writes inside its folder, allocates what MAX_BATCH_LINES allows and counts MAX_WORKERS.
  */
 export class StorageWriter {
-  private readonly pull = new Pull({ linger: 0, receiveHighWaterMark: WRITER_RCVHWM });
+  private readonly pull = new Pull({ linger: 0, receiveHighWaterMark: WRITER_RCVHWM, ...peerLimits(EVENTS_MAX_MESSAGE_BYTES) });
   private readonly pub = new Publisher({ linger: 100 });
   private readonly bus = new SendQueue(this.pub);
   private readonly workers = new Set<string>();
   private batch: ActiveBatch | undefined;
+  private readonly stop = new AbortController();
   readonly endpoints = { bind: "", bus: "" };
+  /** Messages dropped because they were malformed, and messages taken in all (the receive loop's). */
   malformed = 0;
+  readonly loop = { received: 0, failed: 0 };
   onBatchDone: (summary: BatchSummary) => void = () => {};
 
   constructor(
@@ -68,55 +81,65 @@ export class StorageWriter {
   ) {}
 
   async bind(): Promise<void> {
-    await this.pull.bind(this.config.bind);
-    await this.pub.bind(this.config.bus);
-    this.endpoints.bind = this.pull.lastEndpoint ?? this.config.bind;
-    this.endpoints.bus = this.pub.lastEndpoint ?? this.config.bus;
-    this.log.info({ ...this.endpoints, outDir: this.config.outDir }, "listening");
+    const bound = await bindAll(this.log.child({ outDir: this.config.outDir }), {
+      bind: [this.pull, this.config.bind],
+      bus: [this.pub, this.config.bus],
+    });
+    Object.assign(this.endpoints, bound);
   }
 
   async run(signal: AbortSignal): Promise<void> {
     if (!this.endpoints.bind) await this.bind();
-    const stop = new AbortController();
-    const onAbort = () => stop.abort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    const timers = [
-      setInterval(() => this.acknowledge(), this.config.ackIntervalMs ?? ACK_INTERVAL_MS),
-      setInterval(() => this.checkProgress(), this.config.progressIntervalMs ?? PROGRESS_INTERVAL_MS),
-    ];
-    stop.signal.addEventListener("abort", () => this.pull.close(), { once: true });
+    const stopped = AbortSignal.any([signal, this.stop.signal]);
     try {
-      for await (const frames of this.pull) {
-        await this.handle(frames, stop);
-        if (stop.signal.aborted) break;
-      }
-    } catch (err) {
-      if (!stop.signal.aborted) throw err;
+      await runLoops(
+        stopped,
+        {
+          sockets: [this.pull, this.pub],
+          every: [
+            { ms: this.config.ackIntervalMs ?? ACK_INTERVAL_MS, run: () => this.acknowledge() },
+            { ms: this.config.progressIntervalMs ?? PROGRESS_INTERVAL_MS, run: () => this.checkProgress() },
+          ],
+          log: this.log,
+        },
+        () => receiveLoop(this.pull, stopped, (frames) => this.handle(frames), { log: this.log, name: "pull", stats: this.loop }),
+      );
     } finally {
-      for (const t of timers) clearInterval(t);
-      signal.removeEventListener("abort", onAbort);
       this.batch?.file.close();
-      closeSockets(this.pull, this.pub);
     }
   }
 
-  private async handle(frames: Buffer[], stop: AbortController): Promise<void> {
-    const decoded = decode(frames, ["HELLO", "START", "EVENTS"]);
-    if (!decoded.ok) {
-      this.malformed += 1;
-      this.log.warn({ reason: decoded.reason, total: this.malformed }, "malformed message dropped");
-      return;
+  private async handle(frames: Buffer[]): Promise<void> {
+    const message = decodeWriterMessage(frames);
+    switch (message.kind) {
+      case "invalid":
+        this.malformed += 1;
+        this.log.warn({ reason: message.reason, total: this.malformed }, "malformed message dropped");
+        return;
+      case "hello":
+        this.joined(message.header.worker);
+        return;
+      case "start":
+        await this.start(message.header);
+        return;
+      case "events": {
+        const summary = this.store(message.header, message.payload);
+        if (summary) await this.finish(summary);
+        return;
+      }
     }
-    const m = decoded.message;
-    if (m.cmd === "HELLO") {
-      if (!this.workers.has(m.header.worker)) this.log.info({ worker: m.header.worker }, "parser joined");
-      this.workers.add(m.header.worker);
-    } else if (m.cmd === "START") {
-      await this.start(m.header);
-    } else if (m.cmd === "EVENTS" && m.payload) {
-      const summary = this.store(m.header, m.payload);
-      if (summary) await this.finish(summary, stop);
+  }
+
+  /** A parser heard from; past MAX_WORKERS names a new one is not counted (a peer may invent names). */
+  private joined(worker: string): boolean {
+    if (this.workers.has(worker)) return true;
+    if (this.workers.size >= MAX_WORKERS) {
+      this.log.warn({ worker, workers: this.workers.size }, "too many parsers; not counted");
+      return false;
     }
+    this.workers.add(worker);
+    this.log.info({ worker }, "parser joined");
+    return true;
   }
 
   private async start(header: StartHeader): Promise<void> {
@@ -145,7 +168,7 @@ export class StorageWriter {
       batch.flowing = true;
       batch.watermarkMovedAt = performance.now();
     }
-    await this.bus.send(encode("READY", { batch: header.batch, workers: this.workers.size }));
+    await this.bus.send(encodeMessage("READY", { batch: header.batch, workers: this.workers.size }));
   }
 
   /** Stores one chunk; returns the summary when it completes the batch. */
@@ -155,7 +178,6 @@ export class StorageWriter {
       this.log.debug({ batch: header.batch }, "events for no current batch dropped");
       return undefined;
     }
-    this.workers.add(header.worker);
     const verdict = b.tracker.record(header.first, header.count);
     if (verdict !== "stored") {
       this.log.debug({ first: header.first, count: header.count, verdict }, "chunk not stored");
@@ -163,7 +185,8 @@ export class StorageWriter {
     }
     b.file.write(payload);
     b.unparsed += header.unparsed;
-    b.perWorker.set(header.worker, (b.perWorker.get(header.worker) ?? 0) + header.count);
+    const worker = this.joined(header.worker) ? header.worker : "(others)";
+    b.perWorker.set(worker, (b.perWorker.get(worker) ?? 0) + header.count);
     if (!b.tracker.complete) return undefined;
     return {
       batch: b.header.batch,
@@ -172,30 +195,32 @@ export class StorageWriter {
       unparsed: b.unparsed,
       resends: b.resends,
       seconds: (performance.now() - b.started) / 1000,
-      files: [...b.file.files],
+      files: b.file.files.slice(0, MAX_DONE_FILES),
       perWorker: Object.fromEntries(b.perWorker),
     };
   }
 
-  private async finish(summary: BatchSummary, stop: AbortController): Promise<void> {
+  private async finish(summary: BatchSummary): Promise<void> {
     this.batch?.file.close();
     this.batch = undefined;
     const { perWorker, ...done } = summary;
     this.log.info({ ...summary, linesPerSec: Math.round(summary.stored / summary.seconds) }, "batch complete");
-    await this.bus.send(encode("DONE", done));
+    await this.bus.send(encodeMessage("DONE", done));
     if (this.config.killWorkers) {
-      await this.bus.send(encode("KILL", {}));
+      await this.bus.send(encodeMessage("KILL", {}));
       this.log.info({ workers: this.workers.size }, "KILL sent to every parser");
       this.workers.clear();
     }
     this.onBatchDone(summary);
-    if (this.config.once) stop.abort();
+    if (this.config.once) this.stop.abort();
   }
 
   private acknowledge(): void {
     const b = this.batch;
     if (!b) return;
-    void this.bus.send(encode("ACK", { batch: b.header.batch, watermark: b.tracker.watermark, stored: b.tracker.stored })).catch(() => {});
+    void this.bus
+      .send(encodeMessage("ACK", { batch: b.header.batch, watermark: b.tracker.watermark, stored: b.tracker.stored }))
+      .catch(() => {});
     const now = performance.now();
     if (!b.flowing) return;
     if (b.tracker.watermark !== b.lastWatermark) {
@@ -209,7 +234,7 @@ export class StorageWriter {
         { batch: b.header.batch, watermark: b.tracker.watermark, ranges: ranges.length, first: ranges[0] },
         "lines missing; asking again",
       );
-      void this.bus.send(encode("MISSING", { batch: b.header.batch, ranges })).catch(() => {});
+      void this.bus.send(encodeMessage("MISSING", { batch: b.header.batch, ranges })).catch(() => {});
     }
   }
 

@@ -1,0 +1,257 @@
+import { randomBytes } from "node:crypto";
+import { basename } from "node:path";
+import { bindAll, type Logger, peerLimits, receiveLoop, runLoops, UsageError, Wakeup } from "@zlabs/kit";
+import { Push, Subscriber } from "zeromq";
+import { type Chunk, countLines, readChunks } from "./chunker.ts";
+import { type InputConfig, inputFiles } from "./input.ts";
+import {
+  BUS_MAX_MESSAGE_BYTES,
+  type CollectorBus,
+  type DoneHeader,
+  decodeCollectorBus,
+  encodeMessage,
+  MAX_BATCH_LINES,
+  MAX_LINE_BYTES,
+  type MissingHeader,
+} from "./protocol.ts";
+
+export const LINES_PER_CHUNK = 4000;
+/** Lines sent but not yet acknowledged as stored: the collector keeps them for a resend, so this bounds its memory. */
+export const WINDOW_LINES = 200_000;
+export const START_RETRY_MS = 500;
+/** While waiting for the writer and parsers, say so this often. */
+export const WAITING_LOG_MS = 5000;
+export const COLLECTOR_SNDHWM = 4;
+
+export interface CollectorConfig {
+  /** PUSH: chunks to the parsers (bound). */
+  bind: string;
+  /** The writer's PULL, for START. */
+  writer: string;
+  /** The writer's PUB. */
+  bus: string;
+  linesPerChunk: number;
+  windowLines: number;
+  /** Parsers that must have said HELLO before work flows, so the first one does not grab it all. */
+  minParsers: number;
+}
+
+export interface CollectorStats {
+  batch: string;
+  source: string;
+  lines: number;
+  chunksSent: number;
+  chunksResent: number;
+  seconds: number;
+  done: DoneHeader;
+}
+
+/** The log-collector command: gather the input, run it as one batch; exit code 0 when DONE. */
+export async function runCollector(config: CollectorConfig & { input: InputConfig }, log: Logger, signal: AbortSignal): Promise<number> {
+  const files = await inputFiles(config.input, log);
+  const stats = await new LogCollector(config, log).collect(files, signal);
+  return stats ? 0 : 1;
+}
+
+/**
+ * The ventilator: announces the batch (START, with the line count) to the writer, waits until it
+ * is READY with enough parsers, then pushes chunks of lines. It keeps every chunk the writer has
+ * not acknowledged, stops reading when that window is full (memory stays flat whatever the input
+ * size), and sends again whatever the writer reports MISSING.
+ */
+export class LogCollector {
+  private readonly work = new Push({ linger: 0, sendHighWaterMark: COLLECTOR_SNDHWM });
+  private readonly control = new Push({ linger: 0 });
+  private readonly bus = new Subscriber({ linger: 0, ...peerLimits(BUS_MAX_MESSAGE_BYTES) });
+  private readonly unacked = new Map<number, Chunk>();
+  /** Chunks the writer reported missing, by first line: a set, so a repeated MISSING adds nothing. */
+  private readonly resend = new Set<number>();
+  /** Something arrived on the bus (or a wait timed out): whoever waits looks again. */
+  private readonly events = new Wakeup();
+  private watermark = 0;
+  private ready: { workers: number } | undefined;
+  private done: DoneHeader | undefined;
+  private batch = "";
+  endpoint = "";
+  chunksSent = 0;
+  chunksResent = 0;
+  /** Lines held for a possible resend: never more than the window plus one chunk. */
+  unackedLines = 0;
+  /** Bus messages dropped because they were malformed. */
+  malformed = 0;
+  /** True while reading is paused because the writer has not acknowledged enough. */
+  windowFull = false;
+
+  constructor(
+    private readonly config: CollectorConfig,
+    private readonly log: Logger,
+  ) {}
+
+  async bind(): Promise<string> {
+    const bound = await bindAll(this.log, { endpoint: [this.work, this.config.bind] });
+    this.endpoint = bound.endpoint;
+    return this.endpoint;
+  }
+
+  /** Runs one batch (the files in turn) to DONE; undefined when stopped before. */
+  async collect(paths: readonly string[], signal: AbortSignal): Promise<CollectorStats | undefined> {
+    const { lines, longest, longestIn } = await countLines(paths);
+    if (lines === 0) throw new UsageError("nothing to ingest: the input holds no lines");
+    if (lines > MAX_BATCH_LINES) throw new UsageError(`the input holds ${lines} lines; one batch holds at most ${MAX_BATCH_LINES}`);
+    if (longest > MAX_LINE_BYTES)
+      throw new UsageError(`${longestIn} has a line of ${longest} bytes; lines of at most ${MAX_LINE_BYTES} bytes are ingested`);
+    if (!this.endpoint) await this.bind();
+    this.control.connect(this.config.writer);
+    this.bus.connect(this.config.bus);
+    this.bus.subscribe("READY", "ACK", "MISSING", "DONE");
+    this.batch = `${new Date().toISOString().slice(0, 19).replace(/[-:T]/g, "")}-${randomBytes(3).toString("hex")}`;
+    const source = paths
+      .map((p) => basename(p))
+      .join(",")
+      .slice(0, 120);
+    // The batch ends the loops when it is done: the bus listener has nothing more to wait for.
+    const finished = new AbortController();
+    const stopped = AbortSignal.any([signal, finished.signal]);
+    let stats: CollectorStats | undefined;
+    await runLoops(
+      stopped,
+      { sockets: [this.work, this.control, this.bus], onAbort: () => this.events.wake(), log: this.log },
+      () => receiveLoop(this.bus, stopped, (frames) => this.onBus(decodeCollectorBus(frames)), { log: this.log, name: "bus" }),
+      async () => {
+        stats = await this.ventilate(paths, lines, source, stopped);
+        finished.abort();
+      },
+    );
+    return signal.aborted ? undefined : stats;
+  }
+
+  private async ventilate(
+    paths: readonly string[],
+    expected: number,
+    source: string,
+    signal: AbortSignal,
+  ): Promise<CollectorStats | undefined> {
+    await this.announce(expected, source, signal);
+    if (signal.aborted) return undefined;
+    const started = performance.now();
+    this.log.info({ batch: this.batch, expected, source, parsers: this.ready?.workers }, "batch started");
+    for await (const chunk of readChunks(paths, this.config.linesPerChunk)) {
+      await this.whileWindowFull(signal);
+      if (signal.aborted) return undefined;
+      await this.sendResends();
+      this.unacked.set(chunk.first, chunk);
+      this.unackedLines += chunk.count;
+      await this.work.send(encodeMessage("LINES", { batch: this.batch, first: chunk.first, count: chunk.count }, chunk.payload));
+      this.chunksSent += 1;
+    }
+    while (!this.done && !signal.aborted) {
+      await this.sendResends();
+      await this.nextEvent(signal);
+    }
+    if (!this.done) return undefined;
+    const seconds = (performance.now() - started) / 1000;
+    const stats = {
+      batch: this.batch,
+      source,
+      lines: expected,
+      chunksSent: this.chunksSent,
+      chunksResent: this.chunksResent,
+      seconds,
+      done: this.done,
+    };
+    this.log.info({ ...stats, linesPerSec: Math.round(expected / seconds) }, "batch done");
+    return stats;
+  }
+
+  private enoughParsers(): boolean {
+    return this.ready !== undefined && this.ready.workers >= this.config.minParsers;
+  }
+
+  /** START until READY names this batch with enough parsers (the Guide's sync, made robust to a late writer). */
+  private async announce(expected: number, source: string, signal: AbortSignal): Promise<void> {
+    let saidAt = performance.now();
+    while (!signal.aborted) {
+      await this.control.send(encodeMessage("START", { batch: this.batch, expected, source, parsers: this.config.minParsers }));
+      const again = performance.now() + START_RETRY_MS;
+      while (!this.enoughParsers() && !signal.aborted && performance.now() < again) await this.nextEvent(signal, again - performance.now());
+      if (this.enoughParsers()) return;
+      if (performance.now() - saidAt > WAITING_LOG_MS) {
+        this.log.info(
+          { parsers: this.ready?.workers ?? 0, want: this.config.minParsers, writer: Boolean(this.ready) },
+          "waiting for the writer and parsers",
+        );
+        saidAt = performance.now();
+      }
+    }
+  }
+
+  private async whileWindowFull(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted && this.unackedLines >= this.config.windowLines) {
+      if (!this.windowFull) this.log.debug({ unacked: this.unackedLines }, "window full; waiting for the writer");
+      this.windowFull = true;
+      await this.sendResends();
+      await this.nextEvent(signal);
+    }
+    this.windowFull = false;
+  }
+
+  private async sendResends(): Promise<void> {
+    for (const first of this.resend) {
+      this.resend.delete(first);
+      const chunk = this.unacked.get(first);
+      if (!chunk) continue;
+      await this.work.send(encodeMessage("LINES", { batch: this.batch, first: chunk.first, count: chunk.count }, chunk.payload));
+      this.chunksResent += 1;
+    }
+  }
+
+  /** Until the next message on the bus, the signal, or `ms` (then every waiter looks again). */
+  private async nextEvent(signal: AbortSignal, ms = START_RETRY_MS): Promise<void> {
+    const timer = setTimeout(() => this.events.wake(), ms);
+    try {
+      await this.events.wait(signal);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private onBus(message: CollectorBus): void {
+    if (message.kind === "invalid") {
+      this.malformed += 1;
+      this.log.warn({ reason: message.reason, total: this.malformed }, "malformed message dropped");
+      return;
+    }
+    if (message.header.batch !== this.batch) return;
+    switch (message.kind) {
+      case "ready":
+        this.ready = { workers: message.header.workers };
+        break;
+      case "ack":
+        this.acknowledged(message.header.watermark);
+        break;
+      case "missing":
+        this.missing(message.header);
+        break;
+      case "done":
+        this.done = message.header;
+        break;
+    }
+    this.events.wake();
+  }
+
+  private acknowledged(watermark: number): void {
+    if (watermark <= this.watermark) return;
+    this.watermark = watermark;
+    for (const [first, chunk] of this.unacked) {
+      if (first + chunk.count > watermark) continue;
+      this.unacked.delete(first);
+      this.unackedLines -= chunk.count;
+    }
+  }
+
+  private missing(header: MissingHeader): void {
+    const wanted = [...this.unacked.values()].filter((c) => header.ranges.some(([f, n]) => c.first < f + n && f < c.first + c.count));
+    this.log.warn({ chunks: wanted.length, ranges: header.ranges.length }, "writer reports lines missing; sending again");
+    for (const c of wanted) this.resend.add(c.first);
+  }
+}
