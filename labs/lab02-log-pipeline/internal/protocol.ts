@@ -41,6 +41,11 @@ export const LINES_MAX_MESSAGE_BYTES = MAX_CHUNK_BYTES + 64 * 1024;
 export const EVENTS_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** The collector's and the parsers' SUB take the bus's small messages: the kit's default. */
 export const BUS_MAX_MESSAGE_BYTES = MAX_MESSAGE_BYTES;
+/**
+ * The writer's PUB takes subscriptions from its SUB peers (a topic of a few letters): libzmq keeps
+ * each one, so a peer's subscriptions are kept small.
+ */
+export const BUS_SUBSCRIPTION_MAX_BYTES = 1024;
 /** Parsers the writer counts, at most: a peer inventing worker names cannot grow its sets without end. */
 export const MAX_WORKERS = 1000;
 /** Runs asked for in one MISSING, at most: the message stays small. */

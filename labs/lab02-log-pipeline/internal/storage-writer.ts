@@ -1,6 +1,7 @@
 import { bindAll, type Logger, peerLimits, receiveLoop, runLoops, SendQueue } from "@zlabs/kit";
 import { Publisher, Pull } from "zeromq";
 import {
+  BUS_SUBSCRIPTION_MAX_BYTES,
   type DoneHeader,
   decodeWriterMessage,
   EVENTS_MAX_MESSAGE_BYTES,
@@ -64,7 +65,7 @@ export type BatchSummary = DoneHeader & { perWorker: Record<string, number> };
  */
 export class StorageWriter {
   private readonly pull = new Pull({ linger: 0, receiveHighWaterMark: WRITER_RCVHWM, ...peerLimits(EVENTS_MAX_MESSAGE_BYTES) });
-  private readonly pub = new Publisher({ linger: 100 });
+  private readonly pub = new Publisher({ linger: 100, ...peerLimits(BUS_SUBSCRIPTION_MAX_BYTES) });
   private readonly bus = new SendQueue(this.pub);
   private readonly workers = new Set<string>();
   private batch: ActiveBatch | undefined;

@@ -1,5 +1,6 @@
 // Hostile peers against the real storage-writer process, the one role of the lab that binds a
-// socket it reads from (its PULL; its PUB only sends, and the collector's bound PUSH only sends).
+// socket a peer can send to: its PULL, and its PUB (which takes subscriptions). The collector's
+// bound PUSH takes only PULL peers, which cannot send (libzmq refuses other types at the handshake).
 import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -7,7 +8,7 @@ import { fuzzRole, ProcessPool, type RoleProcess, SocketJar, withDeadline } from
 import { pack } from "msgpackr";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Push, Subscriber } from "zeromq";
-import { decodeCollectorBus, EVENTS_MAX_MESSAGE_BYTES, encodeMessage } from "../internal/protocol.ts";
+import { BUS_SUBSCRIPTION_MAX_BYTES, decodeCollectorBus, EVENTS_MAX_MESSAGE_BYTES, encodeMessage } from "../internal/protocol.ts";
 import { scratch } from "./fixtures.ts";
 
 const labDir = fileURLToPath(new URL("..", import.meta.url));
@@ -125,5 +126,18 @@ describe("the storage writer against hostile peers", () => {
     expect(report.sent).toBeGreaterThanOrEqual(1000);
     expect(writer.process.find("malformed message dropped").length).toBeGreaterThan(100);
     expect(readdirSync(parent)).toEqual(["out"]);
+  });
+
+  it("passes the kit's fuzz of its PUB socket (an XSUB peer sending subscriptions and garbage) and still stores a batch", async () => {
+    const writer = await startWriter(join(tmp.dir, "fuzz-bus"));
+    const report = await fuzzRole(writer.process, {
+      endpoint: writer.bus,
+      peer: "xsub",
+      words: ["\u0001READY", "\u0001ACK", "\u0000KILL", "\u0001"],
+      maxMessageBytes: BUS_SUBSCRIPTION_MAX_BYTES,
+      maxRssMiB: 400,
+      probe: () => validBatch(writer, "after-bus-fuzz"),
+    });
+    expect(report.sent).toBeGreaterThanOrEqual(1000);
   });
 });
