@@ -3,6 +3,7 @@ import { ANY_LOOPBACK_TCP, freeTcpEndpoint, SocketJar, Tasks, testLogger, withDe
 import { pack } from "msgpackr";
 import { afterEach, describe, expect, it } from "vitest";
 import { Request, Router } from "zeromq";
+import { EXIT_AGENT_ERROR, EXIT_NO_REPLY, EXIT_OK, runAdmin } from "../internal/admin-cli.ts";
 import { type AttemptFailure, LazyPirateClient, NoReplyError } from "../internal/client.ts";
 import { NodeAgent } from "../internal/node-agent.ts";
 import { decodeReply, decodeRequest, encodeReply, okReply, type Reply } from "../internal/protocol.ts";
@@ -168,5 +169,32 @@ describe("the Lazy Pirate client", () => {
     const asking = c.request("uptime", undefined, controller.signal);
     setTimeout(() => controller.abort(), 50);
     await expect(withDeadline(asking, WAIT_MS, "the abort")).rejects.toThrow(/abort/i);
+  });
+});
+
+describe("the admin CLI's loop", () => {
+  const ask = async (endpoint: string, cmd: string, json = true, timeoutMs = 2000) => {
+    const printed: string[] = [];
+    const code = await runAdmin(
+      new LazyPirateClient({ endpoint, timeoutMs, retries: 2 }, log),
+      { cmd, args: {}, json, watchSec: 0 },
+      (text) => printed.push(text),
+      log,
+      new AbortController().signal,
+    );
+    return { code, printed };
+  };
+
+  it("exits 0 with the answer, 1 when the agent refuses, 3 when nobody answers", async () => {
+    const agent = await startAgent();
+    const answered = await ask(agent.endpoint, "uptime");
+    expect(answered.code).toBe(EXIT_OK);
+    expect(JSON.parse(answered.printed[0] as string)).toMatchObject({ agentSec: expect.any(Number) });
+    const table = await ask(agent.endpoint, "load", false);
+    expect(table.printed[0]).toMatch(/^load 1\/5\/15 min/);
+    const refused = await ask(agent.endpoint, "reboot");
+    expect(refused).toEqual({ code: EXIT_AGENT_ERROR, printed: [expect.stringContaining("unknown-command")] });
+    const nobody = await ask(await freeTcpEndpoint(), "uptime", true, 100);
+    expect(nobody).toEqual({ code: EXIT_NO_REPLY, printed: [] });
   });
 });
