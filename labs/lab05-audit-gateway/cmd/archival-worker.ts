@@ -1,5 +1,6 @@
-import { createLogger, OnceStore, parseConfig, runMain } from "@zlabs/kit";
+import { createLogger, parseConfig, publishView, runMain } from "@zlabs/kit";
 import { ArchivalWorker } from "../internal/archival-worker.ts";
+import { Archive } from "../internal/archive.ts";
 import { archivistConfig, archivistOptions, checkArchivist, LAB } from "../internal/config.ts";
 
 const role = "archival-worker";
@@ -9,4 +10,4 @@ const config = archivistConfig(
 );
 const log = createLogger({ lab: LAB, role });
 
-runMain(log, (signal) => new ArchivalWorker(config, new OnceStore(config.archive), log).run(signal));
+runMain(log, (signal) => new ArchivalWorker(config, new Archive(config.archive, config.keep), log, publishView).run(signal));

@@ -1,4 +1,4 @@
-import { createLogger, parseConfig, runMain } from "@zlabs/kit";
+import { createLogger, parseConfig, publishView, runMain } from "@zlabs/kit";
 import { AuditGateway } from "../internal/audit-gateway.ts";
 import { gatewayConfig, gatewayOptions, LAB } from "../internal/config.ts";
 
@@ -11,4 +11,4 @@ const config = parseConfig({
 });
 const log = createLogger({ lab: LAB, role });
 
-runMain(log, (signal) => new AuditGateway(gatewayConfig(config), log).run(signal));
+runMain(log, (signal) => new AuditGateway(gatewayConfig(config), log, { publish: publishView }).run(signal));

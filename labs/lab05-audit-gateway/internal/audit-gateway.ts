@@ -1,6 +1,19 @@
-import { bindAll, encode, type Logger, type LoopStats, peerLimits, receiveLoop, runLoops, SendQueue } from "@zlabs/kit";
+import {
+  bindAll,
+  bytesForLog,
+  encode,
+  type Logger,
+  type LoopStats,
+  peerLimits,
+  receiveLoop,
+  runLoops,
+  SendQueue,
+  type View,
+} from "@zlabs/kit";
 import { Dealer, Router } from "zeromq";
+import { Burst, burstNames } from "./burst.ts";
 import { AUDIT, decodeRequest, decodeResult, encodeBody, type Request } from "./protocol.ts";
+import { type GatewaySnapshot, gatewayView, RateMeter, VIEW_MS } from "./view.ts";
 
 /** Records in the archive's hands at once; beyond it a client is told BUSY. */
 export const MAX_INFLIGHT = 256;
@@ -11,6 +24,8 @@ export const CLIENT_TTL_MS = 30_000;
 /** What BUSY suggests a client wait before trying again. */
 export const RETRY_AFTER_MS = 100;
 const SWEEP_MS = 500;
+/** A BUSY phase is over once no BUSY was answered for this long (so a gateway at its bound does not flap). */
+export const BUSY_QUIET_MS = 2000;
 const AUDIT_FRAME = Buffer.from(AUDIT);
 
 export interface GatewayConfig {
@@ -29,9 +44,17 @@ interface Pending {
 }
 
 interface ClientState {
+  /** The routing id as text (hex where it is not printable). */
+  name: string;
   lastSeen: number;
   inflight: number;
+  acked: number;
+  busy: number;
+  busyRate: RateMeter;
 }
+
+/** Why new records get BUSY. */
+type BusyReason = "at the bound" | "no archivist";
 
 export interface GatewayStats {
   requests: number;
@@ -69,8 +92,24 @@ export class AuditGateway {
   constructor(
     private readonly config: GatewayConfig,
     private readonly log: Logger,
-    private readonly now: () => number = () => performance.now(),
+    private readonly options: { now?: () => number; publish?: (view: View) => void } = {},
   ) {}
+
+  private now(): number {
+    return this.options.now?.() ?? performance.now();
+  }
+
+  /** The BUSY phase: since when, why, how many replies; undefined while every record goes through. */
+  private busyPhase: { since: number; lastAt: number; reason: BusyReason; replies: number } | undefined;
+  private readonly ackedRate = new RateMeter();
+  private readonly busyRate = new RateMeter();
+  /** Requests the archive never answered: one line per burst (an archivist died holding many). */
+  private readonly lostBurst = new Burst((b) =>
+    this.log.warn(
+      { clients: burstNames(b), lost: this.stats.lost },
+      `${b.count} request${b.count === 1 ? "" : "s"} lost: no archive reply within ${this.config.requestTtlMs / 1000} s`,
+    ),
+  );
 
   get inflight(): number {
     return this.pending.size;
@@ -91,7 +130,14 @@ export class AuditGateway {
     try {
       await runLoops(
         signal,
-        { sockets: [this.front, this.back], every: [{ ms: SWEEP_MS, run: () => this.sweep() }], log },
+        {
+          sockets: [this.front, this.back],
+          every: [
+            { ms: SWEEP_MS, run: () => this.sweep() },
+            { ms: VIEW_MS, run: () => this.options.publish?.(this.view()) },
+          ],
+          log,
+        },
         () =>
           receiveLoop(this.front, signal, (frames) => this.onRequest(decodeRequest(frames)), {
             log,
@@ -101,6 +147,8 @@ export class AuditGateway {
         () => receiveLoop(this.back, signal, (frames) => this.onResult(frames), { log, name: "back", stats: this.loops.back }),
       );
     } finally {
+      this.lostBurst.flush();
+      this.endBusyPhase(true);
       this.log.info({ ...this.stats }, "gateway stopped");
     }
   }
@@ -121,21 +169,23 @@ export class AuditGateway {
     this.stats.requests += 1;
     const clientKey = client.toString("latin1");
     const state = this.touch(clientKey, client);
-    if (this.pending.size >= this.config.maxInflight) return this.busy(client, corr);
+    if (this.pending.size >= this.config.maxInflight) return this.busy(state, client, corr, "at the bound");
     try {
       await this.back.send([client, corr, AUDIT_FRAME, record]);
     } catch (err) {
       // No archivist connected, or every pipe full: the client hears BUSY, nothing waits here.
       if ((err as { code?: string }).code !== "EAGAIN") throw err;
-      return this.busy(client, corr);
+      return this.busy(state, client, corr, "no archivist");
     }
     this.pending.set(`${clientKey}\0${corr.toString("latin1")}`, { clientKey, since: this.now() });
     state.inflight += 1;
     this.stats.maxInflight = Math.max(this.stats.maxInflight, this.pending.size);
   }
 
-  private busy(client: Buffer, corr: Buffer): Promise<void> {
+  private busy(state: ClientState, client: Buffer, corr: Buffer, reason: BusyReason): Promise<void> {
     this.stats.busy += 1;
+    state.busy += 1;
+    this.startBusyPhase(reason);
     return this.reply(client, corr, "BUSY", encode({ inflight: this.pending.size, retryAfterMs: RETRY_AFTER_MS }));
   }
 
@@ -154,7 +204,10 @@ export class AuditGateway {
         const key = `${clientKey}\0${result.corr.toString("latin1")}`;
         if (this.pending.delete(key)) {
           const state = this.clients.get(clientKey);
-          if (state) state.inflight -= 1;
+          if (state) {
+            state.inflight -= 1;
+            if (result.status === "ACK") state.acked += 1;
+          }
         }
         if (result.status === "ACK") this.stats.acked += 1;
         return this.reply(result.client, result.corr, result.status, result.body);
@@ -177,7 +230,7 @@ export class AuditGateway {
   private touch(clientKey: string, client: Buffer): ClientState {
     let state = this.clients.get(clientKey);
     if (!state) {
-      state = { lastSeen: 0, inflight: 0 };
+      state = { name: bytesForLog(client), lastSeen: 0, inflight: 0, acked: 0, busy: 0, busyRate: new RateMeter() };
       this.clients.set(clientKey, state);
       this.log.info({ client, clients: this.clients.size }, "client joined");
     }
@@ -194,15 +247,81 @@ export class AuditGateway {
       this.stats.lost += 1;
       const state = this.clients.get(p.clientKey);
       if (state) state.inflight -= 1;
-      this.log.warn(
-        { client: Buffer.from(p.clientKey, "latin1"), lost: this.stats.lost },
-        "no archive reply within the TTL; the client will retry",
-      );
+      this.lostBurst.add(state?.name ?? bytesForLog(Buffer.from(p.clientKey, "latin1")));
     }
+    if (this.busyPhase && now - this.busyPhase.lastAt >= BUSY_QUIET_MS) this.endBusyPhase(false);
     for (const [key, c] of this.clients) {
       if (now - c.lastSeen < this.config.clientTtlMs || c.inflight > 0) continue;
       this.clients.delete(key);
       this.log.info({ client: Buffer.from(key, "latin1"), clients: this.clients.size }, "client expired");
     }
+  }
+
+  private startBusyPhase(reason: BusyReason): void {
+    const now = this.now();
+    if (this.busyPhase) {
+      this.busyPhase.replies += 1;
+      this.busyPhase.lastAt = now;
+      this.busyPhase.reason = reason;
+      return;
+    }
+    this.busyPhase = { since: now, lastAt: now, reason, replies: 1 };
+    this.log.warn(
+      { inflight: this.pending.size, max: this.config.maxInflight },
+      reason === "no archivist" ? "BUSY: no archivist can take a record" : "BUSY: the archive has all the records it may in hand",
+    );
+  }
+
+  /** Ends the BUSY phase with one line: how long it lasted and how many BUSY replies it took. */
+  private endBusyPhase(stopping: boolean): void {
+    const phase = this.busyPhase;
+    if (!phase) return;
+    this.busyPhase = undefined;
+    if (stopping) return;
+    const seconds = Math.round((phase.lastAt - phase.since) / 100) / 10;
+    this.log.info({ busyReplies: phase.replies, seconds, inflight: this.pending.size }, "BUSY over: records go through again");
+  }
+
+  /** What the gateway shows: in flight against the bound, BUSY, archived, per client. */
+  snapshot(): GatewaySnapshot {
+    const now = this.now();
+    this.ackedRate.sample(now, this.stats.acked);
+    this.busyRate.sample(now, this.stats.busy);
+    const oldest = this.pending.values().next().value as Pending | undefined;
+    const phase = this.busyPhase;
+    return {
+      inflight: this.pending.size,
+      maxInflight: this.config.maxInflight,
+      oldestMs: oldest ? now - oldest.since : 0,
+      busyReason:
+        phase && now - phase.lastAt < BUSY_QUIET_MS
+          ? phase.reason === "no archivist"
+            ? "no archivist connected"
+            : "the archive's hands are full"
+          : undefined,
+      clients: [...this.clients.values()].map((c) => {
+        c.busyRate.sample(now, c.busy);
+        return {
+          name: c.name,
+          inflight: c.inflight,
+          acked: c.acked,
+          busy: c.busy,
+          busyPerSec: c.busyRate.perSecond,
+          silentMs: now - c.lastSeen,
+        };
+      }),
+      acked: this.stats.acked,
+      ackedPerSec: this.ackedRate.perSecond,
+      busy: this.stats.busy,
+      busyPerSec: this.busyRate.perSecond,
+      lost: this.stats.lost,
+      clientGone: this.stats.clientGone,
+      malformed: this.stats.malformed,
+      requestTtlMs: this.config.requestTtlMs,
+    };
+  }
+
+  view(): View {
+    return gatewayView(this.snapshot());
   }
 }

@@ -3,10 +3,10 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { OnceStore } from "@zlabs/kit";
 import { ANY_LOOPBACK_TCP, hasPyzmq, PYTHON, PythonPeers, Tasks, testLogger } from "@zlabs/kit/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { ArchivalWorker } from "../internal/archival-worker.ts";
+import { Archive } from "../internal/archive.ts";
 import { AuditGateway } from "../internal/audit-gateway.ts";
 
 const log = testLogger("lab05");
@@ -49,12 +49,12 @@ describe("a pyzmq client", () => {
     );
     await gateway.bind();
     void tasks.run((s) => gateway.run(s));
-    const store = new OnceStore(join(tmp, "archive"));
+    const store = new Archive(join(tmp, "archive"));
     const archivist = new ArchivalWorker({ id: "a1", gateway: gateway.endpoints.back, delayMs: 0 }, store, log);
     void tasks.run((s) => archivist.run(s));
     const client = python.start(CLIENT, [gateway.endpoints.front]);
     expect(await client.nextLine("the first reply")).toBe("py-0 ACK stored");
     expect(await client.nextLine("the second reply")).toBe("py-1 ACK stored");
-    expect(store.keys("records").sort()).toEqual(["py-float", "py-uint64"]);
+    expect(store.keys().sort()).toEqual(["py-float", "py-uint64"]);
   });
 });

@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { OnceStore } from "@zlabs/kit";
 import { freeTcpEndpoints, ProcessPool } from "@zlabs/kit/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { Archive } from "../internal/archive.ts";
 
 const labDir = fileURLToPath(new URL("..", import.meta.url));
 const WAIT_MS = 30_000;
@@ -49,9 +49,11 @@ describe("the real processes", () => {
     const summary = client.find("all records acknowledged")[0];
     expect(summary).toMatchObject({ acked: 200, errors: 0 });
     expect(summary?.timeouts).toBeGreaterThan(0);
-    const stored = new Set(new OnceStore(archive).keys("records"));
-    expect(stored.size).toBe(200);
-    for (let n = 1; n <= 200; n++) expect(stored.has(`e2e-${n}`)).toBe(true);
+    // Record ids are <client id>-<session>-<n>: every n from 1 to 200, once, under this run's session.
+    const stored = new Archive(archive).keys();
+    expect(stored).toHaveLength(200);
+    const session = /^e2e-([0-9a-z]+)-1$/.exec(String(client.find("sending")[0]?.firstRecord))?.[1];
+    expect(new Set(stored)).toEqual(new Set(Array.from({ length: 200 }, (_, i) => `e2e-${session}-${i + 1}`)));
   });
 
   it.each([
