@@ -88,8 +88,8 @@ export class LogCollector {
   ) {}
 
   async bind(): Promise<string> {
-    const bound = await bindAll(this.log, { endpoint: [this.work, this.config.bind] });
-    this.endpoint = bound.endpoint;
+    const bound = await bindAll(this.log, { work: [this.work, this.config.bind] });
+    this.endpoint = bound.work;
     return this.endpoint;
   }
 

@@ -83,10 +83,11 @@ export class StorageWriter {
 
   async bind(): Promise<void> {
     const bound = await bindAll(this.log.child({ outDir: this.config.outDir }), {
-      bind: [this.pull, this.config.bind],
+      pull: [this.pull, this.config.bind],
       bus: [this.pub, this.config.bus],
     });
-    Object.assign(this.endpoints, bound);
+    this.endpoints.bind = bound.pull;
+    this.endpoints.bus = bound.bus;
   }
 
   async run(signal: AbortSignal): Promise<void> {

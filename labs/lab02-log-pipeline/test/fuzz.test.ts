@@ -40,9 +40,9 @@ async function startWriter(parent: string): Promise<Writer> {
     name: "storage-writer",
     args: ["--bind", "tcp://127.0.0.1:*", "--bus", "tcp://127.0.0.1:*", "--out", outDir, "--no-kill"],
   });
-  const { bind, bus } = (await process.waitForLog("listening", WAIT_MS)) as { bind?: string; bus?: string };
-  if (!bind || !bus) throw new Error("the writer logged no endpoints");
-  return { process, bind, bus, outDir };
+  const { pull, bus } = (await process.waitForLog("listening", WAIT_MS)) as { pull?: string; bus?: string };
+  if (!pull || !bus) throw new Error("the writer logged no endpoints");
+  return { process, bind: pull, bus, outDir };
 }
 
 /** A peer that speaks to the writer as a collector and a parser would. */
