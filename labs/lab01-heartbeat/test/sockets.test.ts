@@ -1,4 +1,5 @@
 // In-process tests over real TCP sockets on loopback: the agents and dashboards are the lab's own classes.
+import { MAX_MESSAGE_BYTES } from "@zlabs/kit";
 import { ANY_LOOPBACK_TCP, SocketJar } from "@zlabs/kit/testing";
 import { pack } from "msgpackr";
 import { afterEach, describe, expect, it } from "vitest";
@@ -96,5 +97,23 @@ describe("malformed messages", () => {
     ]);
     expect(d.dashboard.malformedTotal).toBe(4);
     expect(d.dashboard.tracker.agents()[0]?.state).toBe("alive");
+  });
+});
+
+describe("a message over the dashboard's limit", () => {
+  it("drops that agent's connection for a moment only: the dashboard connects again and hears it", async () => {
+    const pub = jar.add(new Publisher());
+    await pub.bind(ANY_LOOPBACK_TCP);
+    const d = startDashboard({ connect: [pub.lastEndpoint as string], reconnectMs: 100 });
+    let seq = 0;
+    const valid = () => pub.send(encodeHeartbeat(heartbeat({ agent: "node-a", seq: ++seq, intervalMs: 60_000 })));
+    await d.until(() => d.has("joined", "node-a"), "the agent joining", valid);
+
+    // libzmq drops the connection of a peer whose message is over the limit, and on its own never
+    // connects to that endpoint again.
+    await pub.send(["hb.ok.rack1.node-a.", Buffer.alloc(MAX_MESSAGE_BYTES + 1)]);
+    const after = seq + 1;
+    await d.until(() => (d.dashboard.tracker.agents()[0]?.lastSeq ?? 0) > after, "a beat after the oversized message", valid);
+    expect(d.malformed).toEqual([]);
   });
 });

@@ -1,18 +1,22 @@
 // Every bound socket of every role, fuzzed as a real process (issue 10). lab04 binds two, both the
 // broker's: the XSUB front (what a publisher can send: anything, as a PUB/XPUB peer) and the XPUB
 // back (what a subscriber can send: subscriptions and any other message, as an XSUB peer).
+// The analyst terminal binds nothing, but it decodes what arrives; it is fuzzed through a plain
+// XSUB-XPUB proxy (which, unlike the broker, passes everything on) that it connects to.
 import { fileURLToPath } from "node:url";
 import { seededRandom } from "@zlabs/kit";
 import { freeTcpEndpoints, fuzzRole, ProcessPool, type RoleProcess, SocketJar, waitUntil, withDeadline } from "@zlabs/kit/testing";
 import { afterEach, describe, expect, it } from "vitest";
-import { Subscriber, XPublisher, XSubscriber } from "zeromq";
+import { Proxy, Subscriber, XPublisher, XSubscriber } from "zeromq";
 import { decodeSubscription, encodeSample, MAX_SAMPLE_FRAME_BYTES, MAX_SUBSCRIPTION_BYTES, SCHEMA } from "../internal/protocol.ts";
 
 const labDir = fileURLToPath(new URL("..", import.meta.url));
 const WAIT_MS = 20_000;
 const procs = new ProcessPool();
 const jar = new SocketJar();
+const proxies: Proxy[] = [];
 afterEach(async () => {
+  for (const p of proxies.splice(0)) p.terminate();
   jar.closeAll();
   await procs.stopAll();
 });
@@ -113,5 +117,44 @@ describe("fuzz", () => {
     const last = Buffer.from("\x01probe.last");
     await waitUntil(() => forwarded.some((f) => f.equals(last)), { timeoutMs: WAIT_MS, what: "probe.last upstream" });
     expect(forwarded.filter((f) => decodeSubscription([f]).kind === "invalid")).toEqual([]);
+  });
+
+  it("the analyst terminal's SUB survives 1,000+ hostile messages from a publisher and still shows a valid sample", async () => {
+    const proxy = new Proxy(new XSubscriber({ linger: 0 }), new XPublisher({ linger: 0 }));
+    proxies.push(proxy);
+    await proxy.frontEnd.bind("tcp://127.0.0.1:*");
+    await proxy.backEnd.bind("tcp://127.0.0.1:*");
+    void proxy.run();
+    const [publishers, terminalSide] = [proxy.frontEnd.lastEndpoint as string, proxy.backEnd.lastEndpoint as string];
+    const terminal = procs.start({
+      labDir,
+      cmd: "cmd/analyst-terminal.ts",
+      name: "terminal",
+      args: ["--broker", terminalSide, "--view", "log", "--status-every", "0"],
+    });
+    await terminal.waitForLog("watching", WAIT_MS);
+    const report = await fuzzRole(terminal, {
+      endpoint: publishers,
+      peer: "pub",
+      words: TOPICS,
+      fields: HEADER_FIELDS,
+      maxMessageBytes: MAX_SAMPLE_FRAME_BYTES,
+      maxRssMiB: 250,
+      probe: async () => {
+        const pub = jar.add(new XPublisher({ receiveTimeout: WAIT_MS }));
+        pub.connect(publishers);
+        await pub.receive();
+        const header = { v: 1, source: "probe", seq: 1, ts: Date.now(), units: "n", schema: SCHEMA, count: 1 };
+        const pump = setInterval(() => void pub.send(encodeSample({ topic: "probe.ok", header, values: [7] })).catch(() => {}), 50);
+        try {
+          await terminal.waitForLog({ msg: "first value", topic: "probe.ok" }, WAIT_MS);
+        } finally {
+          clearInterval(pump);
+          pub.close();
+        }
+      },
+    });
+    expect(report.sent).toBeGreaterThanOrEqual(1000);
+    expect(terminal.find("malformed sample dropped").length).toBeGreaterThan(100);
   });
 });
