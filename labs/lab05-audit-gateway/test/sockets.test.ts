@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Logger } from "@zlabs/kit";
 import { ANY_LOOPBACK_TCP, SocketJar, Tasks, testLogger, waitUntil, withDeadline } from "@zlabs/kit/testing";
 import { pack, unpack } from "msgpackr";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -169,6 +170,77 @@ describe("the audit gateway", () => {
     expect(store.keys().sort()).toEqual(["after-huge", "u64-at", "u64-details"]);
   });
 });
+
+describe("what the demo shows", () => {
+  it("a client without end sends at its rate until stopped, and the gateway's view names it by its id", async () => {
+    const { gateway, store } = await system();
+    const steady = new AuditClient(
+      { id: "steady", gateway: gateway.endpoints.front, records: 0, rate: 20, inflight: 5, timeoutMs: 10_000 },
+      log,
+    );
+    const stop = new AbortController();
+    const started = performance.now();
+    const done = steady.run(stop.signal);
+    await waitUntil(() => steady.stats.acked >= 12, { timeoutMs: WAIT_MS, what: "12 records acknowledged" });
+    // 20 a second at most: the 12th record cannot have gone out before 11/20 s.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(550);
+    const row = gateway.view().rows?.[0];
+    expect(row?.[0]).toBe("steady");
+    stop.abort();
+    const stats = await withDeadline(done, WAIT_MS, "the client stopped");
+    expect(stats.errors).toBe(0);
+    expect(store.keys().every((id) => id.startsWith(`steady-${steady.session}-`))).toBe(true);
+    expect(steady.view().title).toMatch(/^acked \d+ \(\d+\/s\) · in flight \d\/5 · BUSY 0 · sent again 0 · duplicates 0$/);
+  });
+
+  it("logs one line when the BUSY phase starts, one per burst of lost requests, and one when BUSY is over", async () => {
+    const { log: recording, lines } = recordingLog();
+    const gateway = new AuditGateway(
+      { front: ANY_LOOPBACK_TCP, back: ANY_LOOPBACK_TCP, maxInflight: 3, requestTtlMs: 300, clientTtlMs: 30_000 },
+      recording,
+    );
+    await gateway.bind();
+    void tasks.run((s) => gateway.run(s));
+    // An archivist that takes records and never answers: they are lost with it.
+    const hole = jar.add(new Dealer());
+    hole.connect(gateway.endpoints.back);
+    const raw = await rawClient(gateway);
+    let busy = 0;
+    const send = async (n: number) => {
+      await raw.send([`c${n}`, "AUDIT", record(`lost-${n}`)]);
+      await waitUntil(() => gateway.stats.requests === n, { timeoutMs: WAIT_MS, what: `request ${n} handled` });
+    };
+    // Until the gateway deals to the hole (a BUSY before that: it is not connected yet).
+    let n = 0;
+    while (gateway.inflight === 0) {
+      await send(++n);
+      if (gateway.inflight === 0) {
+        expect(String((await raw.receive())[1])).toBe("BUSY");
+        busy += 1;
+      }
+    }
+    for (let i = 0; i < 10; i++) await send(++n);
+    for (; busy < n - 3; busy++) expect(String((await raw.receive())[1])).toBe("BUSY");
+    expect(gateway.view().title).toBe("3/3 in flight · BUSY: the archive's hands are full");
+    const said = (start: string) => lines.filter((l) => l.msg.startsWith(start));
+    await waitUntil(() => said("BUSY over").length === 1, { timeoutMs: WAIT_MS, what: "BUSY over" });
+    await waitUntil(() => said("3 requests lost").length === 1, { timeoutMs: WAIT_MS, what: "one line for the 3 lost requests" });
+    expect(said("BUSY:")).toHaveLength(1);
+    expect(said("3 requests lost")[0]?.fields).toMatchObject({ clients: expect.any(String), lost: 3 });
+    expect(lines.filter((l) => l.msg.includes("lost"))).toHaveLength(1);
+    expect(gateway.view().title).toMatch(/^0\/3 in flight · 0 archived\/s · 1 client$/);
+  });
+});
+
+/** A logger that keeps what it is told, to count lines. */
+function recordingLog(): { log: Logger; lines: { level: string; msg: string; fields: Record<string, unknown> }[] } {
+  const lines: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
+  const at = (level: string) => (a: unknown, b?: string) =>
+    lines.push(typeof a === "string" ? { level, msg: a, fields: {} } : { level, msg: b ?? "", fields: a as Record<string, unknown> });
+  const recording = { trace: at("trace"), debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error"), fatal: at("fatal") };
+  const logger = { ...recording, child: () => logger } as unknown as Logger;
+  return { log: logger, lines };
+}
 
 /** MessagePack uint64 (0xcf), as Python's msgpack encodes an int of 2**32 or more. */
 function uint64(n: bigint): Buffer {
