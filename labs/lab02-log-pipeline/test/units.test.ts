@@ -13,8 +13,11 @@ import {
   decodeParserBus,
   decodeParserWork,
   decodeWriterMessage,
+  EVENTS_MAX_MESSAGE_BYTES,
   encodeMessage,
   linesOf,
+  MAX_CHUNK_BYTES,
+  MAX_CHUNK_LINES,
 } from "../internal/protocol.ts";
 import { BatchTracker } from "../internal/tracker.ts";
 
@@ -250,6 +253,25 @@ describe("parsing", () => {
     expect(events.pop()).toBe("");
     expect(events.map((e) => JSON.parse(e))).toEqual(lines.map((l, i) => JSON.parse(JSON.stringify(parseLine(l, 1000 + i, p)))));
     expect(unparsed).toBe(events.filter((e) => e.includes('"format":"unparsed"')).length);
+  });
+
+  it("keeps a chunk's events under the writer's limit, even for the worst lines at the chunk bounds", () => {
+    const chunk = (line: string) => {
+      const lines = Math.min(MAX_CHUNK_LINES, Math.floor(MAX_CHUNK_BYTES / (Buffer.byteLength(line) + 1)));
+      return Buffer.from(`${Array.from({ length: lines }, () => line).join("\n")}\n`);
+    };
+    // Control bytes (JSON writes each as six), short user names and addresses (pseudonyms are
+    // longer), a line of one control byte per line's worth, and one line at the byte bound.
+    for (const payload of [
+      chunk("\u0001".repeat(103)),
+      chunk("user=a ".repeat(14)),
+      chunk("a@b.cc 1.1.1.1 ".repeat(7)),
+      chunk("\u0001"),
+      chunk("\u0001".repeat(MAX_CHUNK_BYTES - 1)),
+    ]) {
+      expect(payload.length).toBeLessThanOrEqual(MAX_CHUNK_BYTES);
+      expect(parseChunk(payload, 0, p).ndjson.length).toBeLessThan(EVENTS_MAX_MESSAGE_BYTES - 64 * 1024);
+    }
   });
 
   it("hands out events that the next chunk does not overwrite", () => {
