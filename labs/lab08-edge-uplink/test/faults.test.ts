@@ -79,9 +79,15 @@ describe("Paranoid Pirate under faults", () => {
     await waitForCount(queue, "worker ready", 2, WAIT_MS);
     await procs.crash(stuck);
     expect(await exited(d, [rescuer, queue])).toEqual({ code: 0, signal: null });
-    expect(d.find("reading delivered")).toMatchObject([{ seq: 1, attempt: 2, status: "stored" }]);
+    // The first attempt went to the stuck worker; a retry got its ack. Which retry depends on how
+    // soon the rescuer's process is up (attempts before it find no idle worker and time out, and
+    // one of those may be stored first, so the ack may say "duplicate"): not pinned here.
+    expect(d.find({ msg: "no reply; failing over", attempt: 1 })).toHaveLength(1);
+    const [delivered] = d.find("reading delivered");
+    expect(delivered).toMatchObject({ seq: 1 });
+    expect(delivered?.attempt).toBeGreaterThanOrEqual(2);
     // Another process's output: it may still be on its way when the device has exited.
-    expect(await rescuer.waitForLog("reading stored", WAIT_MS)).toMatchObject({ device: "dev", seq: 1 });
+    expect(await rescuer.waitForLog("reading stored", WAIT_MS)).toMatchObject({ device: "dev", seq: 1, status: "stored" });
     expect(new ReadingStore(store).seqs("dev")).toEqual([1]);
   });
 
