@@ -81,6 +81,11 @@ export class StorageWriter {
     private readonly log: Logger,
   ) {}
 
+  /** Parsers heard from (HELLO or EVENTS), at most MAX_WORKERS. */
+  get parsers(): number {
+    return this.workers.size;
+  }
+
   async bind(): Promise<void> {
     const bound = await bindAll(this.log.child({ outDir: this.config.outDir }), {
       pull: [this.pull, this.config.bind],

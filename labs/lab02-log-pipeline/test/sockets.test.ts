@@ -7,7 +7,7 @@ import { Publisher, Pull, Push } from "zeromq";
 import { Pseudonymizer } from "../internal/anonymize.ts";
 import { LogCollector } from "../internal/log-collector.ts";
 import { LogParser } from "../internal/log-parser.ts";
-import { decodeWriterMessage, encodeMessage as encode } from "../internal/protocol.ts";
+import { decodeWriterMessage, encodeMessage as encode, MAX_WORKERS } from "../internal/protocol.ts";
 import { StorageWriter } from "../internal/storage-writer.ts";
 import { exactlyOnce, KEY, sampleFile, scratch, storedSeqs } from "./fixtures.ts";
 
@@ -199,6 +199,15 @@ describe("hostile peers on the sockets that connect", () => {
       clearInterval(publish);
     }
     expect(parser.malformed).toBeGreaterThanOrEqual(bad.length + burst.length - 1);
+  });
+
+  it("the writer counts at most MAX_WORKERS parser names, whatever names a peer invents", async () => {
+    const { writer } = await startWriter(join(tmp.dir, "out-names"));
+    const rogue = jar.add(new Push());
+    rogue.connect(writer.endpoints.bind);
+    for (let i = 0; i < MAX_WORKERS + 50; i++) await rogue.send(encode("HELLO", { worker: `w${i}` }));
+    await waitUntil(() => writer.loop.received === MAX_WORKERS + 50, { timeoutMs: WAIT_MS, what: "every HELLO" });
+    expect(writer.parsers).toBe(MAX_WORKERS);
   });
 
   it("the collector drops and counts what a rogue writer publishes, and finishes on a valid DONE", async () => {
