@@ -1,4 +1,4 @@
-import { bindAll, type Logger, type LoopStats, peerLimits, receiveLoop, runLoops, SendQueue } from "@zlabs/kit";
+import { bindAll, type Logger, type LoopStats, peerLimits, receiveLoop, runLoops, SendQueue, UsageError } from "@zlabs/kit";
 import { XPublisher, XSubscriber } from "zeromq";
 import { LastValueCache } from "./cache.ts";
 import { decodeSample, decodeSubscription, MAX_SAMPLE_FRAME_BYTES, MAX_SUBSCRIPTION_BYTES } from "./protocol.ts";
@@ -54,18 +54,22 @@ export class LvcBroker {
   }
 
   async bind(): Promise<void> {
+    for (const endpoint of this.config.publishers ?? []) this.connectPublisher(endpoint);
     const log = this.log.child({ maxTopics: this.config.maxTopics, maxAgeMs: this.config.maxAgeMs });
     const bound = await bindAll(log, { front: [this.front, this.config.front], back: [this.back, this.config.back] });
     Object.assign(this.endpoints, bound);
     // The cache must see every topic, subscribed or not, so the proxy subscribes to everything
-    // upstream. XSUB keeps that subscription and sends it to every publisher that connects.
+    // upstream. XSUB keeps that subscription and sends it to every publisher, whenever it connects.
     await this.upstream.send(SUBSCRIBE_ALL);
-    for (const endpoint of this.config.publishers ?? []) this.connectPublisher(endpoint);
   }
 
   /** Connects the front to a publisher that binds its PUB (an XSUB may bind, connect, or both). */
   connectPublisher(endpoint: string): void {
-    this.front.connect(endpoint);
+    try {
+      this.front.connect(endpoint);
+    } catch (err) {
+      throw new UsageError(`cannot connect to publisher ${endpoint}: ${(err as Error).message}`);
+    }
     this.log.info({ endpoint }, "connected to a publisher");
   }
 
