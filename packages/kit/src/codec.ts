@@ -28,8 +28,26 @@ export function refuse<T = never>(reason: string): Checked<T> {
   return { ok: false, reason };
 }
 
+/**
+ * Whole numbers past 32 bits as BigInt, so they go out as MessagePack's int64 (msgpackr
+ * would write float64, and a Python or Go peer would read 4294967297.0, a float, not an int).
+ */
+function wideIntegers(value: unknown, depth: number): unknown {
+  if (typeof value === "number") {
+    const wide = Number.isSafeInteger(value) && (value > 0xffffffff || value < -0x80000000);
+    return wide ? BigInt(value) : value;
+  }
+  if (typeof value !== "object" || value === null || value instanceof Uint8Array || value instanceof Date) return value;
+  if (depth >= MAX_NESTING) return value;
+  if (Array.isArray(value)) return value.map((v) => wideIntegers(v, depth + 1));
+  if (!isMap(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = wideIntegers(v, depth + 1);
+  return out;
+}
+
 export function encode(value: unknown): Buffer {
-  return packr.pack(value);
+  return packr.pack(wideIntegers(value, 0));
 }
 
 /** A plain object, as MessagePack maps decode: not an array, Buffer, Date or class instance. */

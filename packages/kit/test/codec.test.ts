@@ -64,4 +64,16 @@ describe("paths from a peer", () => {
       expect(isSafeName(bad)).toBe(false);
     }
   });
+
+  it("sends whole numbers past 32 bits as int64, as a typed peer expects, and reads them back as numbers", () => {
+    const ts = 1_764_000_000_000;
+    const packed = encode({ ts, neg: -(2 ** 40), small: 7, half: 0.5 });
+    const int64 = Buffer.alloc(9);
+    int64[0] = 0xd3;
+    int64.writeBigInt64BE(BigInt(ts), 1);
+    expect(packed.includes(int64)).toBe(true);
+    expect(packed.includes(0xcb)).toBe(true); // the one float, 0.5; no whole number went out as float64
+    expect(packed.indexOf(0xcb)).toBe(packed.length - 9);
+    expect(decodeMap(packed)).toEqual({ ok: true, value: { ts, neg: -(2 ** 40), small: 7, half: 0.5 } });
+  });
 });
