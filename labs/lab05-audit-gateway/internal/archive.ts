@@ -6,6 +6,8 @@ import { OnceStore } from "@zlabs/kit";
 export const RECORDS = "records";
 /** Records the archive keeps by default, the newest; 0 keeps every one. */
 export const KEEP_RECORDS = 2000;
+/** An archivist counts the shared folder again after storing this many records (or a tenth of keep, if less). */
+const COUNT_EVERY = 50;
 /** A temporary file this old is a crashed write's leftover (a write takes milliseconds). */
 export const STALE_TMP_MS = 60_000;
 /** A temporary file of the kit's OnceStore: .<key>.<writer pid>.<random>.tmp */
@@ -33,9 +35,9 @@ function unlinked(path: string): boolean {
 
 /**
  * The archive every archivist shares: each record written once (the kit's OnceStore), and kept
- * bounded. An archivist counts the folder every `keep`/10 records it stores, and past `keep` plus a
- * tenth removes the oldest (by modification time) down to `keep`: the folder holds from `keep` to
- * a fifth more files however long the demo runs.
+ * bounded. An archivist counts the folder every 50 records it stores (every `keep`/10, if less),
+ * and past `keep` plus a tenth removes the oldest (by modification time) down to `keep`: the folder
+ * holds about `keep` files, a fifth more at most, however long the demo runs.
  * A record id is recognised as a duplicate for as long as its file is kept: the newest `keep`
  * records are many times what the clients have in flight or retry, so a retry still finds its
  * record. A write that crashed (SIGKILL between writing and linking) leaves its temporary file;
@@ -59,6 +61,8 @@ export class Archive {
     this.dir = join(folder, RECORDS);
     this.slack = Math.max(1, Math.ceil(keep / 10));
     this.count();
+    // What earlier runs left: back to the bound at once.
+    if (keep > 0 && this.files > keep) this.trim();
   }
 
   /** "stored" the first time a record id comes, "duplicate" while its file is kept. */
@@ -68,7 +72,7 @@ export class Archive {
       this.files += 1;
       this.sinceCount += 1;
       // Other archivists write here too: count again now and then, and trim when past the bound.
-      if (this.keep > 0 && this.sinceCount >= this.slack) {
+      if (this.keep > 0 && this.sinceCount >= Math.min(this.slack, COUNT_EVERY)) {
         this.count();
         if (this.files > this.keep + this.slack) this.trim();
       }
@@ -111,7 +115,7 @@ export class Archive {
     let removed = 0;
     for (const r of records.slice(0, Math.max(0, records.length - this.keep))) if (unlinked(r.path)) removed += 1;
     this.trimmed += removed;
-    this.files = records.length - removed;
+    this.count(); // another archivist may have trimmed the same records at the same time
     return removed;
   }
 

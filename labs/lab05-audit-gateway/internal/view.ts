@@ -126,7 +126,7 @@ export interface ArchivistSnapshot {
 /** An archivist: one line, what it stored and how big the shared archive is. */
 export function archivistView(s: ArchivistSnapshot): View {
   const pace = s.delayMs > 0 ? ` · ${s.delayMs} ms per record` : "";
-  const bound = s.keep > 0 ? `keeps the newest ${n(s.keep)}` : "keeps all";
+  const bound = s.keep > 0 ? `keeps about ${n(s.keep)}` : "keeps all";
   return {
     title: `stored ${n(s.stored)} · duplicates ${n(s.duplicates)}${pace} · archive ${n(s.files)} records (${bound})`,
   };

@@ -88,7 +88,7 @@ describe("the client's and the archivist's views", () => {
 
   it("an archivist: stored, its pace, and the archive against its bound", () => {
     expect(archivistView({ stored: 612, duplicates: 3, delayMs: 100, files: 1950, keep: 2000 }).title).toBe(
-      "stored 612 · duplicates 3 · 100 ms per record · archive 1,950 records (keeps the newest 2,000)",
+      "stored 612 · duplicates 3 · 100 ms per record · archive 1,950 records (keeps about 2,000)",
     );
     expect(archivistView({ stored: 1, duplicates: 0, delayMs: 0, files: 1, keep: 0 }).title).toBe(
       "stored 1 · duplicates 0 · archive 1 records (keeps all)",
