@@ -56,7 +56,7 @@ export const clientOptions = {
   id: {
     type: "string",
     default: `${os.hostname().replace(/[^A-Za-z0-9_-]/g, "-")}-${process.pid}`,
-    describe: "client name (prefix of its record ids)",
+    describe: "client name: its routing id at the gateway, and the start of its record ids",
   },
   gateway: endpointOption(FRONT, "the gateway's ROUTER endpoint"),
   records: intOption(1000, "audit records to send; 0: no end, until stopped", { min: 0 }),

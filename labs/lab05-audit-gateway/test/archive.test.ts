@@ -3,8 +3,10 @@
 import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { Archive, RECORDS, STALE_TMP_MS } from "../internal/archive.ts";
+import { archivistConfig, DEFAULT_ARCHIVE } from "../internal/config.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "lab05-archive-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -63,5 +65,22 @@ describe("the archive", () => {
     expect(archive.removeLeftovers()).toBe(2);
     expect(readdirSync(records).sort()).toEqual([live, "kept.json"].sort());
     expect(archive.keys()).toEqual(["kept"]);
+  });
+});
+
+describe("the archive's folder", () => {
+  const flags = (archive: string) => ({ _: [], id: "a", gateway: "tcp://127.0.0.1:1", archive, delay: 0, keep: 10 });
+
+  it("by default is in the lab's folder, wherever the command ran; a path the user gives is from where they ran it", () => {
+    const before = process.env.ZLABS_USER_CWD;
+    process.env.ZLABS_USER_CWD = "/somewhere/else";
+    try {
+      expect(archivistConfig(flags(DEFAULT_ARCHIVE)).archive).toBe(fileURLToPath(new URL("../.store/archive", import.meta.url)));
+      expect(archivistConfig(flags("mine")).archive).toBe("/somewhere/else/mine");
+      expect(archivistConfig(flags("/abs/arch")).archive).toBe("/abs/arch");
+    } finally {
+      if (before === undefined) delete process.env.ZLABS_USER_CWD;
+      else process.env.ZLABS_USER_CWD = before;
+    }
   });
 });
