@@ -89,16 +89,6 @@ export class AuditGateway {
   /** Messages whose handling threw (logged by the loop): none expected. */
   readonly loops: Record<"front" | "back", LoopStats> = { front: { received: 0, failed: 0 }, back: { received: 0, failed: 0 } };
 
-  constructor(
-    private readonly config: GatewayConfig,
-    private readonly log: Logger,
-    private readonly options: { now?: () => number; publish?: (view: View) => void } = {},
-  ) {}
-
-  private now(): number {
-    return this.options.now?.() ?? performance.now();
-  }
-
   /** The BUSY phase: since when, why, how many replies; undefined while every record goes through. */
   private busyPhase: { since: number; lastAt: number; reason: BusyReason; replies: number } | undefined;
   private readonly ackedRate = new RateMeter();
@@ -110,6 +100,16 @@ export class AuditGateway {
       `${b.count} request${b.count === 1 ? "" : "s"} lost: no archive reply within ${this.config.requestTtlMs / 1000} s`,
     ),
   );
+
+  constructor(
+    private readonly config: GatewayConfig,
+    private readonly log: Logger,
+    private readonly options: { now?: () => number; publish?: (view: View) => void } = {},
+  ) {}
+
+  private now(): number {
+    return this.options.now?.() ?? performance.now();
+  }
 
   get inflight(): number {
     return this.pending.size;
