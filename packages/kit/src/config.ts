@@ -171,7 +171,8 @@ export function tryParseConfig<O extends Record<string, LabOption>>(
       .version(false)
       .wrap(Math.min(110, process.stdout.columns ?? 100))
       .fail((msg, err) => {
-        throw new ConfigError(msg ?? err?.message ?? "invalid configuration");
+        // yargs spreads some reasons over lines ("Invalid values:\n  Argument: ..."): one line here.
+        throw new ConfigError((msg ?? err?.message ?? "invalid configuration").replace(/\s*\n\s*/g, " "));
       });
     const args = parser.parseSync() as unknown as ConfigOf<O> & Record<string, unknown>;
     lastValueWins(spec.options, args);

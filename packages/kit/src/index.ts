@@ -7,6 +7,7 @@ export * from "./log.ts";
 export * from "./loops.ts";
 export * from "./once-store.ts";
 export * from "./random.ts";
+export * from "./reconnect.ts";
 export * from "./role.ts";
 export * from "./send-queue.ts";
 export * from "./view.ts";

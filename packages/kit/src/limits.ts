@@ -1,9 +1,11 @@
 import { isAbsolute, relative, resolve } from "node:path";
 
 /**
- * The largest message a socket takes from a peer unless its lab says otherwise. libzmq drops the
- * connection of a peer that sends more (ZMQ_MAXMSGSIZE), so one message can never make a process
- * allocate without bound. Labs that carry files or frames raise it for that socket alone.
+ * The largest frame a socket takes from a peer unless its lab says otherwise (ZMQ_MAXMSGSIZE: libzmq
+ * checks each frame of a multipart message, not their sum). libzmq drops the connection of a peer
+ * that sends more, so one message can never make a process allocate without bound; a socket that
+ * connected is not connected again by libzmq after such a drop (see reconnectAfterDrops). Labs that
+ * carry files or frames raise it for that socket alone.
  */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
 

@@ -82,4 +82,20 @@ describe("configuration", () => {
     expect(() => tryParseConfig(spec, [], { LOG_LEVEL: "bogus" })).toThrow(/LOG_LEVEL must be one of/);
     expect(() => tryParseConfig(spec, [], { LOG_FORMAT: "xml" })).toThrow('LOG_FORMAT must be json or pretty; got "xml"');
   });
+
+  it("says a value outside the choices on one line", () => {
+    const choosy = {
+      ...spec,
+      options: { mode: { type: "string", choices: ["calm", "storm"], default: "calm", describe: "m" } },
+      check: undefined,
+    } as const;
+    const err = (() => {
+      try {
+        tryParseConfig(choosy, ["--mode", "meltdown"], {});
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(err?.message).toMatch(/^Invalid values: Argument: mode, Given: "meltdown", Choices: "calm", "storm"$/);
+  });
 });

@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { Dealer } from "zeromq";
-import { fuzzRole, ProcessPool, withDeadline } from "../src/testing/index.ts";
+import { freeTcpEndpoint, fuzzRole, ProcessPool, withDeadline } from "../src/testing/index.ts";
 
 const labDir = fileURLToPath(new URL("./fixtures/demo", import.meta.url));
 const pool = new ProcessPool();
@@ -55,5 +55,28 @@ describe("fuzzRole", () => {
     const role = pool.start({ labDir, cmd: "cmd/fuzz-target.ts", args: ["--missing"] });
     expect(await role.exited).toEqual({ code: 2, signal: null });
     expect(role.lines).toEqual(["fuzz-target: no such file: samples/x.bin"]);
+  });
+
+  it("fuzzes a role that connects, by binding, and requires it to connect again after a message over its limit", async () => {
+    const fuzzer = await freeTcpEndpoint();
+    const role = pool.start({ labDir, cmd: "cmd/fuzz-target.ts", args: ["--connect", fuzzer, "--reconnect"] });
+    const { endpoint } = (await role.waitForLog("listening", 10_000)) as { endpoint: string };
+    const options = { endpoint: fuzzer, bind: true, peer: "dealer" as const, maxMessageBytes: 64 * 1024, maxRssMiB: 300 };
+    const report = await fuzzRole(role, { ...options, probe: () => ping(endpoint) });
+    expect(report.kinds["over-limit"]).toBeGreaterThan(0);
+    // One per message over the limit, and one more when the fuzzer itself goes away.
+    expect(role.find("connection dropped (a message over the limit?); connecting again").length).toBeGreaterThanOrEqual(
+      report.kinds["over-limit"] ?? 1,
+    );
+  });
+
+  it("fails when a role that connects stays cut off after a message over its limit", async () => {
+    const fuzzer = await freeTcpEndpoint();
+    const role = pool.start({ labDir, cmd: "cmd/fuzz-target.ts", args: ["--connect", fuzzer] });
+    const { endpoint } = (await role.waitForLog("listening", 10_000)) as { endpoint: string };
+    const options = { endpoint: fuzzer, bind: true, peer: "dealer" as const, maxMessageBytes: 64 * 1024, maxRssMiB: 300 };
+    await expect(fuzzRole(role, { ...options, probe: () => ping(endpoint) })).rejects.toThrow(
+      /to connect again after a message over its limit/,
+    );
   });
 });

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { Dealer, Push, type Socket, XPublisher, XSubscriber } from "zeromq";
 import { seededRandom } from "../random.ts";
-import { waitUntil } from "./deadline.ts";
+import { waitUntil, withDeadline } from "./deadline.ts";
 import type { RoleProcess } from "./process.ts";
 
 /**
@@ -23,8 +23,13 @@ export interface FuzzOptions {
   fields?: string[];
   /** Prefix most messages with an empty delimiter frame, as a REQ peer would. */
   envelope?: boolean;
-  /** The target socket's maximum message size: a few messages go just over it. */
+  /**
+   * The target socket's maximum message size (per frame, as libzmq checks it): a few messages go
+   * just over it, and every other frame is cut to fit, so the fuzz is not lost with a dropped connection.
+   */
   maxMessageBytes?: number;
+  /** Bind the endpoint and wait for the target to connect (a role that only connects). */
+  bind?: boolean;
 }
 
 export interface FuzzReport {
@@ -245,34 +250,78 @@ function peerSocket(peer: FuzzPeer, hwm: number): Socket & { send(m: Buffer[]): 
   }
 }
 
+/** A frame over the limit makes libzmq drop the connection, so only the deliberate ones are let through. */
+function clamp(message: Buffer[], limit: number | undefined): Buffer[] {
+  return limit === undefined ? message : message.map((f) => (f.length > limit ? f.subarray(0, limit) : f));
+}
+
+function overLimit(options: FuzzOptions, limit: number): Buffer[] {
+  // A SUB target only takes what starts with one of its subscriptions.
+  const lead = options.peer === "pub" ? Buffer.from(options.words?.[0] ?? "") : Buffer.alloc(0);
+  return [Buffer.concat([lead, Buffer.alloc(limit + 1, 0x62)])];
+}
+
+/** Resolves on the socket's next event of this type, or rejects at the deadline naming it. */
+function nextEvent(socket: Socket, type: "accept" | "connect", what: string, timeoutMs = 10_000): Promise<void> {
+  return withDeadline(new Promise<void>((resolve) => socket.events.on(type, () => resolve())), timeoutMs, what);
+}
+
 /**
  * Sends `count` malformed and hostile messages to an endpoint, as the given peer socket, and waits
  * until ZeroMQ has handed them all to the connection. The target decides what it does with them;
  * check afterwards that it is alive and still serves (fuzzRole does both for a process).
+ *
+ * Every `maxMessageBytes` over-limit message goes on a connection of its own, because the target
+ * drops the connection that sent it; with `bind` (for a target that connects) it goes on the one
+ * connection there is, and the target must connect again within 10 s.
  */
 export async function fuzzEndpoint(options: FuzzOptions): Promise<FuzzReport> {
   const count = Math.max(1000, options.count ?? 1000);
   const generator = new Generator(options, options.seed ?? 1);
+  const limit = options.maxMessageBytes;
   const socket = peerSocket(options.peer, count * 2 + 100);
   try {
-    socket.connect(options.endpoint);
-    if (options.peer === "pub") {
-      // Wait for the target's subscriptions, or what is published before them is dropped.
-      const xpub = socket as XPublisher;
-      xpub.receiveTimeout = 3000;
-      await xpub.receive().catch(() => undefined);
-    }
-    const over = options.maxMessageBytes;
+    if (options.bind) {
+      const accepted = nextEvent(socket, "accept", `the target to connect to ${options.endpoint}`);
+      await socket.bind(options.endpoint);
+      await accepted;
+    } else socket.connect(options.endpoint);
+    if (options.peer === "pub") await firstSubscription(socket as XPublisher);
     let sent = 0;
     for (let i = 0; i < count; i++) {
-      const message = over !== undefined && i % 300 === 150 ? [Buffer.alloc(over + 1, 0x62)] : generator.next();
-      if (over !== undefined && i % 300 === 150) generator.kinds["over-limit"] = (generator.kinds["over-limit"] ?? 0) + 1;
-      await socket.send(message);
+      if (limit !== undefined && i % 300 === 150) {
+        generator.kinds["over-limit"] = (generator.kinds["over-limit"] ?? 0) + 1;
+        await sendOverLimit(options, limit, socket);
+      } else await socket.send(clamp(generator.next(), limit));
       sent += 1;
     }
     return { sent, kinds: generator.kinds };
   } finally {
     socket.close();
+  }
+}
+
+/** Waits for the target's subscriptions, or what is published before them is dropped. */
+async function firstSubscription(xpub: XPublisher): Promise<void> {
+  xpub.receiveTimeout = 3000;
+  await xpub.receive().catch(() => undefined);
+}
+
+async function sendOverLimit(options: FuzzOptions, limit: number, main: Socket & { send(m: Buffer[]): Promise<void> }) {
+  if (options.bind) {
+    const back = nextEvent(main, "accept", "the target to connect again after a message over its limit");
+    await main.send(overLimit(options, limit));
+    await back;
+    if (options.peer === "pub") await firstSubscription(main as XPublisher);
+    return;
+  }
+  const once = peerSocket(options.peer, 10);
+  try {
+    once.connect(options.endpoint);
+    if (options.peer === "pub") await firstSubscription(once as XPublisher);
+    await once.send(overLimit(options, limit));
+  } finally {
+    once.close();
   }
 }
 
