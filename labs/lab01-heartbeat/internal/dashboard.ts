@@ -1,4 +1,4 @@
-import { type Logger, type LoopStats, peerLimits, receiveLoop, runLoops, UsageError } from "@zlabs/kit";
+import { type Logger, type LoopStats, peerLimits, receiveLoop, reconnectAfterDrops, runLoops, UsageError } from "@zlabs/kit";
 import { Subscriber } from "zeromq";
 import { type AgentRecord, type LivenessEvent, LivenessTracker } from "./liveness.ts";
 import { decodeHeartbeat, type Level, subscriptionsFor } from "./protocol.ts";
@@ -8,13 +8,6 @@ import { renderTable, statusLine } from "./view.ts";
 export const TICK_MS = 100;
 /** How often the table is redrawn on a terminal. */
 export const REDRAW_MS = 500;
-/**
- * How long after losing an agent's connection the dashboard connects to it again itself, unless
- * libzmq has by then. libzmq retries a connection that broke, but not one it dropped for a protocol
- * error, such as a message over the socket's size limit: without this, one oversized message would
- * hide that endpoint from the dashboard for good, even after the agent restarts.
- */
-export const RECONNECT_AFTER_DROP_MS = 1000;
 /** Events kept under the table. */
 const RECENT_EVENTS = 8;
 
@@ -28,7 +21,7 @@ export interface DashboardConfig {
   /** Period of the status line in log view; 0 turns it off. */
   statusEveryMs: number;
   tickMs?: number;
-  /** RECONNECT_AFTER_DROP_MS by default. */
+  /** The kit's RECONNECT_AFTER_DROP_MS by default. */
   reconnectMs?: number;
 }
 
@@ -80,7 +73,7 @@ export class Dashboard {
       }
     }
     this.socket.subscribe(...this.subscriptions);
-    this.reconnectAfterDrops();
+    reconnectAfterDrops(this.socket, this.config.connect, this.log, this.config.reconnectMs);
     this.log.info({ connect: this.config.connect, subscriptions: this.subscriptions }, "watching");
     const every = [{ ms: this.config.tickMs ?? TICK_MS, run: () => this.tick() }];
     if (this.config.view === "table") every.push({ ms: REDRAW_MS, run: () => this.draw() });
@@ -92,27 +85,6 @@ export class Dashboard {
     } finally {
       if (this.config.view === "table") this.draw();
     }
-  }
-
-  /** On a dropped connection, connects to that endpoint again unless libzmq has within the delay. */
-  private reconnectAfterDrops(): void {
-    const connectedAt = new Map<string, number>();
-    const events = this.socket.events;
-    events.on("connect", ({ address }) => connectedAt.set(address, performance.now()));
-    events.on("disconnect", ({ address }) => {
-      if (!this.config.connect.includes(address)) return;
-      const droppedAt = performance.now();
-      setTimeout(() => {
-        if (this.socket.closed || (connectedAt.get(address) ?? 0) > droppedAt) return;
-        this.log.warn({ endpoint: address }, "connection dropped (a message over the limit?); connecting again");
-        try {
-          this.socket.disconnect(address);
-        } catch {
-          // Already gone from the socket: libzmq gave up on it.
-        }
-        this.socket.connect(address);
-      }, this.config.reconnectMs ?? RECONNECT_AFTER_DROP_MS).unref();
-    });
   }
 
   receive(frames: Buffer[]): void {

@@ -7,14 +7,14 @@ import { fileURLToPath } from "node:url";
 import { MAX_MESSAGE_BYTES } from "@zlabs/kit";
 import { ANY_LOOPBACK_TCP, freeTcpEndpoints, fuzzRole, ProcessPool, SocketJar } from "@zlabs/kit/testing";
 import { afterEach, describe, expect, it } from "vitest";
-import { Proxy, XPublisher, XSubscriber } from "zeromq";
+import { XPublisher, XSubscriber, Proxy as ZmqProxy } from "zeromq";
 import { encodeHeartbeat, MAX_SUBSCRIPTION_BYTES } from "../internal/protocol.ts";
 import { heartbeat, receivesHeartbeat } from "./fixtures.ts";
 
 const labDir = fileURLToPath(new URL("..", import.meta.url));
 const procs = new ProcessPool();
 const jar = new SocketJar();
-const relays: Proxy[] = [];
+const relays: ZmqProxy[] = [];
 afterEach(async () => {
   for (const r of relays.splice(0)) r.terminate();
   jar.closeAll();
@@ -26,7 +26,7 @@ const TOPICS = ["hb.ok.rack1.fuzz.", "hb.crit.rack1.fuzz.", "hb.ok.rack1.other."
 
 /** A relay the dashboard connects to like an agent: peers publish into its XSUB, it forwards from its XPUB. */
 async function relay(): Promise<{ publishers: string; subscribers: string }> {
-  const proxy = new Proxy(new XSubscriber({ linger: 0 }), new XPublisher({ linger: 0 }));
+  const proxy = new ZmqProxy(new XSubscriber({ linger: 0 }), new XPublisher({ linger: 0 }));
   await proxy.frontEnd.bind(ANY_LOOPBACK_TCP);
   await proxy.backEnd.bind(ANY_LOOPBACK_TCP);
   relays.push(proxy);

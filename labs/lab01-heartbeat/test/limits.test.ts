@@ -1,10 +1,9 @@
 // Issue 10, found case 4: one huge subscription message must not make an agent allocate without
 // bound. The real agent process; the subscriptions come from a hand-written SUB peer.
 import { fileURLToPath } from "node:url";
-import { freeTcpEndpoints, ProcessPool, quiescent, rssMiB, withDeadline } from "@zlabs/kit/testing";
+import { freeTcpEndpoints, ProcessPool, quiescent, type RawSubscriber, rawSubscriber, rssMiB, withDeadline } from "@zlabs/kit/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { receivesHeartbeat } from "./fixtures.ts";
-import { type RawSubscriber, rawSubscriber } from "./raw-subscriber.ts";
 
 const labDir = fileURLToPath(new URL("..", import.meta.url));
 const WAIT_MS = 20_000;

@@ -28,11 +28,12 @@ function family(bytes: Buffer): string {
   return `0x${b.toString(16)}`;
 }
 
-/** What a README type word allows on the wire: "number" is an int when whole and below 2**32, else a float. */
+/** What a README type word allows on the wire: "number" is an int when whole, else a float. */
 const ALLOWED: Record<string, string[]> = {
   int: ["int"],
   float: ["float"],
   float64: ["float"],
+  int64: ["int"],
   number: ["int", "float"],
   str: ["str"],
   map: ["map"],

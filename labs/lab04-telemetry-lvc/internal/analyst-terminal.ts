@@ -1,14 +1,9 @@
-import { type Logger, type LoopStats, peerLimits, receiveLoop, runLoops, UsageError } from "@zlabs/kit";
+import { type Logger, type LoopStats, peerLimits, receiveLoop, reconnectAfterDrops, runLoops, UsageError } from "@zlabs/kit";
 import { Subscriber } from "zeromq";
 import { decodePayload, decodeSample, MAX_SAMPLE_FRAME_BYTES, type SampleHeader } from "./protocol.ts";
 
 export const REDRAW_MS = 500;
 export const STATUS_EVERY_MS = 5000;
-/**
- * libzmq never reconnects a connection it dropped for a protocol error, such as a frame over the
- * socket's limit; the terminal then connects again itself after this long, unless libzmq already has.
- */
-export const RECONNECT_AFTER_DROP_MS = 1000;
 /** Topics the terminal shows at most; past it, the least recently updated one makes room. */
 export const MAX_VIEW_TOPICS = 10_000;
 
@@ -17,7 +12,7 @@ export interface TerminalConfig {
   prefixes: string[];
   view: "table" | "log";
   statusEveryMs: number;
-  /** RECONNECT_AFTER_DROP_MS by default. */
+  /** The kit's RECONNECT_AFTER_DROP_MS by default. */
   reconnectMs?: number;
 }
 
@@ -57,7 +52,7 @@ export class AnalystTerminal {
       throw new UsageError(`cannot connect to ${this.config.broker}: ${(err as Error).message}`);
     }
     this.socket.subscribe(...this.config.prefixes);
-    this.keepConnected();
+    reconnectAfterDrops(this.socket, [this.config.broker], this.log, this.config.reconnectMs);
     this.log.info({ broker: this.config.broker, prefixes: this.config.prefixes }, "watching");
     const every: { ms: number; run: () => void }[] = [];
     if (this.config.view === "table") every.push({ ms: REDRAW_MS, run: () => this.draw() });
@@ -65,26 +60,6 @@ export class AnalystTerminal {
     await runLoops(signal, { sockets: [this.socket], every, log: this.log }, () =>
       receiveLoop(this.socket, signal, (frames) => this.receive(frames), { log: this.log, name: "broker", stats: this.stats }),
     );
-  }
-
-  /** After the broker's connection drops, connect again unless libzmq has by the deadline. */
-  private keepConnected(): void {
-    let connections = 0;
-    this.socket.events.on("connect", () => connections++);
-    this.socket.events.on("disconnect", () => {
-      const before = connections;
-      const retry = () => {
-        if (this.socket.closed || connections > before) return;
-        this.log.warn({ broker: this.config.broker }, "connection dropped (a frame over the limit?); connecting again");
-        try {
-          this.socket.disconnect(this.config.broker);
-        } catch {
-          // libzmq has already forgotten the endpoint.
-        }
-        this.socket.connect(this.config.broker);
-      };
-      setTimeout(retry, this.config.reconnectMs ?? RECONNECT_AFTER_DROP_MS).unref();
-    });
   }
 
   receive(frames: Buffer[]): void {

@@ -7,14 +7,14 @@ import { fileURLToPath } from "node:url";
 import { seededRandom } from "@zlabs/kit";
 import { freeTcpEndpoints, fuzzRole, ProcessPool, type RoleProcess, SocketJar, waitUntil, withDeadline } from "@zlabs/kit/testing";
 import { afterEach, describe, expect, it } from "vitest";
-import { Proxy, Subscriber, XPublisher, XSubscriber } from "zeromq";
+import { Subscriber, XPublisher, XSubscriber, Proxy as ZmqProxy } from "zeromq";
 import { decodeSubscription, encodeSample, MAX_SAMPLE_FRAME_BYTES, MAX_SUBSCRIPTION_BYTES, SCHEMA } from "../internal/protocol.ts";
 
 const labDir = fileURLToPath(new URL("..", import.meta.url));
 const WAIT_MS = 20_000;
 const procs = new ProcessPool();
 const jar = new SocketJar();
-const proxies: Proxy[] = [];
+const proxies: ZmqProxy[] = [];
 afterEach(async () => {
   for (const p of proxies.splice(0)) p.terminate();
   jar.closeAll();
@@ -120,7 +120,7 @@ describe("fuzz", () => {
   });
 
   it("the analyst terminal's SUB survives 1,000+ hostile messages from a publisher and still shows a valid sample", async () => {
-    const proxy = new Proxy(new XSubscriber({ linger: 0 }), new XPublisher({ linger: 0 }));
+    const proxy = new ZmqProxy(new XSubscriber({ linger: 0 }), new XPublisher({ linger: 0 }));
     proxies.push(proxy);
     await proxy.frontEnd.bind("tcp://127.0.0.1:*");
     await proxy.backEnd.bind("tcp://127.0.0.1:*");

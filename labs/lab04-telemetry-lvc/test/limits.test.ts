@@ -3,11 +3,20 @@
 // processes; the subscriptions come from a hand-written SUB peer; the test plays one more
 // publisher, to see what the broker forwards upstream.
 import { fileURLToPath } from "node:url";
-import { freeTcpEndpoints, ProcessPool, quiescent, rssMiB, SocketJar, waitUntil, withDeadline } from "@zlabs/kit/testing";
+import {
+  freeTcpEndpoints,
+  ProcessPool,
+  quiescent,
+  type RawSubscriber,
+  rawSubscriber,
+  rssMiB,
+  SocketJar,
+  waitUntil,
+  withDeadline,
+} from "@zlabs/kit/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { Subscriber, XPublisher } from "zeromq";
 import { MAX_TOPIC_LENGTH } from "../internal/protocol.ts";
-import { type RawSubscriber, rawSubscriber } from "./raw-subscriber.ts";
 
 const labDir = fileURLToPath(new URL("..", import.meta.url));
 const WAIT_MS = 20_000;

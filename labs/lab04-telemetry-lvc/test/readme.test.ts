@@ -19,6 +19,7 @@ afterEach(async () => {
 const TYPE_BYTES: Record<string, (b: number) => boolean> = {
   int: (b) => b <= 0x7f || b >= 0xe0 || (b >= 0xcc && b <= 0xd3),
   float64: (b) => b === 0xcb,
+  int64: (b) => b === 0xd3 || b === 0xcf,
   str: (b) => (b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb),
 };
 

@@ -4,4 +4,5 @@ export * from "./faults.ts";
 export * from "./fuzz.ts";
 export * from "./process.ts";
 export * from "./python.ts";
+export * from "./raw-subscriber.ts";
 export * from "./tasks.ts";
