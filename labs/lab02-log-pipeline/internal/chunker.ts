@@ -4,6 +4,7 @@
  * finding newlines with indexOf is what lets one collector feed the pipeline at a million lines/s.
  */
 import { createReadStream } from "node:fs";
+import { UsageError } from "@zlabs/kit";
 import { MAX_CHUNK_BYTES } from "./protocol.ts";
 
 const NEWLINE = 0x0a;
@@ -16,7 +17,7 @@ export interface LineCount {
   longestIn: string;
 }
 
-/** Lines in the files together; a last line without "\n" counts too. */
+/** Lines in the files together; a last line without "\n" counts too. A file that cannot be read is a UsageError. */
 export async function countLines(paths: readonly string[]): Promise<LineCount> {
   let lines = 0;
   let longest = 0;
@@ -24,15 +25,19 @@ export async function countLines(paths: readonly string[]): Promise<LineCount> {
   for (const path of paths) {
     const before = longest;
     let run = 0;
-    for await (const block of createReadStream(path, { highWaterMark: READ_BLOCK }) as AsyncIterable<Buffer>) {
-      let from = 0;
-      for (let i = block.indexOf(NEWLINE); i !== -1; i = block.indexOf(NEWLINE, i + 1)) {
-        lines += 1;
-        longest = Math.max(longest, run + i - from + 1);
-        run = 0;
-        from = i + 1;
+    try {
+      for await (const block of createReadStream(path, { highWaterMark: READ_BLOCK }) as AsyncIterable<Buffer>) {
+        let from = 0;
+        for (let i = block.indexOf(NEWLINE); i !== -1; i = block.indexOf(NEWLINE, i + 1)) {
+          lines += 1;
+          longest = Math.max(longest, run + i - from + 1);
+          run = 0;
+          from = i + 1;
+        }
+        run += block.length - from;
       }
-      run += block.length - from;
+    } catch (err) {
+      throw new UsageError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
     if (run > 0) {
       lines += 1;

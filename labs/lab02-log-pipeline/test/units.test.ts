@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { UsageError } from "@zlabs/kit";
 import { pack } from "msgpackr";
 import { afterAll, describe, expect, it } from "vitest";
 import { Pseudonymizer } from "../internal/anonymize.ts";
@@ -187,6 +188,11 @@ describe("the collector's chunker", () => {
       { first: 3, count: 2, bytes: 20 },
     ]);
     expect(await countLines([f])).toEqual({ lines: 5, longest: 80, longestIn: f });
+  });
+
+  it("says which file it cannot read, as a usage error", async () => {
+    const gone = join(dir, "gone.log");
+    await expect(countLines([gone])).rejects.toThrow(new UsageError(`cannot read ${gone}: ENOENT`));
   });
 });
 
