@@ -1,4 +1,4 @@
-import { createLogger, parseConfig, runMain } from "@zlabs/kit";
+import { createLogger, parseConfig, publishView, runMain } from "@zlabs/kit";
 import { CentralReceiver } from "../internal/central-receiver.ts";
 import { LAB, receiverConfig, receiverOptions } from "../internal/config.ts";
 
@@ -7,4 +7,4 @@ const describe = "Paranoid Pirate queue: devices on one ROUTER, workers on anoth
 const config = receiverConfig(parseConfig({ lab: LAB, role, describe, options: receiverOptions }));
 const log = createLogger({ lab: LAB, role });
 
-runMain(log, (signal) => new CentralReceiver(config, log).run(signal));
+runMain(log, (signal) => new CentralReceiver(config, log, { publish: publishView }).run(signal));

@@ -1,4 +1,4 @@
-import { createLogger, parseConfig, runMain } from "@zlabs/kit";
+import { createLogger, parseConfig, publishView, runMain } from "@zlabs/kit";
 import { checkDevice, deviceConfig, deviceOptions, LAB } from "../internal/config.ts";
 import { FieldDevice } from "../internal/field-device.ts";
 import { Outbox } from "../internal/outbox.ts";
@@ -8,4 +8,4 @@ const describe = "takes readings and delivers each one exactly once, failing ove
 const { device, outboxDir, capacity } = deviceConfig(parseConfig({ lab: LAB, role, describe, options: deviceOptions, check: checkDevice }));
 const log = createLogger({ lab: LAB, role });
 
-runMain(log, (signal) => new FieldDevice(device, new Outbox(outboxDir, capacity), log).run(signal));
+runMain(log, (signal) => new FieldDevice(device, new Outbox(outboxDir, capacity), log, publishView).run(signal));

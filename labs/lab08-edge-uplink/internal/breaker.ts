@@ -25,9 +25,17 @@ export class CircuitBreaker {
     return this.state(now) !== "open";
   }
 
-  success(): void {
+  /** While open: ms until the cool-down ends and a probe may go (0 otherwise). */
+  probeIn(now: number): number {
+    return this.state(now) === "open" ? this.openedAt + this.coolDownMs - now : 0;
+  }
+
+  /** Returns true when this success closed an open breaker (its probe got through). */
+  success(): boolean {
+    const wasOpen = this.opened;
     this.failures = 0;
     this.opened = false;
+    return wasOpen;
   }
 
   /** Returns true when this failure opened the breaker. */

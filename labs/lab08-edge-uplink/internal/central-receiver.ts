@@ -1,6 +1,19 @@
-import { bindAll, type Logger, type LoopStats, peerLimits, type Receiver, receiveLoop, runLoops, SendQueue, Wakeup } from "@zlabs/kit";
+import {
+  bindAll,
+  bytesForLog,
+  type Logger,
+  type LoopStats,
+  peerLimits,
+  type Receiver,
+  receiveLoop,
+  runLoops,
+  SendQueue,
+  type View,
+  Wakeup,
+} from "@zlabs/kit";
 import { Router } from "zeromq";
 import { EMPTY, type FromDevice, type FromWorker, fromDevice, fromWorker, HEARTBEAT, MAX_MESSAGE_BYTES } from "./protocol.ts";
+import { receiverView, VIEW_MS, type WorkerRow } from "./view.ts";
 
 export interface ReceiverConfig {
   /** ROUTER for devices. */
@@ -16,6 +29,20 @@ interface IdleWorker {
   identity: Buffer;
   expiresAt: number;
 }
+
+/** What the view shows of a worker (not the queue's logic: that is the idle line alone). */
+interface WorkerSeen {
+  name: string;
+  state: WorkerRow["state"];
+  since: number;
+  heardAt: number;
+  readings: number;
+}
+
+/** A worker the queue has lost stays in the view this long, then is forgotten. */
+const FORGET_AFTER_MS = 30_000;
+/** The view tracks at most this many workers (a peer inventing identities cannot grow it). */
+const MAX_SEEN = 256;
 
 /**
  * The central receiver: a Paranoid Pirate queue (the Guide's ppqueue). Workers announce themselves
@@ -46,13 +73,21 @@ export class CentralReceiver {
   readonly endpoints = { front: "", back: "" };
   /** Messages dropped as malformed. */
   dropped = 0;
+  requests = 0;
+  replies = 0;
+  /** Every worker heard from lately, for the view. */
+  private readonly seen = new Map<string, WorkerSeen>();
   readonly loops: Record<"front" | "back", LoopStats> = { front: { received: 0, failed: 0 }, back: { received: 0, failed: 0 } };
 
   constructor(
     private readonly config: ReceiverConfig,
     private readonly log: Logger,
-    private readonly now: () => number = () => performance.now(),
+    private readonly options: { now?: () => number; publish?: (view: View) => void } = {},
   ) {}
+
+  private now(): number {
+    return this.options.now?.() ?? performance.now();
+  }
 
   async bind(): Promise<void> {
     Object.assign(this.endpoints, await bindAll(this.log, { front: [this.front, this.config.front], back: [this.back, this.config.back] }));
@@ -68,7 +103,14 @@ export class CentralReceiver {
     const log = this.log;
     await runLoops(
       signal,
-      { sockets: [this.front, this.back], every: [{ ms: this.config.heartbeatMs, run: () => this.heartbeat() }], log },
+      {
+        sockets: [this.front, this.back],
+        every: [
+          { ms: this.config.heartbeatMs, run: () => this.heartbeat() },
+          { ms: VIEW_MS, run: () => this.options.publish?.(this.view()) },
+        ],
+        log,
+      },
       () => receiveLoop(this.back, signal, (frames) => this.onWorker(fromWorker(frames)), { log, name: "back", stats: this.loops.back }),
       () =>
         receiveLoop(this.devicesWhileWorkerIdle(signal), signal, (frames) => this.onDevice(fromDevice(frames), signal), {
@@ -89,6 +131,8 @@ export class CentralReceiver {
         this.markIdle(msg.worker);
         return;
       case "reply":
+        this.replies += 1;
+        this.track(msg.worker, "idle").readings += 1;
         this.markIdle(msg.worker);
         // ROUTER without mandatory: a reply for a device that has gone is dropped by libzmq.
         return this.toDevices.send([msg.client, EMPTY, msg.body]);
@@ -132,9 +176,12 @@ export class CentralReceiver {
       }
       try {
         await this.toWorkers.send([worker.identity, ...envelope]);
+        this.requests += 1;
+        this.track(worker.identity, "busy");
         return;
       } catch (err) {
         if (!this.unreachable(err)) throw err;
+        this.track(worker.identity, "gone");
         this.log.warn({ worker: worker.identity }, "worker gone; request goes to the next");
       }
     }
@@ -144,6 +191,7 @@ export class CentralReceiver {
     const key = identity.toString("latin1");
     this.idle.delete(key);
     this.idle.set(key, { identity, expiresAt: this.now() + this.config.heartbeatMs * this.config.liveness });
+    this.track(identity, "idle").heardAt = this.now();
     this.workerIdle.wake();
   }
 
@@ -167,19 +215,75 @@ export class CentralReceiver {
     for (const [key, w] of this.idle) {
       if (w.expiresAt > now) continue;
       this.idle.delete(key);
+      this.track(w.identity, "expired");
       this.log.warn({ worker: w.identity, idle: this.idle.size }, "worker expired");
     }
   }
 
   private heartbeat(): void {
     this.purge();
+    this.forget();
     for (const [key, w] of this.idle) {
       this.toWorkers.send([w.identity, HEARTBEAT]).catch((err: unknown) => {
         if (!this.unreachable(err) || this.idle.get(key) !== w) return;
         this.idle.delete(key);
+        this.track(w.identity, "gone");
         this.log.warn({ worker: w.identity, idle: this.idle.size }, "worker gone");
       });
     }
+  }
+
+  /** Notes a worker's state for the view. */
+  private track(identity: Buffer, state: WorkerSeen["state"]): WorkerSeen {
+    const key = identity.toString("latin1");
+    const now = this.now();
+    let w = this.seen.get(key);
+    if (!w) {
+      w = { name: bytesForLog(identity), state, since: now, heardAt: now, readings: 0 };
+      this.seen.set(key, w);
+      if (this.seen.size > MAX_SEEN) this.forget(true);
+    } else if (w.state !== state) {
+      w.state = state;
+      w.since = now;
+    }
+    return w;
+  }
+
+  /** Lost workers leave the view after a while; with too many tracked, the longest silent go first. */
+  private forget(crowded = false): void {
+    const now = this.now();
+    for (const [key, w] of this.seen) if (w.state !== "idle" && now - w.heardAt > FORGET_AFTER_MS) this.seen.delete(key);
+    if (!crowded) return;
+    const silent = [...this.seen].filter(([key]) => !this.idle.has(key)).sort(([, a], [, b]) => a.heardAt - b.heardAt);
+    for (const [key] of silent.slice(0, this.seen.size - MAX_SEEN)) this.seen.delete(key);
+  }
+
+  /** The live view: the LRU line of idle workers, the busy ones, the ones just lost. */
+  view(): View {
+    const now = this.now();
+    const line = [...this.idle.keys()];
+    const workers = [...this.seen].map(([key, w]): WorkerRow => {
+      const place = line.indexOf(key) + 1;
+      // Taken from the line, its request on the way: busy already.
+      const state = w.state === "idle" && place === 0 ? "busy" : w.state;
+      return {
+        name: w.name,
+        state,
+        place: state === "idle" ? place : undefined,
+        forMs: now - w.since,
+        readings: w.readings,
+        heardMs: now - w.heardAt,
+      };
+    });
+    return receiverView({
+      front: this.endpoints.front,
+      back: this.endpoints.back,
+      expiryMs: this.config.heartbeatMs * this.config.liveness,
+      workers,
+      requests: this.requests,
+      replies: this.replies,
+      dropped: this.dropped,
+    });
   }
 
   /** A send to a worker whose connection has gone (EHOSTUNREACH) or is full (EAGAIN). */

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { closeSockets, type Logger, pause, peerLimits } from "@zlabs/kit";
+import { closeSockets, type Logger, pause, peerLimits, type View } from "@zlabs/kit";
 import { Dealer } from "zeromq";
 import {
   EMPTY,
@@ -13,6 +13,7 @@ import {
   type Reading,
 } from "./protocol.ts";
 import type { ReadingStore } from "./store.ts";
+import { VIEW_MS, type WorkerSnapshot, workerView } from "./view.ts";
 
 /** Reconnect back-off after losing the queue: 1 s, doubling up to 32 s, reset by any message from it. */
 export const INTERVAL_INIT_MS = 1000;
@@ -52,40 +53,54 @@ export class IngestWorker {
   reconnects = 0;
   /** Messages from the queue that were malformed, and readings that could not be stored. */
   dropped = 0;
+  /** What the view shows: this connection's identity, what the loop is doing, its liveness. */
+  private identity = "";
+  private state: WorkerSnapshot["state"] = "waiting";
+  private liveness: number;
+  private pauseMs = 0;
+  private pauseEndsAt = 0;
 
   constructor(
     private readonly config: WorkerConfig,
     private readonly store: ReadingStore,
     private readonly log: Logger,
-  ) {}
+    private readonly publish?: (view: View) => void,
+  ) {
+    this.liveness = config.liveness;
+  }
 
   async run(signal: AbortSignal): Promise<void> {
     const { heartbeatMs, liveness: maxLiveness, backoffInitMs, backoffMaxMs } = this.config;
     const onAbort = () => closeSockets(this.socket);
     signal.addEventListener("abort", onAbort, { once: true });
+    const viewTimer = this.publish ? setInterval(() => this.publish?.(this.view()), VIEW_MS) : undefined;
+    const trimmed = this.store.sweep();
+    if (trimmed > 0) this.log.info({ removed: trimmed, keep: this.store.keep }, "old readings and crashed writes removed from the store");
     try {
       let socket = await this.connect();
       let answered = false;
-      let liveness = maxLiveness;
       let interval = backoffInitMs;
       let heartbeatAt = performance.now() + heartbeatMs;
+      this.liveness = maxLiveness;
       while (!signal.aborted) {
         const frames = await this.receive(socket);
         if (frames) {
           if (!answered) this.log.info({ backoffMs: backoffInitMs }, "queue answered; back-off reset");
           answered = true;
-          liveness = maxLiveness;
+          this.liveness = maxLiveness;
           interval = backoffInitMs;
           await this.handle(fromQueue(frames), socket, signal);
-        } else if (--liveness === 0 && !signal.aborted) {
+        } else if (--this.liveness === 0 && !signal.aborted) {
           this.log.warn({ delayMs: interval, attempt: this.reconnects + 1 }, "queue silent; reconnecting after a pause");
           closeSockets(socket);
+          this.pausing(interval);
           if (!(await pause(interval, signal))) break;
           interval = Math.min(interval * 2, backoffMaxMs);
           this.reconnects += 1;
           socket = await this.connect();
           answered = false;
-          liveness = maxLiveness;
+          this.liveness = maxLiveness;
+          this.state = "waiting";
         }
         if (performance.now() >= heartbeatAt) {
           heartbeatAt = performance.now() + heartbeatMs;
@@ -93,9 +108,33 @@ export class IngestWorker {
         }
       }
     } finally {
+      clearInterval(viewTimer);
       signal.removeEventListener("abort", onAbort);
       closeSockets(this.socket);
     }
+  }
+
+  private pausing(ms: number): void {
+    this.state = "paused";
+    this.pauseMs = ms;
+    this.pauseEndsAt = performance.now() + ms;
+  }
+
+  /** The live view: idle, storing or paused before a reconnect; what it stored. */
+  view(): View {
+    return workerView({
+      queue: this.config.queue,
+      identity: this.identity,
+      state: this.state,
+      liveness: this.liveness,
+      maxLiveness: this.config.liveness,
+      reconnectInMs: this.pauseEndsAt - performance.now(),
+      pauseMs: this.pauseMs,
+      stored: this.stored,
+      duplicates: this.duplicates,
+      reconnects: this.reconnects,
+      dropped: this.dropped,
+    });
   }
 
   private async connect(): Promise<Dealer> {
@@ -110,6 +149,7 @@ export class IngestWorker {
       ...peerLimits(MAX_MESSAGE_BYTES),
     });
     this.socket = socket;
+    this.identity = routingId;
     socket.connect(this.config.queue);
     await this.send(socket, READY);
     this.log.info({ queue: this.config.queue, identity: routingId }, "ready sent");
@@ -154,7 +194,12 @@ export class IngestWorker {
 
   private async storeReading(client: Buffer, r: Reading, socket: Dealer, signal: AbortSignal): Promise<void> {
     this.log.debug({ device: r.device, seq: r.seq }, "reading received");
-    if (this.config.delayMs > 0 && !(await pause(this.config.delayMs, signal))) return;
+    this.state = "storing";
+    try {
+      if (this.config.delayMs > 0 && !(await pause(this.config.delayMs, signal))) return;
+    } finally {
+      this.state = "waiting";
+    }
     let status: "stored" | "duplicate";
     try {
       status = this.store.put(r, this.config.id);
@@ -165,7 +210,10 @@ export class IngestWorker {
     }
     if (status === "stored") this.stored += 1;
     else this.duplicates += 1;
-    this.log.info({ device: r.device, seq: r.seq, status }, "reading stored");
+    // Every reading is counted in the views; a duplicate (a device's retry of a reading that was
+    // stored after all) is worth a line of its own.
+    if (status === "stored") this.log.debug({ device: r.device, seq: r.seq, status }, "reading stored");
+    else this.log.info({ device: r.device, seq: r.seq, status }, "reading stored");
     await this.send(socket, [
       client,
       EMPTY,

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeReading, encodeReading, type Reading } from "./protocol.ts";
 
@@ -18,6 +18,9 @@ export class Outbox {
     private readonly capacity: number,
   ) {
     mkdirSync(dir, { recursive: true });
+    // A write the device crashed in (killed between writing and renaming) left a .tmp: the reading
+    // was never taken, as far as anyone knows. Only this device writes here, so it is safe to remove.
+    for (const name of readdirSync(dir).filter((n) => n.endsWith(".tmp"))) rmSync(join(dir, name), { force: true });
     this.pending = readdirSync(dir)
       .filter((n) => /^\d+\.reading$/.test(n))
       .map((n) => Number.parseInt(n, 10))

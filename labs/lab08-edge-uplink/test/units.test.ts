@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pack } from "msgpackr";
@@ -122,6 +122,17 @@ describe("the circuit breaker", () => {
     expect(b.state(2040)).toBe("closed");
     expect(b.failure(2050)).toBe(false);
   });
+
+  it("tells how long until a probe may go, and whether a success closed it (for the view and the log)", () => {
+    const b = new CircuitBreaker(1, 1000);
+    expect(b.probeIn(0)).toBe(0);
+    expect(b.success()).toBe(false);
+    b.failure(100);
+    expect(b.probeIn(400)).toBe(700);
+    expect(b.probeIn(1100)).toBe(0); // half-open
+    expect(b.success()).toBe(true);
+    expect(b.success()).toBe(false);
+  });
 });
 
 describe("the device's outbox", () => {
@@ -147,6 +158,16 @@ describe("the device's outbox", () => {
     expect(box.dropped).toBe(2);
     expect(box.oldest()?.seq).toBe(3);
   });
+
+  it("removes a write the device crashed in (a .tmp) when it starts, and keeps its readings", () => {
+    const path = join(dir, "outbox-3");
+    new Outbox(path, 10).add((seq) => reading(seq));
+    writeFileSync(join(path, "2.reading.tmp"), "half a reading");
+    const box = new Outbox(path, 10);
+    expect(readdirSync(path).sort()).toEqual(["1.reading", "next-seq"]);
+    expect(box.oldest()?.seq).toBe(1);
+    expect(box.add((seq) => reading(seq)).seq).toBe(2);
+  });
 });
 
 describe("the readings store", () => {
@@ -157,5 +178,33 @@ describe("the readings store", () => {
     expect(store.put(reading(2), "w2")).toBe("stored");
     expect(store.seqs("dev-1")).toEqual([1, 2]);
     expect(readdirSync(join(dir, "store", "dev-1")).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("keeps the last `keep` readings per device: storing seq N deletes N - keep; a retry of a kept one is still a duplicate", () => {
+    const store = new ReadingStore(join(dir, "store-keep"), 3);
+    for (let seq = 1; seq <= 5; seq++) store.put(reading(seq), "w");
+    store.put(reading(1, "dev-2"), "w");
+    expect(store.seqs("dev-1")).toEqual([3, 4, 5]);
+    expect(store.seqs("dev-2")).toEqual([1]);
+    expect(store.put(reading(5), "w")).toBe("duplicate");
+    expect(store.put(reading(3), "w")).toBe("duplicate");
+    expect(store.seqs("dev-1")).toEqual([3, 4, 5]);
+  });
+
+  it("sweep: trims what an older run left (a larger keep, gaps) and crashed writes' stale temporary files, not fresh ones", () => {
+    const root = join(dir, "store-sweep");
+    const big = new ReadingStore(root);
+    for (const seq of [1, 2, 4, 7, 8, 9, 10]) big.put(reading(seq), "w");
+    mkdirSync(join(root, "dev-1"), { recursive: true });
+    const stale = join(root, "dev-1", ".11.123.abc.tmp");
+    writeFileSync(stale, "crashed");
+    utimesSync(stale, new Date(0), new Date(0));
+    writeFileSync(join(root, "dev-1", ".12.123.def.tmp"), "being written");
+    const store = new ReadingStore(root, 3);
+    expect(store.sweep()).toBe(5); // 1, 2, 4, 7 and the stale .tmp
+    expect(store.seqs("dev-1")).toEqual([8, 9, 10]);
+    expect(readdirSync(join(root, "dev-1")).filter((f) => f.endsWith(".tmp"))).toEqual([".12.123.def.tmp"]);
+    expect(new ReadingStore(root, 0).sweep()).toBe(0); // keep 0: keeps every reading
+    expect(new ReadingStore(join(dir, "no-store-yet"), 3).sweep()).toBe(0);
   });
 });
