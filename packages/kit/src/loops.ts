@@ -127,7 +127,13 @@ export class Wakeup {
     while (!ready() && !signal?.aborted) await this.wait(signal);
   }
 
+  /** Whether a loop waits now: a hot path can skip wake() when nobody does. */
+  get waiting(): boolean {
+    return this.waiters.length > 0;
+  }
+
   wake(): void {
+    if (this.waiters.length === 0) return;
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();

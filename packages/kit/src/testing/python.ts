@@ -10,6 +10,13 @@ import { withDeadline } from "./deadline.ts";
 export const PYTHON = "/usr/bin/python3";
 
 let pyzmq: boolean | undefined;
+let msgpack: boolean | undefined;
+
+/** Whether Python's msgpack is importable too (Debian's python3-msgpack): a peer that packs as Python does. */
+export function hasPythonMsgpack(): boolean {
+  msgpack ??= hasPyzmq() && spawnSync(PYTHON, ["-c", "import msgpack"], { stdio: "ignore" }).status === 0;
+  return msgpack;
+}
 
 /** Whether pyzmq is importable; interop tests skip (and say so) without it. */
 export function hasPyzmq(): boolean {
