@@ -1,9 +1,8 @@
 // A client written with pyzmq and Python's msgpack: numbers as Python sends them (uint64 and float).
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ANY_LOOPBACK_TCP, hasPyzmq, PYTHON, PythonPeers, Tasks, testLogger } from "@zlabs/kit/testing";
+import { ANY_LOOPBACK_TCP, hasPythonMsgpack, hasPyzmq, PYTHON, PythonPeers, Tasks, testLogger } from "@zlabs/kit/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { ArchivalWorker } from "../internal/archival-worker.ts";
 import { Archive } from "../internal/archive.ts";
@@ -18,8 +17,6 @@ afterEach(async () => {
   python.killAll();
   await tasks.stopAll();
 });
-
-const hasMsgpack = hasPyzmq() && spawnSync(PYTHON, ["-c", "import msgpack"], { stdio: "ignore" }).status === 0;
 
 // Python's msgpack packs an int of 2**32 or more (a millisecond timestamp) as uint64, a float as float 64.
 const CLIENT = `
@@ -42,7 +39,7 @@ for i, r in enumerate(records):
 `;
 
 describe("a pyzmq client", () => {
-  it.skipIf(!hasMsgpack)("has records acknowledged whose numbers are uint64 and float (python3-msgpack needed)", async () => {
+  it.skipIf(!hasPythonMsgpack())("has records acknowledged whose numbers are uint64 and float (python3-msgpack needed)", async () => {
     const gateway = new AuditGateway(
       { front: ANY_LOOPBACK_TCP, back: ANY_LOOPBACK_TCP, maxInflight: 10, requestTtlMs: 10_000, clientTtlMs: 30_000 },
       log,
