@@ -14,7 +14,6 @@ export const MIN_INTERVAL_MS = 10;
 export const DEFAULT_AGENT_ENDPOINT = "tcp://127.0.0.1:5011";
 /** The demo's agents bind 5011-5019; the dashboard watches them all (absent ones cost nothing). */
 export const DEFAULT_DASHBOARD_CONNECT = Array.from({ length: 9 }, (_, i) => `tcp://127.0.0.1:${5011 + i}`);
-export const DEFAULT_STATUS_EVERY_MS = 5000;
 
 const hostName =
   os
@@ -61,12 +60,6 @@ const dashboardOptions = {
     describe: `show only these alert levels: ${LEVELS.join(", ")} (default: all)`,
   },
   liveness: intOption(DEFAULT_LIVENESS, "intervals of silence before an agent is dead", { min: 1 }),
-  view: {
-    choices: ["auto", "table", "log"] as const,
-    default: "auto" as const,
-    describe: "table redraws in place; log prints a line per change",
-  },
-  statusEvery: intOption(DEFAULT_STATUS_EVERY_MS, "status line period in log view, ms (0: off)", { min: 0 }),
 } as const;
 
 export const dashboardSpec = {
@@ -84,19 +77,11 @@ export const dashboardSpec = {
   },
 };
 
-/** The dashboard's configuration; `auto` view is a table on a terminal and log lines elsewhere. */
-export function dashboardConfig(args: ConfigOf<typeof dashboardOptions>, isTTY: boolean): DashboardConfig {
+export function dashboardConfig(args: ConfigOf<typeof dashboardOptions>): DashboardConfig {
   return {
     connect: listOption(args.connect),
     racks: listOption(args.rack),
     levels: listOption(args.level).filter(isLevel) as Level[],
     liveness: args.liveness,
-    view: args.view === "auto" ? (isTTY ? "table" : "log") : args.view,
-    statusEveryMs: args.statusEvery,
   };
-}
-
-/** In table view the screen is redrawn in place: only errors may interrupt it (unless LOG_LEVEL says otherwise). */
-export function dashboardLogLevel(config: DashboardConfig, env: NodeJS.ProcessEnv = process.env): { level?: string } {
-  return config.view === "table" && !env.LOG_LEVEL ? { level: "error" } : {};
 }

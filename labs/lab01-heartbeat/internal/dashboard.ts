@@ -1,25 +1,29 @@
-import { type Logger, type LoopStats, peerLimits, receiveLoop, reconnectAfterDrops, runLoops, UsageError } from "@zlabs/kit";
+import {
+  type Logger,
+  type LoopStats,
+  peerLimits,
+  publishView,
+  receiveLoop,
+  reconnectAfterDrops,
+  runLoops,
+  UsageError,
+  type View,
+} from "@zlabs/kit";
 import { Subscriber } from "zeromq";
 import { type AgentRecord, type LivenessEvent, LivenessTracker } from "./liveness.ts";
 import { decodeHeartbeat, type Level, subscriptionsFor } from "./protocol.ts";
-import { renderTable, statusLine } from "./view.ts";
+import { dashboardView } from "./view.ts";
 
 /** How often liveness is re-judged, as a share of the shortest agent interval we plan for. */
 export const TICK_MS = 100;
-/** How often the table is redrawn on a terminal. */
-export const REDRAW_MS = 500;
-/** Events kept under the table. */
-const RECENT_EVENTS = 8;
+/** How often the live view (the agents' table) is published: the ages in it move on. */
+export const VIEW_MS = 500;
 
 export interface DashboardConfig {
   connect: string[];
   racks: string[];
   levels: Level[];
   liveness: number;
-  /** table: redraw in place (a terminal); log: a JSON/pretty line per state change and a periodic status. */
-  view: "table" | "log";
-  /** Period of the status line in log view; 0 turns it off. */
-  statusEveryMs: number;
   tickMs?: number;
   /** The kit's RECONNECT_AFTER_DROP_MS by default. */
   reconnectMs?: number;
@@ -31,12 +35,13 @@ export interface DashboardHooks {
   onMalformed?: (reason: string) => void;
   /** Monotonic clock in ms. */
   now?: () => number;
-  /** Where the table goes. */
-  out?: NodeJS.WritableStream;
+  /** Where the live view goes: the kit's publishView (the demo's screen, a terminal, or nowhere) by default. */
+  publish?: (view: View) => void;
 }
 
 /**
- * The dashboard: a SUB socket connected to every agent, a liveness tracker, and a view.
+ * The dashboard: a SUB socket connected to every agent, a liveness tracker, and a live view (a
+ * table of the agents) published twice a second; every change of state is also one log line.
  * Connecting to agents that are not up yet is fine: ZeroMQ keeps retrying in the background,
  * and libzmq re-sends our subscriptions to an agent that restarts. A heartbeat is well under
  * a kilobyte; the socket takes nothing over the kit's default limit (1 MiB).
@@ -50,7 +55,6 @@ export class Dashboard {
   malformedTotal = 0;
   private readonly socket = new Subscriber({ linger: 0, ...peerLimits() });
   private readonly now: () => number;
-  private readonly recent: string[] = [];
 
   constructor(
     private readonly config: DashboardConfig,
@@ -75,16 +79,28 @@ export class Dashboard {
     this.socket.subscribe(...this.subscriptions);
     reconnectAfterDrops(this.socket, this.config.connect, this.log, this.config.reconnectMs);
     this.log.info({ connect: this.config.connect, subscriptions: this.subscriptions }, "watching");
-    const every = [{ ms: this.config.tickMs ?? TICK_MS, run: () => this.tick() }];
-    if (this.config.view === "table") every.push({ ms: REDRAW_MS, run: () => this.draw() });
-    else if (this.config.statusEveryMs > 0) every.push({ ms: this.config.statusEveryMs, run: () => this.logStatus() });
-    try {
-      await runLoops(signal, { sockets: [this.socket], every, log: this.log }, () =>
-        receiveLoop(this.socket, signal, (frames) => this.receive(frames), { log: this.log, name: "agents", stats: this.stats }),
-      );
-    } finally {
-      if (this.config.view === "table") this.draw();
-    }
+    const every = [
+      { ms: this.config.tickMs ?? TICK_MS, run: () => this.tick() },
+      { ms: VIEW_MS, run: () => this.publishView() },
+    ];
+    this.publishView();
+    await runLoops(signal, { sockets: [this.socket], every, log: this.log }, () =>
+      receiveLoop(this.socket, signal, (frames) => this.receive(frames), { log: this.log, name: "agents", stats: this.stats }),
+    );
+  }
+
+  /** The live view now: a row per agent. */
+  view(): View {
+    return dashboardView(this.tracker.agents(), this.now(), {
+      liveness: this.config.liveness,
+      malformed: this.malformedTotal,
+      refused: this.tracker.refused,
+      subscriptions: this.subscriptions,
+    });
+  }
+
+  private publishView(): void {
+    (this.hooks.publish ?? publishView)(this.view());
   }
 
   receive(frames: Buffer[]): void {
@@ -110,33 +126,29 @@ export class Dashboard {
     const who = { agent: a.agent, rack: a.rack };
     switch (event.kind) {
       case "joined":
-        this.note("info", { ...who, incarnation: a.incarnation, alert: a.level }, "agent joined");
+        this.log.info({ ...who, incarnation: a.incarnation, alert: a.level }, "agent joined");
         break;
       case "restarted":
-        this.note(
-          "warn",
-          { ...who, incarnation: a.incarnation, previous: event.previousIncarnation, restarts: a.restarts },
-          "agent restarted",
-        );
+        this.log.warn({ ...who, incarnation: a.incarnation, previous: event.previousIncarnation, restarts: a.restarts }, "agent restarted");
         break;
       case "dropped":
-        this.note("warn", { ...who, missed: event.missed, dropped: a.dropped }, "heartbeats dropped");
+        this.log.warn({ ...who, missed: event.missed, dropped: a.dropped }, "heartbeats dropped");
         break;
       case "stale":
         this.log.debug({ ...who, seq: event.seq }, "stale heartbeat");
         break;
       case "state": {
         const fields = { ...who, from: event.from, silentMs: Math.round(event.silentMs) };
-        if (event.to === "dead") this.note("error", fields, "agent dead");
-        else if (event.to === "suspect") this.note("warn", fields, "agent suspect");
-        else this.note("info", fields, "agent alive again");
+        if (event.to === "dead") this.log.error(fields, "agent dead");
+        else if (event.to === "suspect") this.log.warn(fields, "agent suspect");
+        else this.log.info(fields, "agent alive again");
         break;
       }
       case "level":
-        this.note(event.to === "crit" ? "warn" : "info", { ...who, from: event.from, to: event.to, reason: a.reason }, "level changed");
+        this.log[event.to === "crit" ? "warn" : "info"]({ ...who, from: event.from, to: event.to, reason: a.reason }, "level changed");
         break;
       case "left-view":
-        this.note("info", { ...who, alert: a.level }, "agent left view");
+        this.log.info({ ...who, alert: a.level }, "agent left view");
         break;
       case "refused":
         // Once, then every 1000th: a peer inventing names must not flood the log either.
@@ -144,27 +156,8 @@ export class Dashboard {
           this.log.warn({ ...who, refused: this.tracker.refused }, "agent table full; heartbeat refused");
         break;
     }
+    // A change shows in the table at once (the kit sends at most four views a second).
+    if (event.kind !== "stale" && event.kind !== "refused") this.publishView();
     this.hooks.onEvent?.(event);
-  }
-
-  private note(level: "info" | "warn" | "error", fields: Record<string, unknown>, msg: string): void {
-    this.log[level](fields, msg);
-    this.recent.push(`${new Date().toISOString().slice(11, 19)} ${msg} ${String(fields.agent)}`);
-    if (this.recent.length > RECENT_EVENTS) this.recent.shift();
-  }
-
-  private logStatus(): void {
-    const agents = this.tracker.agents();
-    this.log.info({ ...this.tracker.counts(), malformed: this.malformedTotal, agents: statusLine(agents) }, "status");
-  }
-
-  private draw(): void {
-    const out = this.hooks.out ?? process.stdout;
-    const table = renderTable(this.tracker.agents(), this.now(), {
-      color: Boolean((out as NodeJS.WriteStream).isTTY),
-      malformed: this.malformedTotal,
-      events: this.recent,
-    });
-    out.write(`\x1b[H\x1b[2J${table}\n`);
   }
 }

@@ -61,6 +61,39 @@ export function assess(m: HostMetrics): Assessment {
   return { level: "ok" };
 }
 
+/**
+ * A level the host's figures call for must hold this many beats in a row before the agent reports
+ * it: a CPU hovering at the threshold would otherwise flip the level (and log it) at every beat.
+ */
+export const LEVEL_HOLD_BEATS = 5;
+
+/** The reported level: the first assessment at once, then a new level only once it held LEVEL_HOLD_BEATS beats. */
+export class SteadyLevel {
+  private current: Assessment | undefined;
+  private candidate: Level | undefined;
+  private streak = 0;
+
+  constructor(private readonly holdBeats = LEVEL_HOLD_BEATS) {}
+
+  next(measured: Assessment): Assessment {
+    if (!this.current || measured.level === this.current.level) {
+      // The same level (its reason may have moved on, "memory 86%" to "87%").
+      this.current = measured;
+      this.candidate = undefined;
+      this.streak = 0;
+      return measured;
+    }
+    this.streak = this.candidate === measured.level ? this.streak + 1 : 1;
+    this.candidate = measured.level;
+    if (this.streak >= this.holdBeats) {
+      this.current = measured;
+      this.candidate = undefined;
+      this.streak = 0;
+    }
+    return this.current;
+  }
+}
+
 /** Applies --simulate on top of the real assessment; beat counts from 1. */
 export function simulate(real: Assessment, simulation: Simulation, beat: number): Assessment {
   if (simulation === "critical") return { level: "crit", reason: "simulated critical" };

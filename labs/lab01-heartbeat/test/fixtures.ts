@@ -34,7 +34,7 @@ export class DashboardUnderTest {
   private wakers = new Set<() => void>();
 
   constructor(config: Partial<DashboardConfig> & { connect: string[] }) {
-    this.dashboard = new Dashboard({ racks: [], levels: [], liveness: 3, view: "log", statusEveryMs: 0, tickMs: 20, ...config }, testLog, {
+    this.dashboard = new Dashboard({ racks: [], levels: [], liveness: 3, tickMs: 20, ...config }, testLog, {
       onEvent: (e) => {
         this.events.push(e);
         this.wake();
@@ -43,6 +43,7 @@ export class DashboardUnderTest {
         this.malformed.push(reason);
         this.wake();
       },
+      publish: () => {},
     });
     this.running = this.dashboard.run(this.controller.signal);
   }

@@ -57,7 +57,7 @@ describe("fuzz", () => {
     const dashboard = procs.start({
       labDir,
       cmd: "cmd/dashboard.ts",
-      args: ["--connect", subscribers, "--view", "log", "--status-every", "0"],
+      args: ["--connect", subscribers],
     });
     await dashboard.waitForLog("watching", 20_000);
     const report = await fuzzRole(dashboard, {

@@ -1,6 +1,7 @@
 // End to end: the real cmd/ processes, killed with SIGKILL where the pattern is about surviving it.
 import { fileURLToPath } from "node:url";
-import { freeTcpEndpoints, ProcessPool, type RoleProcess } from "@zlabs/kit/testing";
+import type { View } from "@zlabs/kit";
+import { freeTcpEndpoints, type LogEntry, ProcessPool, type RoleProcess } from "@zlabs/kit/testing";
 import { afterEach, describe, expect, it } from "vitest";
 
 const labDir = fileURLToPath(new URL("..", import.meta.url));
@@ -19,13 +20,20 @@ function agent(id: string, rack: string, endpoint: string, extra: string[] = [])
   });
 }
 
-function dashboard(endpoints: string[], extra: string[] = []): RoleProcess {
+function dashboard(endpoints: string[], extra: string[] = [], env: Record<string, string> = {}): RoleProcess {
   return procs.start({
     labDir,
     cmd: "cmd/dashboard.ts",
     name: "dashboard",
-    args: ["--connect", endpoints.join(","), "--liveness", String(LIVENESS), "--view", "log", "--status-every", "0", ...extra],
+    args: ["--connect", endpoints.join(","), "--liveness", String(LIVENESS), ...extra],
+    env,
   });
+}
+
+/** The agent names in a view line (ZLABS_VIEW=json prints each view as {"view": {...}}). */
+function viewAgents(entry: LogEntry): string[] | undefined {
+  const view = entry.view as View | undefined;
+  return view?.rows?.map((row) => String(row[0]));
 }
 
 describe("the real processes", () => {
@@ -71,16 +79,22 @@ describe("the real processes", () => {
     const [e1, e2] = (await freeTcpEndpoints(2)) as [string, string];
     agent("in1", "rack1", e1);
     agent("out10", "rack10", e2);
-    const filtered = dashboard([e1, e2], ["--rack", "rack1", "--status-every", "200"]);
+    const filtered = dashboard([e1, e2], ["--rack", "rack1"], { ZLABS_VIEW: "json" });
     const all = dashboard([e1, e2]);
     await all.waitForLog({ msg: "agent joined", agent: "out10" }, WAIT_MS);
     await filtered.waitForLog({ msg: "agent joined", agent: "in1" }, WAIT_MS);
-    // Once rack10 is known to be publishing, two more status lines of the filtered view still show only rack1.
+    // Once rack10 is known to be publishing, two more views of the filtered dashboard (its live
+    // table, published twice a second) still list only rack1's agent.
     const from = filtered.logs.length;
-    await filtered.waitForLog("status", WAIT_MS, from);
-    const status = await filtered.waitForLog("status", WAIT_MS, filtered.logs.length);
+    await filtered.waitForLog((e) => viewAgents(e) !== undefined, WAIT_MS, from);
+    const view = await filtered.waitForLog((e) => viewAgents(e) !== undefined, WAIT_MS, filtered.logs.length);
+    expect(viewAgents(view)).toEqual(["in1"]);
+    const [row] = (view.view as View).rows ?? [];
     // The alert level follows the host's real load (a busy test machine may be at warn).
-    expect(status.agents).toMatch(/^in1=alive\/(ok|warn|crit)$/);
+    expect(row?.slice(1, 3)).toEqual(["rack1", { text: "alive", tone: "good" }]);
+    expect((view.view as View).title).toMatch(
+      /^1 agents: 1 alive, 0 suspect, 0 dead · subscribed to hb.ok.rack1. hb.warn.rack1. hb.crit.rack1.$/,
+    );
     expect(filtered.find({ msg: "agent joined", agent: "out10" })).toEqual([]);
   });
 
@@ -115,7 +129,7 @@ describe("the real processes", () => {
     [["--liveness", "0"], /^dashboard: --liveness \(or LAB01_LIVENESS\) must be at least 1/],
     [["--connect", "tcp://127.0.0.1:5011,nowhere"], /^dashboard: cannot connect to nowhere: /],
   ])("the dashboard with %j exits 2 with a one-line reason", async (args, reason) => {
-    const p = procs.start({ labDir, cmd: "cmd/dashboard.ts", args: [...args, "--view", "log"] });
+    const p = procs.start({ labDir, cmd: "cmd/dashboard.ts", args });
     expect(await p.exited).toEqual({ code: 2, signal: null });
     expect(p.lines).toHaveLength(1);
     expect(p.lines[0]).toMatch(reason);

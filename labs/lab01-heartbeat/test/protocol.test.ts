@@ -1,6 +1,6 @@
 import { pack } from "msgpackr";
 import { describe, expect, it } from "vitest";
-import { assess, simulate } from "../internal/metrics.ts";
+import { assess, LEVEL_HOLD_BEATS, SteadyLevel, simulate } from "../internal/metrics.ts";
 import { decodeHeartbeat, encodeHeartbeat, parseTopic, subscriptionsFor, topicFor } from "../internal/protocol.ts";
 import { heartbeat, METRICS } from "./fixtures.ts";
 
@@ -101,5 +101,18 @@ describe("alert levels", () => {
     expect(flapping.slice(0, 8).every((l) => l === "ok")).toBe(true);
     expect(flapping.slice(8, 16).every((l) => l === "crit")).toBe(true);
     expect(flapping.slice(16, 24).every((l) => l === "ok")).toBe(true);
+  });
+
+  it("reports a new level from the host's figures only once it held for LEVEL_HOLD_BEATS beats", () => {
+    const steady = new SteadyLevel();
+    const ok = { level: "ok" as const };
+    const warn = { level: "warn" as const, reason: "cpu 95%" };
+    expect(steady.next(ok)).toEqual(ok);
+    // A CPU hovering at the threshold: warn, ok, warn... never reported.
+    for (let i = 0; i < 6; i++) expect(steady.next(i % 2 ? ok : warn)).toEqual(ok);
+    const held = Array.from({ length: LEVEL_HOLD_BEATS }, () => steady.next(warn).level);
+    expect(held).toEqual([...Array(LEVEL_HOLD_BEATS - 1).fill("ok"), "warn"]);
+    // Same level, newer reason: at once.
+    expect(steady.next({ level: "warn", reason: "cpu 97%" })).toEqual({ level: "warn", reason: "cpu 97%" });
   });
 });
