@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freeTcpEndpoints, ProcessPool, type RoleProcess, waitForCount, withDeadline } from "@zlabs/kit/testing";
+import { freeTcpEndpoints, type LogEntry, ProcessPool, type RoleProcess, waitForCount, withDeadline } from "@zlabs/kit/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { ReadingStore } from "../internal/store.ts";
 
@@ -35,11 +35,12 @@ function worker(id: string, queue: string, store: string, extra: string[] = []):
   });
 }
 
-function device(id: string, receivers: string[], outbox: string, extra: string[] = []): RoleProcess {
+function device(id: string, receivers: string[], outbox: string, extra: string[] = [], env: Record<string, string> = {}): RoleProcess {
   return procs.start({
     labDir,
     cmd: "cmd/field-device.ts",
     name: id,
+    env,
     args: [
       "--id",
       id,
@@ -56,6 +57,9 @@ function device(id: string, receivers: string[], outbox: string, extra: string[]
     ],
   });
 }
+
+/** The title of a view line (`{"view": {...}}`), or "" for a log line. */
+const viewTitle = (e: LogEntry) => String((e.view as { title?: unknown } | undefined)?.title ?? "");
 
 /** A process's exit within the deadline; past it, the error shows what it and the others were doing. */
 async function exited(proc: RoleProcess, others: RoleProcess[] = []): Promise<unknown> {
@@ -159,10 +163,13 @@ describe("Paranoid Pirate under faults", () => {
     const [pf, pb, bf] = (await freeTcpEndpoints(3)) as [string, string, string];
     const primary = receiver("primary", pf, pb);
     const w = worker("pw", pb, store);
-    const d = device("dev", [pf, bf], outbox, ["--count", "30", "--interval", "50"]);
+    // The device prints its live view as JSON lines too (ZLABS_VIEW=json), as the demo's screen gets it.
+    const d = device("dev", [pf, bf], outbox, ["--count", "30", "--interval", "50"], { ZLABS_VIEW: "json" });
     await waitForCount(d, "reading delivered", 3, WAIT_MS);
     await procs.crash(primary);
     await d.waitForLog("every receiver unavailable; buffering readings", WAIT_MS);
+    const buffering = await d.waitForLog((e) => viewTitle(e).startsWith("every receiver unavailable: buffering · outbox "), WAIT_MS);
+    expect(viewTitle(buffering)).toMatch(/ · oldest seq \d+, taken \d+\.\d s ago · /);
     // Every step has its deadline and says which process did what: a receiver that cannot come
     // back (its port taken, a crash at start) fails here with its own output, not as a bare timeout.
     const again = receiver("primary-again", pf, pb);
@@ -170,6 +177,7 @@ describe("Paranoid Pirate under faults", () => {
     await again.waitForLog("worker ready", WAIT_MS);
     expect(await exited(d, [w, again])).toEqual({ code: 0, signal: null });
     expect(d.find("all readings delivered")).toHaveLength(1);
+    expect(d.find("outbox drained: buffered readings delivered")).toHaveLength(1);
     expect(new ReadingStore(store).seqs("dev")).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
   });
 });

@@ -11,6 +11,7 @@ import { CentralReceiver } from "../internal/central-receiver.ts";
 import { IngestWorker } from "../internal/ingest-worker.ts";
 import { decodeAck, encodeAck, encodeReading, HEARTBEAT, READY, type Reading } from "../internal/protocol.ts";
 import { ReadingStore } from "../internal/store.ts";
+import { shortEndpoint } from "../internal/view.ts";
 
 const log = testLogger("lab08");
 const WAIT_MS = 10_000;
@@ -31,8 +32,8 @@ async function startReceiver(heartbeatMs = 50, liveness = 3) {
 }
 
 /** A raw worker: says READY, then records every message that is not a heartbeat. */
-async function rawWorker(back: string, heartbeat: boolean) {
-  const dealer = jar.add(new Dealer());
+async function rawWorker(back: string, heartbeat: boolean, routingId?: string) {
+  const dealer = jar.add(new Dealer(routingId ? { routingId } : {}));
   dealer.connect(back);
   await dealer.send(READY);
   const requests: Buffer[][] = [];
@@ -54,6 +55,10 @@ async function rawWorker(back: string, heartbeat: boolean) {
 
 const reading: Reading = { v: 1, device: "dev", seq: 1, takenAt: 0, sensor: "t", value: 1, unit: "C" };
 
+/** The receiver's view table as plain text. */
+const rowsOf = (r: CentralReceiver) =>
+  (r.view().rows ?? []).map((row) => row.map((cell) => String(typeof cell === "object" ? cell.text : cell)));
+
 describe("the Paranoid Pirate queue", () => {
   it("routes a device's request to an idle worker and the reply back, envelope intact", async () => {
     const r = await startReceiver();
@@ -72,12 +77,47 @@ describe("the Paranoid Pirate queue", () => {
     expect(reply?.equals(ack)).toBe(true);
   });
 
+  it("its view: the LRU line in order, a busy worker out of it, readings answered per worker, identities as text", async () => {
+    // Heartbeats every 10 s: no heartbeat reorders the line during the test.
+    const r = await startReceiver(10_000, 3);
+    const a = await rawWorker(r.endpoints.back, true, "worker-a");
+    await waitUntil(() => r.idleWorkers.length === 1, { timeoutMs: WAIT_MS, what: "worker-a listed" });
+    await rawWorker(r.endpoints.back, true, "worker-b");
+    await waitUntil(() => r.idleWorkers.length === 2, { timeoutMs: WAIT_MS, what: "worker-b listed" });
+    expect(rowsOf(r).map((row) => row.slice(0, 3))).toEqual([
+      ["worker-a", "idle · next in line", "0"],
+      ["worker-b", "idle · 2nd in line", "0"],
+    ]);
+    const req = jar.add(new Request({ receiveTimeout: WAIT_MS }));
+    req.connect(r.endpoints.front);
+    await req.send(encodeReading(reading));
+    await waitUntil(() => a.requests.length === 1, { timeoutMs: WAIT_MS, what: "the request at worker-a" });
+    expect(rowsOf(r).map((row) => row.slice(0, 2))).toEqual([
+      ["worker-b", "idle · next in line"],
+      ["worker-a", expect.stringMatching(/^busy \d+\.\d s$/)],
+    ]);
+    const [client] = a.requests[0] as Buffer[];
+    await a.dealer.send([client as Buffer, Buffer.alloc(0), encodeAck({ v: 1, device: "dev", seq: 1, status: "stored", worker: "a" })]);
+    await withDeadline(req.receive(), WAIT_MS, "the reply");
+    expect(rowsOf(r).map((row) => row.slice(0, 3))).toEqual([
+      ["worker-b", "idle · next in line", "0"],
+      ["worker-a", "idle · 2nd in line", "1"],
+    ]);
+    expect(r.view().title).toBe(
+      `devices ${shortEndpoint(r.endpoints.front)} · workers ${shortEndpoint(r.endpoints.back)} · 2 idle, 0 busy`,
+    );
+    expect(r.view().summary).toMatch(/^readings routed 1 · acks back to devices 1 · /);
+  });
+
   it("heartbeats an idle worker, purges it after liveness silent intervals, and never hands it a request", async () => {
     const r = await startReceiver(50, 3);
-    const silent = await rawWorker(r.endpoints.back, false);
+    const silent = await rawWorker(r.endpoints.back, false, "silent-1");
     await waitUntil(() => r.idleWorkers.length === 1, { timeoutMs: WAIT_MS, what: "the worker listed" });
     await waitUntil(() => silent.heartbeats() >= 2, { timeoutMs: WAIT_MS, what: "heartbeats from the queue" });
     await waitUntil(() => r.idleWorkers.length === 0, { timeoutMs: WAIT_MS, what: "the silent worker purged" });
+    // The view keeps it a while, as what the queue knows: expired.
+    expect(rowsOf(r)).toEqual([["silent-1", expect.stringMatching(/^expired .* ago \(silent\)$/), "0", expect.any(String)]]);
+    expect(r.view().title).toMatch(/0 idle, 0 busy, 1 silent or lost · no idle worker/);
     const req = jar.add(new Request({ receiveTimeout: WAIT_MS }));
     req.connect(r.endpoints.front);
     await req.send(encodeReading(reading));
@@ -187,6 +227,7 @@ describe("the Paranoid Pirate worker", () => {
     const [identity, ready] = await withDeadline(queue.receive(), WAIT_MS, "READY");
     expect(ready?.equals(READY)).toBe(true);
     await queue.send([identity as Buffer, Buffer.from("client"), Buffer.alloc(0), encodeReading(reading)]);
+    await waitUntil(() => worker.view().title.startsWith("storing a reading · "), { timeoutMs: WAIT_MS, what: "the view: storing" });
     // Everything the worker sends from now on, in order: while it works (500 ms, ten heartbeat
     // intervals) nothing, then the reply, then heartbeats.
     const next = async () => (await withDeadline(queue.receive(), WAIT_MS, "a message from the worker")).slice(1);
@@ -201,5 +242,36 @@ describe("the Paranoid Pirate worker", () => {
     expect(first).toHaveLength(3);
     expect(decodeAck(first[2] as Buffer)).toMatchObject({ ok: true, value: { seq: 1, status: "stored" } });
     expect((await next())[0]?.equals(HEARTBEAT)).toBe(true);
+    expect(worker.view().title).toMatch(/^idle, liveness 100\/100 · :\d+ as busy-[0-9a-f]{6} · stored 1 · duplicates 0 · reconnects 0$/);
+  });
+
+  it("its view counts a silent queue's liveness down, then shows the pause before it reconnects", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lab08-worker-"));
+    dirs.push(dir);
+    const mute = jar.add(new Router());
+    await mute.bind(ANY_LOOPBACK_TCP);
+    const worker = new IngestWorker(
+      {
+        id: "w",
+        queue: mute.lastEndpoint as string,
+        heartbeatMs: 200,
+        liveness: 3,
+        backoffInitMs: 60_000,
+        backoffMaxMs: 60_000,
+        delayMs: 0,
+      },
+      new ReadingStore(dir),
+      log,
+    );
+    void tasks.run((s) => worker.run(s));
+    await waitUntil(() => /^queue silent: liveness [12]\/3 · /.test(worker.view().title), {
+      timeoutMs: WAIT_MS,
+      what: "liveness counting down",
+    });
+    await waitUntil(() => worker.view().title.startsWith("queue presumed dead: reconnecting in "), {
+      timeoutMs: WAIT_MS,
+      what: "the pause",
+    });
+    expect(worker.view().title).toMatch(/reconnecting in (59\.\d|60\.0) s \(pause 60\.0 s\) · stored 0 /);
   });
 });

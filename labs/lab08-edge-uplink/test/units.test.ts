@@ -1,9 +1,12 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseConfig } from "@zlabs/kit";
 import { pack } from "msgpackr";
 import { afterAll, describe, expect, it } from "vitest";
 import { CircuitBreaker } from "../internal/breaker.ts";
+import { deviceConfig, deviceOptions, LAB, LAB_STORE, workerConfig, workerOptions } from "../internal/config.ts";
 import { Outbox } from "../internal/outbox.ts";
 import {
   decodeAck,
@@ -206,5 +209,31 @@ describe("the readings store", () => {
     expect(readdirSync(join(root, "dev-1")).filter((f) => f.endsWith(".tmp"))).toEqual([".12.123.def.tmp"]);
     expect(new ReadingStore(root, 0).sweep()).toBe(0); // keep 0: keeps every reading
     expect(new ReadingStore(join(dir, "no-store-yet"), 3).sweep()).toBe(0);
+  });
+});
+
+describe("where the demo's data goes", () => {
+  const worker = (...argv: string[]) =>
+    workerConfig(parseConfig({ lab: LAB, role: "ingest-worker", describe: "", options: workerOptions }, argv));
+  const device = (...argv: string[]) =>
+    deviceConfig(parseConfig({ lab: LAB, role: "field-device", describe: "", options: deviceOptions }, ["--id", "d", ...argv]));
+  const userCwd = process.env.ZLABS_USER_CWD;
+  afterAll(() => {
+    if (userCwd === undefined) delete process.env.ZLABS_USER_CWD;
+    else process.env.ZLABS_USER_CWD = userCwd;
+  });
+
+  it("by default in the lab's .store (what the manifest's data lists), whatever the current directory", () => {
+    const lab = fileURLToPath(new URL("..", import.meta.url));
+    expect(LAB_STORE).toBe(join(lab, ".store"));
+    expect(worker()).toMatchObject({ storeDir: join(lab, ".store", "readings"), keep: 1000 });
+    expect(device().outboxDir).toBe(join(lab, ".store", "outbox", "d"));
+  });
+
+  it("a --store or --outbox the user gives resolves against the directory the user ran the command in", () => {
+    process.env.ZLABS_USER_CWD = "/home/someone/work";
+    expect(worker("--store", "data/readings", "--keep", "0")).toMatchObject({ storeDir: "/home/someone/work/data/readings", keep: 0 });
+    expect(device("--outbox", "./box").outboxDir).toBe("/home/someone/work/box");
+    expect(device("--outbox", "/abs/box").outboxDir).toBe("/abs/box");
   });
 });
