@@ -152,7 +152,7 @@ export class FieldDevice {
       const late = this.delivered - this.bufferedSince.delivered;
       this.log.info(
         { delivered: late, afterMs: Math.round(performance.now() - this.bufferedSince.at) },
-        "outbox drained: buffered readings delivered",
+        "outbox drained: every buffered reading delivered",
       );
       this.bufferedSince = undefined;
     }

@@ -3,8 +3,11 @@
 import type { View, ViewCell } from "@zlabs/kit";
 import type { BreakerState } from "./breaker.ts";
 
-/** How often a role publishes its view (the kit draws at most four a second). */
-export const VIEW_MS = 500;
+/**
+ * How often a role publishes its view: as often as the kit draws (four a second), since a worker
+ * is busy for a quarter of a second at a time in the demo.
+ */
+export const VIEW_MS = 250;
 
 const n = (x: number) => x.toLocaleString("en-US");
 const seconds = (ms: number) => `${(Math.max(0, ms) / 1000).toFixed(1)} s`;

@@ -177,7 +177,7 @@ describe("Paranoid Pirate under faults", () => {
     await again.waitForLog("worker ready", WAIT_MS);
     expect(await exited(d, [w, again])).toEqual({ code: 0, signal: null });
     expect(d.find("all readings delivered")).toHaveLength(1);
-    expect(d.find("outbox drained: buffered readings delivered")).toHaveLength(1);
+    expect(d.find("outbox drained: every buffered reading delivered")).toHaveLength(1);
     expect(new ReadingStore(store).seqs("dev")).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
   });
 });
