@@ -1,19 +1,42 @@
-import { type Logger, type LoopStats, peerLimits, receiveLoop, reconnectAfterDrops, runLoops, UsageError } from "@zlabs/kit";
+import {
+  type Logger,
+  type LoopStats,
+  peerLimits,
+  publishView,
+  receiveLoop,
+  reconnectAfterDrops,
+  runLoops,
+  UsageError,
+  type View,
+} from "@zlabs/kit";
 import { Subscriber } from "zeromq";
 import { decodePayload, decodeSample, MAX_SAMPLE_FRAME_BYTES, type SampleHeader } from "./protocol.ts";
+import { terminalView } from "./view.ts";
 
-export const REDRAW_MS = 500;
-export const STATUS_EVERY_MS = 5000;
+/** How often the live view (the table of values) is published: the ages in it move on. */
+export const VIEW_MS = 500;
+/**
+ * New topics arriving within this long of each other are logged as one line ("first values",
+ * with how many and how old): a subscription answered from the cache brings them all at once.
+ */
+export const FIRST_VALUES_MS = 200;
 /** Topics the terminal shows at most; past it, the least recently updated one makes room. */
 export const MAX_VIEW_TOPICS = 10_000;
+/** Topic names a "first values" line lists at most. */
+const FIRST_VALUES_NAMED = 3;
 
 export interface TerminalConfig {
   broker: string;
   prefixes: string[];
-  view: "table" | "log";
-  statusEveryMs: number;
   /** The kit's RECONNECT_AFTER_DROP_MS by default. */
   reconnectMs?: number;
+}
+
+export interface TerminalHooks {
+  /** Every sample shown, for tests and embedding. */
+  onUpdate?: (view: TopicView, first: boolean) => void;
+  /** Where the live view goes: the kit's publishView by default. */
+  publish?: (view: View) => void;
 }
 
 export interface TopicView {
@@ -26,8 +49,9 @@ export interface TopicView {
 }
 
 /**
- * The analyst's terminal: a SUB socket on the broker with the analyst's prefixes. Thanks to the
- * broker's cache it has current values the moment it subscribes, not at the next publish. The
+ * The analyst's terminal: a SUB socket on the broker with the analyst's prefixes, and a live view
+ * (a table of the latest value per topic). Thanks to the broker's cache it has current values the
+ * moment it subscribes, not at the next publish. The
  * cache may replay a sample this terminal has already seen (a replay goes to every subscriber of
  * the topic); a repeat of the sample last seen on a topic is dropped.
  */
@@ -37,11 +61,14 @@ export class AnalystTerminal {
   readonly stats: LoopStats = { received: 0, failed: 0 };
   duplicates = 0;
   malformed = 0;
+  /** Topics seen for the first time since the last "first values" line: how many, the oldest's age, a few names. */
+  private firstValues = { topics: 0, oldestMs: 0, names: [] as string[] };
+  private firstValuesTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly config: TerminalConfig,
     private readonly log: Logger,
-    private readonly onUpdate: (view: TopicView, first: boolean) => void = () => {},
+    private readonly hooks: TerminalHooks = {},
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
@@ -54,12 +81,24 @@ export class AnalystTerminal {
     this.socket.subscribe(...this.config.prefixes);
     reconnectAfterDrops(this.socket, [this.config.broker], this.log, this.config.reconnectMs);
     this.log.info({ broker: this.config.broker, prefixes: this.config.prefixes }, "watching");
-    const every: { ms: number; run: () => void }[] = [];
-    if (this.config.view === "table") every.push({ ms: REDRAW_MS, run: () => this.draw() });
-    else if (this.config.statusEveryMs > 0) every.push({ ms: this.config.statusEveryMs, run: () => this.status() });
-    await runLoops(signal, { sockets: [this.socket], every, log: this.log }, () =>
-      receiveLoop(this.socket, signal, (frames) => this.receive(frames), { log: this.log, name: "broker", stats: this.stats }),
-    );
+    this.publishView();
+    const every = [{ ms: VIEW_MS, run: () => this.publishView() }];
+    try {
+      await runLoops(signal, { sockets: [this.socket], every, log: this.log }, () =>
+        receiveLoop(this.socket, signal, (frames) => this.receive(frames), { log: this.log, name: "broker", stats: this.stats }),
+      );
+    } finally {
+      this.logFirstValues();
+    }
+  }
+
+  /** The live view now: the latest value of every topic watched. */
+  view(): View {
+    return terminalView(this.config.prefixes, this.topics.values(), Date.now(), { duplicates: this.duplicates, malformed: this.malformed });
+  }
+
+  private publishView(): void {
+    (this.hooks.publish ?? publishView)(this.view());
   }
 
   receive(frames: Buffer[]): void {
@@ -88,28 +127,26 @@ export class AnalystTerminal {
     this.topics.delete(topic);
     this.topics.set(topic, view);
     if (this.topics.size > MAX_VIEW_TOPICS) this.topics.delete(this.topics.keys().next().value as string);
-    if (!known) this.log.info({ topic, ageMs: view.receivedAt - header.ts, value: view.values.at(-1), units: header.units }, "first value");
-    else this.log.debug({ topic, seq: header.seq }, "value");
-    this.onUpdate(view, !known);
+    if (!known) {
+      this.log.debug({ topic, ageMs: view.receivedAt - header.ts, value: view.values.at(-1), units: header.units }, "first value");
+      const batch = this.firstValues;
+      batch.topics += 1;
+      batch.oldestMs = Math.max(batch.oldestMs, view.receivedAt - header.ts);
+      if (batch.names.length < FIRST_VALUES_NAMED) batch.names.push(topic);
+      this.firstValuesTimer ??= setTimeout(() => this.logFirstValues(), FIRST_VALUES_MS).unref();
+      this.publishView();
+    } else this.log.debug({ topic, seq: header.seq }, "value");
+    this.hooks.onUpdate?.(view, !known);
   }
 
-  private status(): void {
-    this.log.info({ topics: this.topics.size, duplicates: this.duplicates, malformed: this.malformed }, "status");
-  }
-
-  private draw(): void {
-    const rows = [...this.topics.values()].sort((a, b) => a.topic.localeCompare(b.topic));
-    const width = Math.max(5, ...rows.map((r) => r.topic.length));
-    const now = Date.now();
-    const lines = [
-      `${"TOPIC".padEnd(width)}  ${"VALUE".padStart(10)}  UNITS  ${"AGE".padStart(7)}  SOURCE`,
-      ...rows.map(
-        (r) =>
-          `${r.topic.padEnd(width)}  ${(r.values.at(-1) ?? 0).toFixed(2).padStart(10)}  ${r.header.units.padEnd(5)}  ${`${((now - r.header.ts) / 1000).toFixed(1)}s`.padStart(7)}  ${r.header.source}`,
-      ),
-      "",
-      `${rows.length} topics · ${this.duplicates} repeats dropped · ${this.malformed} malformed · Ctrl-C quits`,
-    ];
-    process.stdout.write(`\x1b[H\x1b[2J${lines.join("\n")}\n`);
+  /** One line for the topics that arrived together: how many, the oldest's age (old: from the cache), a few names. */
+  private logFirstValues(): void {
+    clearTimeout(this.firstValuesTimer);
+    this.firstValuesTimer = undefined;
+    const { topics, oldestMs, names } = this.firstValues;
+    if (topics === 0) return;
+    this.firstValues = { topics: 0, oldestMs: 0, names: [] };
+    const more = topics > names.length ? ` … ${topics - names.length} more` : "";
+    this.log.info({ topics, oldestMs, names: `${names.join(" ")}${more}` }, "first values");
   }
 }

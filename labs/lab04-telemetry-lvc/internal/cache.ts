@@ -7,6 +7,8 @@ export interface CachedSample {
   topic: string;
   header: Buffer;
   payload: Buffer;
+  /** Who published it (the header's source), for the broker's view. */
+  source: string;
   /** Monotonic time of the update, ms. */
   at: number;
 }
@@ -19,17 +21,18 @@ export class LastValueCache {
     private readonly maxTopics: number,
     /** 0: values never expire. */
     private readonly maxAgeMs: number,
-    private readonly now: () => number = () => performance.now(),
+    /** The clock of `at` (the broker's view measures ages with it). */
+    readonly now: () => number = () => performance.now(),
   ) {}
 
   get size(): number {
     return this.entries.size;
   }
 
-  put(topic: string, header: Buffer, payload: Buffer): void {
+  put(topic: string, header: Buffer, payload: Buffer, source = ""): void {
     this.entries.delete(topic);
     // Copies: the frames zeromq hands over may be views of its own receive buffers.
-    this.entries.set(topic, { topic, header: Buffer.from(header), payload: Buffer.from(payload), at: this.now() });
+    this.entries.set(topic, { topic, header: Buffer.from(header), payload: Buffer.from(payload), source, at: this.now() });
     while (this.entries.size > this.maxTopics) {
       const oldest = this.entries.keys().next().value as string;
       this.entries.delete(oldest);
@@ -43,6 +46,12 @@ export class LastValueCache {
     const out: CachedSample[] = [];
     for (const e of this.entries.values()) if (e.topic.startsWith(prefix)) out.push(e);
     return out;
+  }
+
+  /** Every live cached sample, least recently updated first. */
+  all(): IterableIterator<CachedSample> {
+    this.expire();
+    return this.entries.values();
   }
 
   /** Drops values older than maxAgeMs; they are the first entries, so this stops at the first fresh one. */

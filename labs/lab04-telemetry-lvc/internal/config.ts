@@ -1,5 +1,5 @@
 import { type ConfigOf, endpointOption, intOption, listOption } from "@zlabs/kit";
-import { STATUS_EVERY_MS, type TerminalConfig } from "./analyst-terminal.ts";
+import type { TerminalConfig } from "./analyst-terminal.ts";
 import { type BrokerConfig, MAX_TOPICS } from "./lvc-broker.ts";
 import { MAX_SOURCE_LENGTH } from "./protocol.ts";
 import { SAMPLE_INTERVAL_MS, type SourceConfig } from "./telemetry-source.ts";
@@ -73,8 +73,6 @@ export function sourceConfig(args: ConfigOf<typeof sourceOptions>): SourceConfig
 const terminalOptions = {
   broker: endpointOption(BACK, "the broker's XPUB endpoint"),
   topic: { type: "string", array: true, default: [""] as string[], describe: "topic prefixes to watch (repeat; default: everything)" },
-  view: { choices: ["auto", "table", "log"] as const, default: "auto" as const, describe: "table redraws in place; log prints lines" },
-  statusEvery: intOption(STATUS_EVERY_MS, "status line period in log view, ms (0: off)", { min: 0 }),
 } as const;
 
 export const terminalSpec = { lab: LAB, role: "analyst-terminal", describe: "watches telemetry topics (SUB)", options: terminalOptions };
@@ -84,13 +82,6 @@ export function prefixes(values: readonly string[]): string[] {
   return [...new Set(list)];
 }
 
-/** The terminal's configuration; `auto` view is a table on a terminal and log lines elsewhere. */
-export function terminalConfig(args: ConfigOf<typeof terminalOptions>, isTTY: boolean): TerminalConfig {
-  const view = args.view === "auto" ? (isTTY ? "table" : "log") : args.view;
-  return { broker: args.broker, prefixes: prefixes(args.topic), view, statusEveryMs: args.statusEvery };
-}
-
-/** In table view the screen is redrawn in place: only errors may interrupt it (unless LOG_LEVEL says otherwise). */
-export function terminalLogLevel(config: TerminalConfig, env: NodeJS.ProcessEnv = process.env): { level?: string } {
-  return config.view === "table" && !env.LOG_LEVEL ? { level: "error" } : {};
+export function terminalConfig(args: ConfigOf<typeof terminalOptions>): TerminalConfig {
+  return { broker: args.broker, prefixes: prefixes(args.topic) };
 }

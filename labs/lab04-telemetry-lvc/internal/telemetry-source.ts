@@ -1,6 +1,7 @@
-import { closeSockets, type Logger, pause, peerLimits } from "@zlabs/kit";
+import { closeSockets, type Logger, pause, peerLimits, publishView, type View } from "@zlabs/kit";
 import { Publisher } from "zeromq";
 import { encodeSample, MAX_SUBSCRIPTION_BYTES, PROTOCOL_VERSION, SCHEMA } from "./protocol.ts";
+import { sourceView } from "./view.ts";
 
 export const SAMPLE_INTERVAL_MS = 1000;
 /** Each sample carries this many readings taken during the interval. */
@@ -39,7 +40,21 @@ export class TelemetrySource {
   constructor(
     private readonly config: SourceConfig,
     private readonly log: Logger,
+    /** Where the live view (one line) goes: the kit's publishView by default. */
+    private readonly showView: (view: View) => void = publishView,
   ) {}
+
+  /** The live view: one line, what it publishes, where and how much so far. */
+  view(): View {
+    const churn = this.config.churn > 0;
+    return sourceView({
+      site: this.config.site,
+      topics: churn ? this.config.churn : this.config.devices * METRICS.length,
+      intervalMs: churn ? undefined : this.config.intervalMs,
+      broker: this.config.broker,
+      samples: this.seq,
+    });
+  }
 
   topics(): { topic: string; units: string; base: number; swing: number }[] {
     const out = [];
@@ -53,6 +68,7 @@ export class TelemetrySource {
   async run(signal: AbortSignal): Promise<void> {
     this.socket.connect(this.config.broker);
     this.log.info({ broker: this.config.broker, site: this.config.site, topics: this.config.churn || this.topics().length }, "publishing");
+    this.showView(this.view());
     try {
       if (this.config.churn > 0) await this.churn(signal);
       else await this.publishLoop(signal);
@@ -71,6 +87,7 @@ export class TelemetrySource {
         await this.publish(t.topic, t.units, values);
       }
       this.log.debug({ seq: this.seq }, "samples published");
+      this.showView(this.view());
       if (!(await pause(this.config.intervalMs, signal))) break;
     }
   }
@@ -79,7 +96,10 @@ export class TelemetrySource {
     for (let i = 0; !signal.aborted && (this.config.limit === 0 || this.seq < this.config.limit); i = (i + 1) % this.config.churn) {
       await this.publish(`${this.config.site}.churn.t${i}`, "n", [i]);
       // Let the event loop breathe now and then: signals, timers.
-      if (i % 1000 === 0) await new Promise((r) => setImmediate(r));
+      if (i % 1000 === 0) {
+        this.showView(this.view());
+        await new Promise((r) => setImmediate(r));
+      }
     }
   }
 

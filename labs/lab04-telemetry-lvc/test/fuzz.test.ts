@@ -130,7 +130,7 @@ describe("fuzz", () => {
       labDir,
       cmd: "cmd/analyst-terminal.ts",
       name: "terminal",
-      args: ["--broker", terminalSide, "--view", "log", "--status-every", "0"],
+      args: ["--broker", terminalSide],
     });
     await terminal.waitForLog("watching", WAIT_MS);
     const report = await fuzzRole(terminal, {

@@ -48,7 +48,7 @@ describe.skipIf(!hasPythonMsgpack)("a Python source whose headers Python's msgpa
     const source = python.start(PY_SOURCE, [topic, kind]);
     expect(await source.nextLine("the type of ts")).toBe(`ts ${typeByte}`);
     const endpoint = await source.nextLine("the Python source's endpoint");
-    const broker = new LvcBroker({ front: ANY_LOOPBACK_TCP, back: ANY_LOOPBACK_TCP, maxTopics: 100, maxAgeMs: 0 }, log);
+    const broker = new LvcBroker({ front: ANY_LOOPBACK_TCP, back: ANY_LOOPBACK_TCP, maxTopics: 100, maxAgeMs: 0 }, log, () => {});
     await broker.bind();
     void tasks.run((s) => broker.run(s));
     broker.connectPublisher(endpoint);

@@ -32,6 +32,7 @@ describe("the README's header table", () => {
     const source = new TelemetrySource(
       { id: "readme", site: "plant1", devices: 1, broker: xsub.lastEndpoint as string, intervalMs: 20, churn: 0, limit: 0 },
       testLogger("lab04"),
+      () => {},
     );
     void tasks.run((s) => source.run(s));
     const frames = await withDeadline(xsub.receive(), 10_000, "a sample");

@@ -15,7 +15,7 @@ afterEach(async () => {
 });
 
 async function startBroker(maxTopics = 100) {
-  const broker = new LvcBroker({ front: ANY_LOOPBACK_TCP, back: ANY_LOOPBACK_TCP, maxTopics, maxAgeMs: 0 }, log);
+  const broker = new LvcBroker({ front: ANY_LOOPBACK_TCP, back: ANY_LOOPBACK_TCP, maxTopics, maxAgeMs: 0 }, log, () => {});
   await broker.bind();
   void tasks.run((s) => broker.run(s));
   return broker;
@@ -82,6 +82,16 @@ describe("the last value cache over real sockets", () => {
     expect((await next(first)).value).toBe(120);
     const second = await subscriber(broker, "plant1.pump1.flow");
     expect((await next(second)).value).toBe(120);
+    // The view's count of subscribers: two now; one once a subscriber is gone (libzmq unsubscribes for it).
+    expect(broker.subscriptions.get("plant1.pump1.flow")).toEqual({ prefix: "plant1.pump1.flow", subscribers: 2, replayed: 2 });
+    expect(broker.view().summary).toContain("subscribed: plant1.pump1.flow ×2 (2 replayed)");
+    first.close();
+    await waitUntil(() => broker.subscriptions.get("plant1.pump1.flow")?.subscribers === 1, {
+      timeoutMs: WAIT_MS,
+      what: "the closed subscriber unsubscribed",
+    });
+    second.close();
+    await waitUntil(() => broker.subscriptions.size === 0, { timeoutMs: WAIT_MS, what: "no subscriber left" });
   });
 
   it("replays every cached topic under a prefix, header and payload together", async () => {
