@@ -78,7 +78,9 @@ export class Dashboard {
     }
     this.socket.subscribe(...this.subscriptions);
     reconnectAfterDrops(this.socket, this.config.connect, this.log, this.config.reconnectMs);
-    this.log.info({ connect: this.config.connect, subscriptions: this.subscriptions }, "watching");
+    const endpoints = this.config.connect;
+    const connect = endpoints.length > 3 ? `${endpoints[0]} … ${endpoints.at(-1)} (${endpoints.length} endpoints)` : endpoints.join(" ");
+    this.log.info({ connect, subscriptions: this.subscriptions.join(" ") }, "watching");
     const every = [
       { ms: this.config.tickMs ?? TICK_MS, run: () => this.tick() },
       { ms: VIEW_MS, run: () => this.publishView() },
