@@ -83,7 +83,7 @@ export function receiverView(s: ReceiverSnapshot): View {
       w.readings,
       w.state === "idle" || w.state === "busy" ? seconds(w.heardMs) : { text: seconds(w.heardMs), tone: "dim" },
     ]);
-  const waiting = idle === 0 ? " · no idle worker: devices are not read, their requests wait" : "";
+  const waiting = idle === 0 ? " · no idle worker: requests wait" : "";
   return {
     title: `devices ${shortEndpoint(s.front)} · workers ${shortEndpoint(s.back)} · ${idle} idle, ${busy} busy${lost > 0 ? `, ${lost} silent or lost` : ""}${waiting}`,
     columns: ["WORKER", "STATE", "READINGS", "LAST HEARD"],

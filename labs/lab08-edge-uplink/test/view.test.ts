@@ -57,9 +57,7 @@ describe("the receiver's view", () => {
         { name: "x", state: "expired", forMs: 100, readings: 0, heardMs: 3100 },
       ],
     });
-    expect(v.title).toBe(
-      "devices :5080 · workers :5081 · 0 idle, 0 busy, 2 silent or lost · no idle worker: devices are not read, their requests wait",
-    );
+    expect(v.title).toBe("devices :5080 · workers :5081 · 0 idle, 0 busy, 2 silent or lost · no idle worker: requests wait");
     expect(text(v.rows?.[0]?.[1])).toBe("busy 4.2 s: silent (slow, or dead)");
     expect(text(v.rows?.[1]?.[1])).toBe("expired 0.1 s ago (silent)");
   });
