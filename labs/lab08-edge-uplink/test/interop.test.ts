@@ -1,10 +1,9 @@
 // 6/PPP against pyzmq (libzmq) in both directions: a Python worker behind our queue, and our
 // worker behind a Python queue. Python does the ZeroMQ part; message bodies are built here.
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ANY_LOOPBACK_TCP, hasPyzmq, PYTHON, PythonPeers, Tasks, testLogger, withDeadline } from "@zlabs/kit/testing";
+import { ANY_LOOPBACK_TCP, hasPythonMsgpack, hasPyzmq, PythonPeers, Tasks, testLogger, withDeadline } from "@zlabs/kit/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { CentralReceiver } from "../internal/central-receiver.ts";
 import { FieldDevice } from "../internal/field-device.ts";
@@ -59,11 +58,9 @@ while True:
         break
 `;
 
-const hasMsgpack = hasPyzmq() && spawnSync(PYTHON, ["-c", "import msgpack"], { stdio: "ignore" }).status === 0;
-
 // A device written with pyzmq and Python's msgpack, which packs an int of 2**32 or more (a ms
-// timestamp) as uint64 and a float as float 64. Prints each ack's status, or "timeout". (Our side
-// sends an integer of 2**32 or more as float 64, so the ack's seq is read back with int().)
+// timestamp) as uint64 and a float as float 64. Prints each ack's seq with its Python type, and its
+// status, or "timeout". (Our side sends an integer of 2**32 or more as int64: Python reads an int.)
 const PY_DEVICE = `
 import sys, time, zmq, msgpack
 now = int(time.time() * 1000)
@@ -80,14 +77,14 @@ for r in readings:
     s.send(msgpack.packb(r))
     try:
         ack = msgpack.unpackb(s.recv())
-        print(int(ack["seq"]), ack["status"], flush=True)
+        print(ack["seq"], type(ack["seq"]).__name__, ack["status"], flush=True)
     except zmq.Again:
         print("timeout", flush=True)
     s.close()
 `;
 
 describe.skipIf(!hasPyzmq())("6/PPP interop with pyzmq (libzmq)", () => {
-  it.skipIf(!hasMsgpack)(
+  it.skipIf(!hasPythonMsgpack())(
     "a pyzmq device's readings, with numbers as uint64 and as float, are stored (python3-msgpack needed)",
     async () => {
       const receiver = new CentralReceiver({ front: ANY_LOOPBACK_TCP, back: ANY_LOOPBACK_TCP, heartbeatMs: 1000, liveness: 3 }, log);
@@ -101,8 +98,8 @@ describe.skipIf(!hasPyzmq())("6/PPP interop with pyzmq (libzmq)", () => {
       );
       void tasks.run((s) => worker.run(s));
       const device = python.start(PY_DEVICE, [receiver.endpoints.front]);
-      expect(await device.nextLine("the first ack")).toBe(`${2 ** 32 + 1} stored`);
-      expect(await device.nextLine("the second ack")).toBe("2 stored");
+      expect(await device.nextLine("the first ack")).toBe(`${2 ** 32 + 1} int stored`);
+      expect(await device.nextLine("the second ack")).toBe("2 int stored");
       expect(store.seqs("py-dev")).toEqual([2, 2 ** 32 + 1]);
     },
   );
