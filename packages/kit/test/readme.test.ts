@@ -8,14 +8,19 @@ import { findRepoRoot, listLabs } from "../src/manifest.ts";
 
 const root = findRepoRoot(fileURLToPath(import.meta.url));
 
-function indexRows(): Map<string, string> {
+/** The index's cells for each lab: lab01 -> [..., roles, status]. */
+function indexCells(): Map<string, string[]> {
   const readme = readFileSync(join(root, "README.md"), "utf8");
-  const rows = new Map<string, string>();
+  const rows = new Map<string, string[]>();
   for (const line of readme.split("\n")) {
     const cells = line.split("|").map((c) => c.trim());
-    if (/^\d\d$/.test(cells[1] ?? "")) rows.set(`lab${cells[1]}`, cells[6] ?? "");
+    if (/^\d\d$/.test(cells[1] ?? "")) rows.set(`lab${cells[1]}`, cells);
   }
   return rows;
+}
+
+function indexRows(): Map<string, string> {
+  return new Map([...indexCells()].map(([lab, cells]) => [lab, cells[6] ?? ""]));
 }
 
 describe("the root README's lab index", () => {
@@ -29,5 +34,13 @@ describe("the root README's lab index", () => {
       .map((l) => l.name);
     const marked = [...indexRows()].filter(([, status]) => status === "ready").map(([lab]) => lab);
     expect(marked).toEqual(ready);
+  });
+
+  it("names a ready lab's roles as its manifest does, the names ./run.sh list prints and ./run.sh labNN ROLE takes", () => {
+    const cells = indexCells();
+    for (const lab of listLabs(root).filter((l) => Object.keys(l.roles).length > 0)) {
+      const listed = (cells.get(lab.name)?.[5] ?? "").split(",").map((r) => r.trim().replace(/`/g, ""));
+      expect(listed, lab.name).toEqual(Object.keys(lab.roles));
+    }
   });
 });
