@@ -81,7 +81,7 @@ export function brokerView(
     ...(names.length > MAX_VIEW_ROWS ? [`… ${names.length - MAX_VIEW_ROWS} more sites`] : []),
     ...(topics === 0 ? ["empty: a topic is cached at its first sample"] : []),
     `subscribed: ${listed.length ? listed.join(" · ") : "nobody"}`,
-    `forwarded ${counters.forwarded} · malformed ${counters.malformed} · bad subscriptions ${counters.badSubscriptions} · evicted ${counters.evicted} (holds ${counters.maxTopics} topics at most)`,
+    `forwarded ${counters.forwarded} · malformed ${counters.malformed} · bad subscriptions ${counters.badSubscriptions} · evicted ${counters.evicted} (holds at most ${plural(counters.maxTopics, "topic")})`,
   ];
   return { title, columns: ["SITE", "TOPICS", "SOURCES", "NEWEST", "OLDEST"], rows, summary };
 }

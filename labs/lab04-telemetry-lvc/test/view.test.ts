@@ -34,7 +34,7 @@ describe("the broker's view", () => {
     ]);
     expect(view.summary).toEqual([
       'subscribed: plant1. ×2 (3 replayed) · "" ×1 (9 replayed)',
-      "forwarded 40 · malformed 1 · bad subscriptions 0 · evicted 0 (holds 10000 topics at most)",
+      "forwarded 40 · malformed 1 · bad subscriptions 0 · evicted 0 (holds at most 10000 topics)",
     ]);
   });
 
