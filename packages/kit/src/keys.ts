@@ -40,10 +40,7 @@ export class KeyController {
       } else void this.demo.stop("Ctrl-C");
       return;
     }
-    if (this.pending) {
-      this.choose(key, this.pending);
-      return;
-    }
+    if (this.pending && this.choose(key, this.pending)) return;
     switch (key) {
       case "l":
         this.printInstances();
@@ -89,19 +86,31 @@ export class KeyController {
     this.demo.prompt(undefined);
   }
 
-  private choose(key: string, pending: Pending): void {
+  /**
+   * A key while a menu waits for its number. True when the key belonged to the menu; false for a
+   * command key, which first settles the number typed so far (k 1 k 2 on a long menu is "kill 1,
+   * kill 2", not "no choice 12") and is then taken as a command.
+   */
+  private choose(key: string, pending: Pending): boolean {
     const count = pending.choices.length;
     if (key === "\u001b") {
       this.clear();
       this.demo.say("cancelled");
-      return;
+      return true;
     }
     if (/^[0-9]$/.test(key)) {
       pending.digits += key;
-      if (count <= 9 || pending.digits.length >= String(count).length) this.run(pending);
-      return;
+      // Run as soon as no further digit could name a choice: "2" of 12 is choice 2, "1" may become 10-12.
+      if (count <= 9 || Number(pending.digits) * 10 > count || pending.digits.length >= String(count).length) this.run(pending);
+      return true;
     }
-    if ((key === "\r" || key === "\n") && pending.digits) this.run(pending);
+    if (key === "\r" || key === "\n") {
+      if (pending.digits) this.run(pending);
+      return true;
+    }
+    if (pending.digits) this.run(pending);
+    else this.clear();
+    return false;
   }
 
   private run(pending: Pending): void {

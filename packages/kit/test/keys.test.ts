@@ -91,6 +91,15 @@ describe("the demo keyboard", () => {
     expect(calls).toEqual(["kill worker-11", "kill worker-7"]);
   });
 
+  it("on a long menu, runs a number no further digit could extend, and a command key settles the number typed", () => {
+    const names = Array.from({ length: 12 }, (_, i) => `worker-${i + 1}`);
+    const { demo, calls } = fakeDemo(names, ["worker"]);
+    const keys = new KeyController(demo);
+    press(keys, ["k", "3"]);
+    press(keys, ["k", "1", "k", "2"]);
+    expect(calls).toEqual(["kill worker-3", "kill worker-1", "kill worker-2"]);
+  });
+
   it("cancels with Esc, rejects a number out of range, and ignores other keys", () => {
     const { demo, calls, said } = fakeDemo(["broker"], ["broker"]);
     const keys = new KeyController(demo);
