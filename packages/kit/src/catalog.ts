@@ -40,7 +40,7 @@ export const CATALOG: readonly CatalogEntry[] = [
   {
     folder: "lab06-malware-scan",
     title: "Scalable malware scanning",
-    pattern: "Load-balancing broker (ROUTER-ROUTER, LRU)",
+    pattern: "ROUTER-ROUTER load-balancing broker, LRU queue",
     roles: ["scanner-broker", "av-engine", "upload-service"],
   },
   {
