@@ -9,15 +9,16 @@ export interface Reconnectable {
   connect(endpoint: string): void;
   disconnect(endpoint: string): void;
   readonly events: {
-    on(type: "connect" | "disconnect", listener: (event: { address: string }) => void): unknown;
+    on(type: "connect" | "disconnect" | "connect:retry" | "connect:delay", listener: (event: { address: string }) => void): unknown;
   };
 }
 
 /**
  * libzmq never reconnects a connection it dropped for a protocol error, such as a frame over the
  * socket's maximum message size: one oversized message from a peer would cut a connecting socket
- * off from it for good. This watches the socket's own endpoints and, when one drops and libzmq has
- * not connected again within `afterMs`, disconnects and connects it again.
+ * off from it for good. This watches the socket's own endpoints and, when one drops and libzmq
+ * neither connected again nor scheduled a retry within `afterMs` (it does both when the peer
+ * merely went away), disconnects and connects it again.
  */
 export function reconnectAfterDrops(
   socket: Reconnectable,
@@ -25,13 +26,16 @@ export function reconnectAfterDrops(
   log: Logger,
   afterMs: number = RECONNECT_AFTER_DROP_MS,
 ): void {
-  const connectedAt = new Map<string, number>();
-  socket.events.on("connect", ({ address }) => connectedAt.set(address, performance.now()));
+  const lastSign = new Map<string, number>();
+  const alive = ({ address }: { address: string }) => lastSign.set(address, performance.now());
+  socket.events.on("connect", alive);
+  socket.events.on("connect:retry", alive);
+  socket.events.on("connect:delay", alive);
   socket.events.on("disconnect", ({ address }) => {
     if (!endpoints.includes(address)) return;
     const droppedAt = performance.now();
     setTimeout(() => {
-      if (socket.closed || (connectedAt.get(address) ?? 0) > droppedAt) return;
+      if (socket.closed || (lastSign.get(address) ?? 0) > droppedAt) return;
       log.warn({ endpoint: address }, "connection dropped (a message over the limit?); connecting again");
       try {
         socket.disconnect(address);
