@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ANY_LOOPBACK_TCP, hasPythonMsgpack, PYTHON, PythonPeers, Tasks, testLogger } from "@zlabs/kit/testing";
+import { ANY_LOOPBACK_TCP, hasPythonMsgpack, PythonPeers, Tasks, testLogger } from "@zlabs/kit/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { ArchivalWorker } from "../internal/archival-worker.ts";
 import { Archive } from "../internal/archive.ts";
