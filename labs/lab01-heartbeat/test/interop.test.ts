@@ -1,8 +1,7 @@
 // Interoperability with a second ZeroMQ implementation: pyzmq on libzmq, talking to our agent and
 // dashboard over TCP. The first tests use Python for the ZeroMQ side only (frames built and checked
 // here); the last one packs heartbeats with Python's own msgpack, as a Python agent would.
-import { spawnSync } from "node:child_process";
-import { hasPyzmq, PYTHON, PythonPeers, Tasks } from "@zlabs/kit/testing";
+import { hasPythonMsgpack, hasPyzmq, PythonPeers, Tasks } from "@zlabs/kit/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { HostSampler } from "../internal/metrics.ts";
 import { MonitorAgent } from "../internal/monitor-agent.ts";
@@ -57,7 +56,6 @@ while True:
     pub.send_multipart([f"hb.ok.rack7.{agent}.".encode(), msgpack.packb(body)])
     time.sleep(0.05)
 `;
-const hasPythonMsgpack = hasPyzmq() && spawnSync(PYTHON, ["-c", "import msgpack"], { stdio: "ignore" }).status === 0;
 
 const python = new PythonPeers();
 const tasks = new Tasks();
@@ -105,7 +103,7 @@ describe.skipIf(!hasPyzmq())("interop with pyzmq (libzmq)", () => {
   });
 });
 
-describe.skipIf(!hasPythonMsgpack)("a Python agent whose numbers Python's msgpack packs (needs python3-msgpack)", () => {
+describe.skipIf(!hasPythonMsgpack())("a Python agent whose numbers Python's msgpack packs (needs python3-msgpack)", () => {
   it.each([
     ["uint64", 0xcf],
     ["float", 0xcb],

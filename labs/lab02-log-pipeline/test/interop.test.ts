@@ -1,9 +1,8 @@
 // A collector written with pyzmq and Python's msgpack against our parser and writer: its START
 // and LINES headers carry their numbers as uint64 (as Python packs 2**32 and more, and as other
 // MessagePack libraries may pack any integer) and as float, and the batch is stored all the same.
-import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { hasPyzmq, PYTHON, PythonPeers, Tasks, testLogger, withDeadline } from "@zlabs/kit/testing";
+import { hasPythonMsgpack, PythonPeers, Tasks, testLogger, withDeadline } from "@zlabs/kit/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Pseudonymizer } from "../internal/anonymize.ts";
 import { LogParser } from "../internal/log-parser.ts";
@@ -21,8 +20,6 @@ afterEach(async () => {
   await tasks.stopAll();
 });
 afterAll(tmp.remove);
-
-const hasPythonMsgpack = hasPyzmq() && spawnSync(PYTHON, ["-c", "import msgpack"], { stdio: "ignore" }).status === 0;
 
 /**
  * argv: the writer's PULL and PUB. Binds a PUSH for the parsers and prints its port, sends START
@@ -69,7 +66,7 @@ while True:
         break
 `;
 
-describe.skipIf(!hasPythonMsgpack)("interop with a pyzmq collector (needs python3-zmq and python3-msgpack)", () => {
+describe.skipIf(!hasPythonMsgpack())("interop with a pyzmq collector (needs python3-zmq and python3-msgpack)", () => {
   it("stores a batch whose START and LINES numbers come as uint64 and as float", async () => {
     const outDir = join(tmp.dir, "py");
     const writer = new StorageWriter(

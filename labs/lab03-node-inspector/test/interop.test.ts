@@ -1,7 +1,6 @@
 // A REQ client written with pyzmq (libzmq) against our agent: the wire format alone is enough.
 // Python does the ZeroMQ part; the request and reply bodies are built and checked here.
-import { spawnSync } from "node:child_process";
-import { hasPyzmq, PYTHON, PythonPeers, Tasks, testLogger } from "@zlabs/kit/testing";
+import { hasPythonMsgpack, hasPyzmq, PythonPeers, Tasks, testLogger } from "@zlabs/kit/testing";
 import { pack } from "msgpackr";
 import { afterEach, describe, expect, it } from "vitest";
 import { NodeAgent } from "../internal/node-agent.ts";
@@ -60,8 +59,6 @@ for body in requests:
     print(req.recv().hex(), flush=True)
 `;
 
-const hasPythonMsgpack = hasPyzmq() && spawnSync(PYTHON, ["-c", "import msgpack"], { stdio: "ignore" }).status === 0;
-
 describe.skipIf(!hasPyzmq())("interop with pyzmq (libzmq)", () => {
   it("a pyzmq REQ client gets answers, and an error reply for garbage, from our REP agent", async () => {
     const agent = new NodeAgent({ id: "interop", bind: "tcp://127.0.0.1:*" }, log);
@@ -78,7 +75,7 @@ describe.skipIf(!hasPyzmq())("interop with pyzmq (libzmq)", () => {
     expect(replies[2]).toMatchObject({ id: "py-2", ok: true });
   });
 
-  it.skipIf(!hasPythonMsgpack)("takes numbers from Python's msgpack as uint64 and as float (needs python3-msgpack)", async () => {
+  it.skipIf(!hasPythonMsgpack())("takes numbers from Python's msgpack as uint64 and as float (needs python3-msgpack)", async () => {
     const agent = new NodeAgent({ id: "interop", bind: "tcp://127.0.0.1:*" }, log);
     await agent.bind();
     void tasks.run((s) => agent.run(s));

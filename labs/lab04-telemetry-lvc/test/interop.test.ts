@@ -1,8 +1,7 @@
 // Interoperability with a second ZeroMQ implementation: pyzmq on libzmq, with headers packed by
 // Python's own msgpack, as a Python telemetry source would send them. Python's msgpack writes an
 // int at or above 2**32 (a millisecond timestamp) as uint64.
-import { spawnSync } from "node:child_process";
-import { ANY_LOOPBACK_TCP, hasPyzmq, PYTHON, PythonPeers, SocketJar, Tasks, testLogger, withDeadline } from "@zlabs/kit/testing";
+import { ANY_LOOPBACK_TCP, hasPythonMsgpack, PythonPeers, SocketJar, Tasks, testLogger, withDeadline } from "@zlabs/kit/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { Subscriber } from "zeromq";
 import { LvcBroker } from "../internal/lvc-broker.ts";
@@ -27,7 +26,6 @@ while True:
     pub.send_multipart([topic.encode(), msgpack.packb(header), struct.pack("<2d", 6.5, float(seq))])
     time.sleep(0.05)
 `;
-const hasPythonMsgpack = hasPyzmq() && spawnSync(PYTHON, ["-c", "import msgpack"], { stdio: "ignore" }).status === 0;
 
 const log = testLogger("lab04");
 const python = new PythonPeers();
@@ -39,7 +37,7 @@ afterEach(async () => {
   jar.closeAll();
 });
 
-describe.skipIf(!hasPythonMsgpack)("a Python source whose headers Python's msgpack packs (needs python3-zmq and python3-msgpack)", () => {
+describe.skipIf(!hasPythonMsgpack())("a Python source whose headers Python's msgpack packs (needs python3-zmq and python3-msgpack)", () => {
   it.each([
     ["uint64", 0xcf],
     ["float", 0xcb],
