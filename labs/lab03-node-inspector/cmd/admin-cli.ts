@@ -1,4 +1,4 @@
-import { runRole } from "@zlabs/kit";
+import { runRole, viewModeFrom } from "@zlabs/kit";
 import { runAdmin } from "../internal/admin-cli.ts";
 import { LazyPirateClient } from "../internal/client.ts";
 import { CLI_USAGE, checkCli, cliConfig, cliOptions, LAB } from "../internal/config.ts";
@@ -16,6 +16,8 @@ runRole(
   },
   (config, log, signal) => {
     const { client, query } = cliConfig(config);
-    return runAdmin(new LazyPirateClient(client, log), query, (text) => process.stdout.write(`${text}\n`), log, signal);
+    // Under the demo the live view shows every answer: the tables would only flood the log.
+    const printAnswers = viewModeFrom() !== "ipc";
+    return runAdmin(new LazyPirateClient(client, log), query, (text) => process.stdout.write(`${text}\n`), log, signal, { printAnswers });
   },
 );

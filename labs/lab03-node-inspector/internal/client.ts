@@ -34,16 +34,21 @@ export class LazyPirateClient {
   private counter = 0;
 
   constructor(
-    private readonly config: ClientConfig,
+    readonly config: ClientConfig,
     private readonly log: Logger,
-    private readonly onFailure: (failure: AttemptFailure) => void = () => {},
+    /** Called after each attempt that got no acceptable reply. */
+    public onFailure: (failure: AttemptFailure) => void = () => {},
   ) {}
+
+  /** Called as each attempt goes out (a live view follows the attempts with it). */
+  onAttempt: (attempt: { attempt: number; retries: number; id: string }) => void = () => {};
 
   async request(cmd: string, args?: Record<string, unknown>, signal?: AbortSignal): Promise<Reply> {
     const { endpoint, timeoutMs, retries } = this.config;
     for (let attempt = 1; attempt <= retries; attempt++) {
       signal?.throwIfAborted();
       const id = `${this.prefix}-${++this.counter}`;
+      this.onAttempt({ attempt, retries, id });
       const failure = await this.attempt(id, cmd, args, signal);
       if (typeof failure !== "string") return failure;
       this.onFailure({ attempt, id, reason: failure });

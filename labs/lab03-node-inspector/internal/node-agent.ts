@@ -1,4 +1,4 @@
-import { bindAll, type Logger, pause, peerLimits, receiveLoop, runLoops } from "@zlabs/kit";
+import { bindAll, type Logger, pause, peerLimits, publishView, receiveLoop, runLoops, type View } from "@zlabs/kit";
 import { Reply as ReplySocket } from "zeromq";
 import { BadArgs, cpu, disk, info, load, mem, ps, uptime } from "./host.ts";
 import {
@@ -12,6 +12,10 @@ import {
   type Reply,
   type Request,
 } from "./protocol.ts";
+import { agentView } from "./view.ts";
+
+/** How often the agent's view is refreshed between requests (its "last request 3.2 s ago" ages), ms. */
+export const AGENT_VIEW_MS = 1000;
 
 /**
  * Misbehaviour on purpose, as the Guide's lpserver does it: after a few good cycles, a request
@@ -35,6 +39,8 @@ export interface AgentHooks {
   /** How a chaos crash happens; a real SIGKILL of this process by default. */
   crash?: () => void;
   random?: () => number;
+  /** Where the live view goes: the kit's publishView by default. */
+  publish?: (view: View) => void;
 }
 
 /**
@@ -52,6 +58,8 @@ export interface AgentStats {
   /** Requests answered bad-request: not one frame, not MessagePack, no id, wrong version... */
   malformed: number;
   served: number;
+  /** Requests chaos answered late on purpose. */
+  late: number;
 }
 
 /**
@@ -64,8 +72,10 @@ export interface AgentStats {
 export class NodeAgent {
   private readonly socket = new ReplySocket({ linger: 0, receiveHighWaterMark: AGENT_RCVHWM, ...peerLimits(AGENT_MAX_MESSAGE_BYTES) });
   private cycles = 0;
-  readonly stats: AgentStats = { received: 0, failed: 0, malformed: 0, served: 0 };
+  readonly stats: AgentStats = { received: 0, failed: 0, malformed: 0, served: 0, late: 0 };
   endpoint = "";
+  private last: { cmd: string; ms: number; at: number } | undefined;
+  private readonly startedAt = Date.now();
 
   constructor(
     private readonly config: AgentConfig,
@@ -83,9 +93,32 @@ export class NodeAgent {
 
   async run(signal: AbortSignal): Promise<void> {
     if (!this.endpoint) await this.bind();
-    await runLoops(signal, { sockets: [this.socket] }, () =>
+    this.publishView();
+    await runLoops(signal, { sockets: [this.socket], every: [{ ms: AGENT_VIEW_MS, run: () => this.publishView() }] }, () =>
       receiveLoop(this.socket, signal, (frames) => this.reply(frames, signal), { log: this.log, name: "rep", stats: this.stats }),
     );
+  }
+
+  /** The agent's live view: where it listens, its chaos, what it served. */
+  view(now = Date.now()): View {
+    const { served, late, malformed } = this.stats;
+    return agentView(
+      {
+        endpoint: this.endpoint || this.config.bind,
+        ...(this.config.chaos ? { chaos: this.config.chaos } : {}),
+        served,
+        late,
+        malformed,
+        ...(this.last ? { last: this.last } : {}),
+        pid: process.pid,
+        startedAt: this.startedAt,
+      },
+      now,
+    );
+  }
+
+  private publishView(): void {
+    (this.hooks.publish ?? publishView)(this.view());
   }
 
   /** One request, one reply: REP allows nothing else. */
@@ -110,7 +143,10 @@ export class NodeAgent {
         const started = performance.now();
         const reply = await this.answer(request);
         this.stats.served += 1;
-        this.log.info({ id: request.id, cmd: request.cmd, ok: reply.ok, ms: Math.round(performance.now() - started) }, "request served");
+        const ms = Math.round(performance.now() - started);
+        this.last = { cmd: request.cmd, ms, at: Date.now() };
+        this.log.info({ id: request.id, cmd: request.cmd, ok: reply.ok, ms }, "request served");
+        this.publishView();
         return reply;
       }
     }
@@ -159,6 +195,8 @@ export class NodeAgent {
       return;
     }
     if (random() < chaos.slowChance) {
+      this.stats.late += 1;
+      this.publishView();
       this.log.warn({ id: request.id, cycle: this.cycles, ms: chaos.slowMs }, "chaos: overloaded, answering late");
       await pause(chaos.slowMs, signal);
     }
