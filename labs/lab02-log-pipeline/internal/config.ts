@@ -1,5 +1,7 @@
 import os from "node:os";
-import { type ConfigOf, endpointOption, intOption } from "@zlabs/kit";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type ConfigOf, endpointOption, intOption, numberOption, userPath } from "@zlabs/kit";
 import type { GenerateConfig } from "./generate-logs.ts";
 import type { InputConfig } from "./input.ts";
 import { type CollectorConfig, LINES_PER_CHUNK, WINDOW_LINES } from "./log-collector.ts";
@@ -11,6 +13,11 @@ export const LAB = "lab02";
 export const WORK_ENDPOINT = "tcp://127.0.0.1:5020";
 export const WRITER_ENDPOINT = "tcp://127.0.0.1:5021";
 export const BUS_ENDPOINT = "tcp://127.0.0.1:5022";
+/** The lab's own folder: its demo data lives in .store there (what `./run.sh clean` removes). */
+export const LAB_DIR = fileURLToPath(new URL("..", import.meta.url));
+export const STORE_DIR = join(LAB_DIR, ".store");
+export const DEFAULT_OUT_DIR = join(STORE_DIR, "events");
+
 /** The demo's key. A real deployment sets its own (LAB02_KEY) and keeps it secret. */
 export const DEMO_KEY = "lab02-demo-key-change-me";
 /** An HMAC key shorter than this is too easy to guess, and pseudonyms could be reversed by trying. */
@@ -30,7 +37,10 @@ export const collectorOptions = {
   chunkLines: intOption(LINES_PER_CHUNK, "lines per message", { min: 1, max: MAX_CHUNK_LINES }),
   window: intOption(WINDOW_LINES, "lines sent but not yet stored, at most (bounds memory)", { min: 1 }),
   minParsers: intOption(1, "parsers that must be up before work flows", { min: 0, max: MAX_WORKERS }),
-  spoolDir: { type: "string", default: ".store", describe: 'where stdin ("-") is spooled before the batch starts' },
+  repeat: intOption(1, "batches to run one after the other (0: until stopped)", { min: 0 }),
+  pause: numberOption(0, "seconds between two batches", { min: 0, max: 3600 }),
+  rate: intOption(0, "lines sent per second at most (0: as fast as the pipeline takes them)", { min: 0 }),
+  spoolDir: { type: "string", describe: 'where stdin ("-") and --sample lines are spooled (default: the lab\'s .store)' },
 } as const;
 
 export function checkCollector(a: { input: string[]; sample: number; chunkLines: number; window: number }): string | undefined {
@@ -47,7 +57,10 @@ export function collectorConfig(a: ConfigOf<typeof collectorOptions>): Collector
     linesPerChunk: a.chunkLines,
     windowLines: a.window,
     minParsers: a.minParsers,
-    input: { inputs: a.input, spoolDir: a.spoolDir, sampleLines: a.sample },
+    repeat: a.repeat,
+    pauseMs: Math.round(a.pause * 1000),
+    rate: a.rate,
+    input: { inputs: a.input, spoolDir: a.spoolDir ? userPath(a.spoolDir) : STORE_DIR, sampleLines: a.sample },
   };
 }
 
@@ -72,7 +85,8 @@ export function parserConfig(a: ConfigOf<typeof parserOptions>): ParserConfig & 
 export const writerOptions = {
   bind: endpointOption(WRITER_ENDPOINT, "PULL endpoint for parsers' results and the collector's START"),
   bus: endpointOption(BUS_ENDPOINT, "PUB endpoint for READY, ACK, MISSING, DONE, KILL"),
-  out: { type: "string", default: ".store/events", describe: "directory of the NDJSON files" },
+  out: { type: "string", describe: "directory of the NDJSON files (default: the lab's .store/events)" },
+  keepBatches: intOption(0, "keep the files of the last N batches only, deleting older ones (0: keep all)", { min: 0 }),
   rotateMb: intOption(ROTATE_BYTES / 1024 / 1024, "start a new file past this size, MiB", { min: 1 }),
   missingAfter: intOption(MISSING_AFTER_MS, "ms without progress before asking for lost lines again", { min: 50 }),
   kill: { type: "boolean", default: true, describe: "--no-kill keeps the parsers running after a batch" },
@@ -83,7 +97,8 @@ export function writerConfig(a: ConfigOf<typeof writerOptions>): WriterConfig {
   return {
     bind: a.bind,
     bus: a.bus,
-    outDir: a.out,
+    outDir: a.out ? userPath(a.out) : DEFAULT_OUT_DIR,
+    keepBatches: a.keepBatches,
     rotateBytes: a.rotateMb * 1024 * 1024,
     missingAfterMs: a.missingAfter,
     killWorkers: a.kill,
@@ -98,5 +113,5 @@ export const generateOptions = {
 } as const;
 
 export function generateConfig(a: ConfigOf<typeof generateOptions>): GenerateConfig {
-  return { lines: a.lines, seed: a.seed, out: a.out };
+  return { lines: a.lines, seed: a.seed, out: a.out === "-" ? "-" : userPath(a.out) };
 }

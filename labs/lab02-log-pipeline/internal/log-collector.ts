@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { basename } from "node:path";
-import { bindAll, type Logger, peerLimits, receiveLoop, runLoops, UsageError, Wakeup } from "@zlabs/kit";
+import { bindAll, type Logger, peerLimits, publishView, receiveLoop, runLoops, UsageError, type View, Wakeup } from "@zlabs/kit";
 import { Push, Subscriber } from "zeromq";
 import { type Chunk, countLines, readChunks } from "./chunker.ts";
-import { type InputConfig, inputFiles } from "./input.ts";
+import { type InputConfig, inputFiles, removeSpooled } from "./input.ts";
 import {
   BUS_MAX_MESSAGE_BYTES,
   type CollectorBus,
@@ -14,6 +14,7 @@ import {
   MAX_LINE_BYTES,
   type MissingHeader,
 } from "./protocol.ts";
+import { type CollectorPhase, collectorView } from "./view.ts";
 
 export const LINES_PER_CHUNK = 4000;
 /** Lines sent but not yet acknowledged as stored: the collector keeps them for a resend, so this bounds its memory. */
@@ -34,7 +35,16 @@ export interface CollectorConfig {
   windowLines: number;
   /** Parsers that must have said HELLO before work flows, so the first one does not grab it all. */
   minParsers: number;
+  /** Batches to run, one after the other; 0 runs them until stopped. Default 1. */
+  repeat?: number;
+  /** Between two batches, ms. */
+  pauseMs?: number;
+  /** Lines sent per second at most; 0 sends as fast as the pipeline takes them. */
+  rate?: number;
 }
+
+/** How often the collector's view is refreshed between events, ms. */
+export const COLLECTOR_VIEW_MS = 500;
 
 export interface CollectorStats {
   batch: string;
@@ -46,11 +56,18 @@ export interface CollectorStats {
   done: DoneHeader;
 }
 
-/** The log-collector command: gather the input, run it as one batch; exit code 0 when DONE. */
+/**
+ * The log-collector command: gather the input, run it as one batch (or --repeat them); exit code 0
+ * when DONE, and 0 when stopped (Ctrl-C while waiting for parsers is a normal way to stop).
+ */
 export async function runCollector(config: CollectorConfig & { input: InputConfig }, log: Logger, signal: AbortSignal): Promise<number> {
-  const files = await inputFiles(config.input, log);
-  const stats = await new LogCollector(config, log).collect(files, signal);
-  return stats ? 0 : 1;
+  const { files, spooled } = await inputFiles(config.input, log);
+  try {
+    const stats = await new LogCollector(config, log).collect(files, signal);
+    return stats || signal.aborted ? 0 : 1;
+  } finally {
+    removeSpooled(spooled);
+  }
 }
 
 /**
@@ -81,11 +98,46 @@ export class LogCollector {
   malformed = 0;
   /** True while reading is paused because the writer has not acknowledged enough. */
   windowFull = false;
+  /** Batches begun, and the last one finished (for the view). */
+  batches = 0;
+  private phase: CollectorPhase = "starting";
+  private expected = 0;
+  linesSent = 0;
+  private batchStarted = 0;
+  private nextBatchAt = 0;
+  private last: CollectorStats | undefined;
 
   constructor(
     private readonly config: CollectorConfig,
     private readonly log: Logger,
+    private readonly publish: (view: View) => void = publishView,
   ) {}
+
+  /** The collector's live view: the batch, what is sent, acknowledged and sent again. */
+  view(now = performance.now()): View {
+    return collectorView({
+      batch: this.batch,
+      number: this.batches,
+      repeat: this.config.repeat ?? 1,
+      phase: this.phase,
+      expected: this.expected,
+      sent: this.linesSent,
+      acked: this.watermark,
+      unacked: this.unackedLines,
+      chunksResent: this.chunksResent,
+      parsers: this.ready?.workers ?? 0,
+      minParsers: this.config.minParsers,
+      rate: this.config.rate ?? 0,
+      windowFull: this.windowFull,
+      elapsedMs: this.batchStarted ? now - this.batchStarted : 0,
+      nextInMs: this.phase === "pause" ? this.nextBatchAt - now : 0,
+      ...(this.last ? { last: this.last } : {}),
+    });
+  }
+
+  private publishView(): void {
+    this.publish(this.view());
+  }
 
   async bind(): Promise<string> {
     const bound = await bindAll(this.log, { work: [this.work, this.config.bind] });
@@ -93,7 +145,7 @@ export class LogCollector {
     return this.endpoint;
   }
 
-  /** Runs one batch (the files in turn) to DONE; undefined when stopped before. */
+  /** Runs the batch (the files in turn) to DONE, --repeat times; the last one's stats, undefined when stopped before. */
   async collect(paths: readonly string[], signal: AbortSignal): Promise<CollectorStats | undefined> {
     const { lines, longest, longestIn } = await countLines(paths);
     if (lines === 0) throw new UsageError("nothing to ingest: the input holds no lines");
@@ -104,7 +156,6 @@ export class LogCollector {
     this.control.connect(this.config.writer);
     this.bus.connect(this.config.bus);
     this.bus.subscribe("READY", "ACK", "MISSING", "DONE");
-    this.batch = `${new Date().toISOString().slice(0, 19).replace(/[-:T]/g, "")}-${randomBytes(3).toString("hex")}`;
     const source = paths
       .map((p) => basename(p))
       .join(",")
@@ -113,16 +164,55 @@ export class LogCollector {
     const finished = new AbortController();
     const stopped = AbortSignal.any([signal, finished.signal]);
     let stats: CollectorStats | undefined;
+    const repeat = this.config.repeat ?? 1;
     await runLoops(
       stopped,
-      { sockets: [this.work, this.control, this.bus], onAbort: () => this.events.wake(), log: this.log },
+      {
+        sockets: [this.work, this.control, this.bus],
+        onAbort: () => this.events.wake(),
+        every: [{ ms: COLLECTOR_VIEW_MS, run: () => this.publishView() }],
+        log: this.log,
+      },
       () => receiveLoop(this.bus, stopped, (frames) => this.onBus(decodeCollectorBus(frames)), { log: this.log, name: "bus" }),
       async () => {
-        stats = await this.ventilate(paths, lines, source, stopped);
+        for (let n = 1; repeat === 0 || n <= repeat; n++) {
+          this.newBatch();
+          const done = await this.ventilate(paths, lines, source, stopped);
+          if (!done) break;
+          stats = done;
+          this.last = done;
+          if (repeat !== 0 && n >= repeat) break;
+          const pauseMs = this.config.pauseMs ?? 0;
+          this.phase = "pause";
+          this.nextBatchAt = performance.now() + pauseMs;
+          this.publishView();
+          if (pauseMs > 0) this.log.info({ seconds: pauseMs / 1000 }, "next batch after a pause");
+          while (!stopped.aborted && performance.now() < this.nextBatchAt)
+            await this.nextEvent(stopped, this.nextBatchAt - performance.now());
+        }
         finished.abort();
       },
     );
     return signal.aborted ? undefined : stats;
+  }
+
+  /** A fresh batch: a new name, and nothing of the last one held. */
+  private newBatch(): void {
+    this.batch = `${new Date().toISOString().slice(0, 19).replace(/[-:T]/g, "")}-${randomBytes(3).toString("hex")}`;
+    this.batches += 1;
+    this.unacked.clear();
+    this.resend.clear();
+    this.watermark = 0;
+    this.ready = undefined;
+    this.done = undefined;
+    this.chunksSent = 0;
+    this.chunksResent = 0;
+    this.unackedLines = 0;
+    this.linesSent = 0;
+    this.windowFull = false;
+    this.batchStarted = 0;
+    this.phase = "waiting";
+    this.publishView();
   }
 
   private async ventilate(
@@ -131,10 +221,15 @@ export class LogCollector {
     source: string,
     signal: AbortSignal,
   ): Promise<CollectorStats | undefined> {
+    this.expected = expected;
     await this.announce(expected, source, signal);
     if (signal.aborted) return undefined;
     const started = performance.now();
-    this.log.info({ batch: this.batch, expected, source, parsers: this.ready?.workers }, "batch started");
+    this.batchStarted = started;
+    this.phase = "sending";
+    this.publishView();
+    const rate = this.config.rate ?? 0;
+    this.log.info({ batch: this.batch, expected, source, parsers: this.ready?.workers, ...(rate ? { rate } : {}) }, "batch started");
     for await (const chunk of readChunks(paths, this.config.linesPerChunk)) {
       await this.whileWindowFull(signal);
       if (signal.aborted) return undefined;
@@ -143,7 +238,16 @@ export class LogCollector {
       this.unackedLines += chunk.count;
       await this.work.send(encodeMessage("LINES", { batch: this.batch, first: chunk.first, count: chunk.count }, chunk.payload));
       this.chunksSent += 1;
+      this.linesSent += chunk.count;
+      // Paced: the next chunk goes when the lines sent so far are due at --rate (resends go meanwhile).
+      const due = started + (this.linesSent / (rate || Number.POSITIVE_INFINITY)) * 1000;
+      while (rate && !signal.aborted && performance.now() < due) {
+        await this.sendResends();
+        await this.nextEvent(signal, due - performance.now());
+      }
     }
+    this.phase = "finishing";
+    this.publishView();
     while (!this.done && !signal.aborted) {
       await this.sendResends();
       await this.nextEvent(signal);
@@ -160,6 +264,7 @@ export class LogCollector {
       done: this.done,
     };
     this.log.info({ ...stats, linesPerSec: Math.round(expected / seconds) }, "batch done");
+    this.phase = "done";
     return stats;
   }
 
@@ -170,12 +275,14 @@ export class LogCollector {
   /** START until READY names this batch with enough parsers (the Guide's sync, made robust to a late writer). */
   private async announce(expected: number, source: string, signal: AbortSignal): Promise<void> {
     let saidAt = performance.now();
+    let said = false;
     while (!signal.aborted) {
       await this.control.send(encodeMessage("START", { batch: this.batch, expected, source, parsers: this.config.minParsers }));
       const again = performance.now() + START_RETRY_MS;
       while (!this.enoughParsers() && !signal.aborted && performance.now() < again) await this.nextEvent(signal, again - performance.now());
       if (this.enoughParsers()) return;
-      if (performance.now() - saidAt > WAITING_LOG_MS) {
+      if (!said || performance.now() - saidAt > WAITING_LOG_MS) {
+        said = true;
         this.log.info(
           { parsers: this.ready?.workers ?? 0, want: this.config.minParsers, writer: Boolean(this.ready) },
           "waiting for the writer and parsers",

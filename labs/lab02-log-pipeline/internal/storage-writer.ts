@@ -1,4 +1,5 @@
-import { bindAll, type Logger, peerLimits, receiveLoop, runLoops, SendQueue } from "@zlabs/kit";
+import { isAbsolute, relative } from "node:path";
+import { bindAll, type Logger, peerLimits, publishView, receiveLoop, runLoops, SendQueue, type View } from "@zlabs/kit";
 import { Publisher, Pull } from "zeromq";
 import {
   BUS_SUBSCRIPTION_MAX_BYTES,
@@ -11,8 +12,10 @@ import {
   MAX_WORKERS,
   type StartHeader,
 } from "./protocol.ts";
+import { pruneBatches } from "./retention.ts";
 import { RotatingFile } from "./rotating-file.ts";
 import { BatchTracker } from "./tracker.ts";
+import { type ParserProgress, writerView } from "./view.ts";
 
 /** How often the writer tells the collector how far it has stored (its window moves on these). */
 export const ACK_INTERVAL_MS = 20;
@@ -22,6 +25,8 @@ export const PROGRESS_INTERVAL_MS = 2000;
 export const ROTATE_BYTES = 64 * 1024 * 1024;
 /** Small pipes: a stalled writer pushes back on the parsers, and they on the collector. */
 export const WRITER_RCVHWM = 16;
+/** How often the writer's view is refreshed, ms. */
+export const WRITER_VIEW_MS = 500;
 
 export interface WriterConfig {
   /** PULL: results from parsers, HELLO, and the collector's START. */
@@ -35,6 +40,8 @@ export interface WriterConfig {
   killWorkers: boolean;
   /** Exit after one batch. */
   once: boolean;
+  /** Keep the files of the last N batches only (0: keep all). */
+  keepBatches?: number;
   ackIntervalMs?: number;
   progressIntervalMs?: number;
 }
@@ -47,11 +54,20 @@ interface ActiveBatch {
   unparsed: number;
   resends: number;
   perWorker: Map<string, number>;
+  /** Lines and chunks each parser delivered in this batch, for the view. */
+  progress: Map<string, ParserProgress>;
+  linesPerSec: number;
   /** Work flows once READY has named enough parsers; nothing can be missing before that. */
   flowing: boolean;
   watermarkMovedAt: number;
   lastWatermark: number;
   lastProgress: { at: number; stored: number };
+}
+
+/** A path as the view shows it: relative to where the writer runs when it is inside, else whole. */
+function shortPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : path;
 }
 
 /** What DONE says, and the lines each parser delivered. */
@@ -69,6 +85,9 @@ export class StorageWriter {
   private readonly bus = new SendQueue(this.pub);
   private readonly workers = new Set<string>();
   private batch: ActiveBatch | undefined;
+  /** When each parser was last heard from (HELLO or EVENTS), ms since epoch. */
+  private readonly heard = new Map<string, number>();
+  private last: { batch: string; stored: number; seconds: number; resends: number; duplicates: number } | undefined;
   private readonly stop = new AbortController();
   readonly endpoints = { bind: "", bus: "" };
   /** Messages dropped because they were malformed, and messages taken in all (the receive loop's). */
@@ -79,7 +98,46 @@ export class StorageWriter {
   constructor(
     private readonly config: WriterConfig,
     private readonly log: Logger,
+    private readonly publish: (view: View) => void = publishView,
   ) {}
+
+  /** The writer's live view: the batch's progress and each parser's share. */
+  view(now = Date.now()): View {
+    const b = this.batch;
+    const parsers = new Map<string, ParserProgress>();
+    for (const w of this.workers) {
+      const p = b?.progress.get(w);
+      const lastAt = this.heard.get(w);
+      parsers.set(w, { lines: p?.lines ?? 0, chunks: p?.chunks ?? 0, ...(lastAt === undefined ? {} : { lastAt }) });
+    }
+    return writerView(
+      {
+        ...(b
+          ? {
+              batch: {
+                name: b.header.batch,
+                expected: b.tracker.expected,
+                stored: b.tracker.stored,
+                watermark: b.tracker.watermark,
+                duplicates: b.tracker.duplicates,
+                resends: b.resends,
+                linesPerSec: b.linesPerSec,
+                flowing: b.flowing,
+              },
+            }
+          : {}),
+        parsers,
+        outDir: shortPath(this.config.outDir),
+        keepBatches: this.config.keepBatches ?? 0,
+        ...(this.last ? { last: this.last } : {}),
+      },
+      now,
+    );
+  }
+
+  private publishView(): void {
+    this.publish(this.view());
+  }
 
   /** Parsers heard from (HELLO or EVENTS), at most MAX_WORKERS. */
   get parsers(): number {
@@ -106,6 +164,7 @@ export class StorageWriter {
           every: [
             { ms: this.config.ackIntervalMs ?? ACK_INTERVAL_MS, run: () => this.acknowledge() },
             { ms: this.config.progressIntervalMs ?? PROGRESS_INTERVAL_MS, run: () => this.checkProgress() },
+            { ms: WRITER_VIEW_MS, run: () => this.publishView() },
           ],
           log: this.log,
         },
@@ -139,12 +198,16 @@ export class StorageWriter {
 
   /** A parser heard from; past MAX_WORKERS names a new one is not counted (a peer may invent names). */
   private joined(worker: string): boolean {
-    if (this.workers.has(worker)) return true;
+    if (this.workers.has(worker)) {
+      this.heard.set(worker, Date.now());
+      return true;
+    }
     if (this.workers.size >= MAX_WORKERS) {
       this.log.warn({ worker, workers: this.workers.size }, "too many parsers; not counted");
       return false;
     }
     this.workers.add(worker);
+    this.heard.set(worker, Date.now());
     this.log.info({ worker }, "parser joined");
     return true;
   }
@@ -153,6 +216,9 @@ export class StorageWriter {
     if (this.batch?.header.batch !== header.batch) {
       if (this.batch) this.log.warn({ batch: this.batch.header.batch, stored: this.batch.tracker.stored }, "batch abandoned for a new one");
       this.batch?.file.close();
+      const pruned = pruneBatches(this.config.outDir, this.config.keepBatches ?? 0, header.batch);
+      if (pruned.length)
+        this.log.info({ batches: pruned.length, oldest: pruned[0], keep: this.config.keepBatches }, "old batches' files deleted");
       const now = performance.now();
       this.batch = {
         header,
@@ -162,6 +228,8 @@ export class StorageWriter {
         unparsed: 0,
         resends: 0,
         perWorker: new Map(),
+        progress: new Map(),
+        linesPerSec: 0,
         flowing: false,
         watermarkMovedAt: now,
         lastWatermark: 0,
@@ -194,6 +262,8 @@ export class StorageWriter {
     b.unparsed += header.unparsed;
     const worker = this.joined(header.worker) ? header.worker : "(others)";
     b.perWorker.set(worker, (b.perWorker.get(worker) ?? 0) + header.count);
+    const progress = b.progress.get(worker) ?? { lines: 0, chunks: 0 };
+    b.progress.set(worker, { lines: progress.lines + header.count, chunks: progress.chunks + 1 });
     if (!b.tracker.complete) return undefined;
     return {
       batch: b.header.batch,
@@ -210,6 +280,14 @@ export class StorageWriter {
   private async finish(summary: BatchSummary): Promise<void> {
     this.batch?.file.close();
     this.batch = undefined;
+    this.last = {
+      batch: summary.batch,
+      stored: summary.stored,
+      seconds: summary.seconds,
+      resends: summary.resends,
+      duplicates: summary.duplicates,
+    };
+    this.publishView();
     const { perWorker, ...done } = summary;
     this.log.info({ ...summary, linesPerSec: Math.round(summary.stored / summary.seconds) }, "batch complete");
     await this.bus.send(encodeMessage("DONE", done));
@@ -251,7 +329,9 @@ export class StorageWriter {
     const now = performance.now();
     const rate = ((b.tracker.stored - b.lastProgress.stored) * 1000) / Math.max(1, now - b.lastProgress.at);
     b.lastProgress = { at: now, stored: b.tracker.stored };
-    this.log.info(
+    b.linesPerSec = rate;
+    // The view shows the progress; the log keeps it at debug.
+    this.log.debug(
       {
         batch: b.header.batch,
         stored: b.tracker.stored,

@@ -89,6 +89,50 @@ describe("the real processes", () => {
       expect(out.includes(secret), secret).toBe(false);
   });
 
+  it("a collector stopped (Ctrl-C) while it waits for the writer and parsers exits 0, and deletes its spooled sample", async () => {
+    const [work, results, bus] = (await freeTcpEndpoints(3)) as [string, string, string];
+    const spool = join(tmp.dir, "spool-stop");
+    const c = procs.start({
+      labDir,
+      cmd: "cmd/log-collector.ts",
+      name: "collector",
+      args: ["--sample", "100", "--spool-dir", spool, "--bind", work, "--writer", results, "--bus", bus, "--min-parsers", "2"],
+    });
+    await c.waitForLog("waiting for the writer and parsers", WAIT_MS);
+    expect(readdirSync(spool)).toEqual([expect.stringMatching(/^sample-\d+\.log$/)]);
+    expect(await c.kill("SIGINT")).toEqual({ code: 0, signal: null });
+    expect(c.lines.filter((l) => l.includes("MaxListenersExceeded"))).toEqual([]);
+    expect(readdirSync(spool)).toEqual([]);
+  });
+
+  it("a relative --input resolves against the directory the user ran the command in, not the lab's", async () => {
+    sampleFile(tmp.dir, 300, 11);
+    const outDir = join(tmp.dir, "out-relative");
+    const [work, results, bus] = (await freeTcpEndpoints(3)) as [string, string, string];
+    const writer = procs.start({
+      labDir,
+      cmd: "cmd/storage-writer.ts",
+      name: "writer",
+      args: ["--bind", results, "--bus", bus, "--out", outDir, "--once"],
+    });
+    procs.start({
+      labDir,
+      cmd: "cmd/log-parser.ts",
+      name: "p1",
+      args: ["--id", "p1", "--work", work, "--results", results, "--bus", bus, "--key", KEY],
+    });
+    const c = procs.start({
+      labDir,
+      cmd: "cmd/log-collector.ts",
+      name: "collector",
+      args: ["--input", "sample-300-11.log", "--bind", work, "--writer", results, "--bus", bus],
+      env: { ZLABS_USER_CWD: tmp.dir },
+    });
+    expect(await c.exited).toEqual({ code: 0, signal: null });
+    expect(await writer.exited).toEqual({ code: 0, signal: null });
+    expect(writer.find("batch complete")[0]).toMatchObject({ stored: 300 });
+  });
+
   it.each([
     [["--input", "/nonexistent/x.log"], "log-collector: no such file: /nonexistent/x.log"],
     [["--input", "/nonexistent/*.log"], "log-collector: no file matches /nonexistent/*.log"],
