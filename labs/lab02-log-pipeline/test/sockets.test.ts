@@ -1,5 +1,7 @@
 // In-process over real sockets: the collector, parsers and writer, and peers that misbehave.
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import type { View } from "@zlabs/kit";
 import { ANY_LOOPBACK_TCP, SocketJar, Tasks, testLogger, waitUntil, withDeadline } from "@zlabs/kit/testing";
 import { pack } from "msgpackr";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -66,6 +68,61 @@ describe("the pipeline over real sockets", () => {
     expect(Math.min(a.parser.lines, b.parser.lines)).toBeGreaterThan(0);
     expect(exactlyOnce(storedSeqs(outDir), 20_000)).toEqual({ missing: 0, duplicates: 0 });
     expect(stats?.done.files.length).toBeGreaterThan(1);
+  });
+
+  it("runs the batch --repeat times at --rate, the writer keeps the last N batches' files, and both publish their views", async () => {
+    const input = sampleFile(tmp.dir, 3000, 5);
+    const outDir = join(tmp.dir, "out-repeat");
+    const writerViews: View[] = [];
+    const writer = new StorageWriter(
+      {
+        bind: ANY_LOOPBACK_TCP,
+        bus: ANY_LOOPBACK_TCP,
+        outDir,
+        rotateBytes: 1024 * 1024,
+        missingAfterMs: 2000,
+        killWorkers: false,
+        once: false,
+        keepBatches: 2,
+      },
+      log,
+      (v) => writerViews.push(v),
+    );
+    await writer.bind();
+    void tasks.run((s) => writer.run(s));
+    const collectorViews: View[] = [];
+    const collector = new LogCollector(
+      {
+        bind: ANY_LOOPBACK_TCP,
+        writer: writer.endpoints.bind,
+        bus: writer.endpoints.bus,
+        linesPerChunk: 500,
+        windowLines: 5000,
+        minParsers: 1,
+        repeat: 3,
+        pauseMs: 0,
+        rate: 10_000,
+      },
+      log,
+      (v) => collectorViews.push(v),
+    );
+    const work = await collector.bind();
+    startParser("a", { work, results: writer.endpoints.bind, bus: writer.endpoints.bus });
+    const stats = await withDeadline(
+      tasks.run((s) => collector.collect([input], s)),
+      WAIT_MS,
+      "three batches",
+    );
+    expect(collector.batches).toBe(3);
+    expect(stats?.done).toMatchObject({ stored: 3000, duplicates: 0 });
+    // 3,000 lines at 10,000 a second: the last chunk is due 0.3 s after the first.
+    expect(stats?.seconds).toBeGreaterThanOrEqual(0.29);
+    const batches = new Set(readdirSync(outDir).map((f) => f.replace(/-\d{4}\.ndjson$/, "")));
+    expect(batches).toEqual(new Set([`events-${stats?.batch}`, expect.stringMatching(/^events-/)]));
+    expect(batches.size).toBe(2);
+    expect(storedSeqs(outDir)).toHaveLength(3000 * 2);
+    expect(collectorViews.some((v) => String(v.summary).startsWith("last batch done: 3,000 lines"))).toBe(true);
+    expect(writerViews.some((v) => v.rows?.some((r) => r[0] === "a"))).toBe(true);
   });
 
   it("keeps memory flat under a stalled writer: reading stops at the window, and resumes on ACK", async () => {
