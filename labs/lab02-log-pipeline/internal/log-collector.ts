@@ -253,6 +253,8 @@ export class LogCollector {
       await this.nextEvent(signal);
     }
     if (!this.done) return undefined;
+    // DONE says every line is stored, whether or not the last ACK arrived.
+    this.acknowledged(expected);
     const seconds = (performance.now() - started) / 1000;
     const stats = {
       batch: this.batch,
