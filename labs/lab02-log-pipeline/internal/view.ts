@@ -1,11 +1,9 @@
 // The demo's live views as pure functions of the roles' state (tested in view.test.ts): the
 // collector's batch (sent, acknowledged, sent again) and the writer's progress per parser.
-import type { View, ViewCell } from "@zlabs/kit";
+import { formatCount, formatSeconds, type View, type ViewCell } from "@zlabs/kit";
 
-const n = (v: number) => Math.round(v).toLocaleString("en-US");
 const pct = (part: number, whole: number) => `${whole ? Math.floor((part * 100) / whole) : 0} %`;
 const times = (k: number) => `${k} time${k === 1 ? "" : "s"}`;
-const secs = (ms: number) => `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
 
 export type CollectorPhase = "starting" | "waiting" | "sending" | "finishing" | "done" | "pause";
 
@@ -41,32 +39,32 @@ function phaseCell(s: CollectorViewState): ViewCell {
       return { text: `waiting for the writer and ${s.minParsers} parsers (${s.parsers} so far)`, tone: "warn" };
     case "sending":
       if (s.windowFull) return { text: "window full, waiting for ACK", tone: "info" };
-      return { text: s.rate ? `sending at ${n(s.rate)} lines/s` : "sending", tone: "info" };
+      return { text: s.rate ? `sending at ${formatCount(s.rate)} lines/s` : "sending", tone: "info" };
     case "finishing":
       return { text: "all sent; waiting for DONE", tone: "info" };
     case "done":
       return { text: "done", tone: "good" };
     case "pause":
-      return { text: `done; next batch in ${secs(s.nextInMs)}`, tone: "dim" };
+      return { text: `done; next batch in ${formatSeconds(s.nextInMs)}`, tone: "dim" };
   }
 }
 
 /** The ventilator: the current batch, how much is sent and acknowledged, what went again. */
 export function collectorView(s: CollectorViewState): View {
   const of = s.repeat === 0 ? "" : ` of ${s.repeat}`;
-  const title = `batch ${s.number}${of}${s.batch ? ` (${s.batch})` : ""}: ${n(s.expected)} lines${s.repeat === 0 ? ", repeated until stopped" : ""}`;
+  const title = `batch ${s.number}${of}${s.batch ? ` (${s.batch})` : ""}: ${formatCount(s.expected)} lines${s.repeat === 0 ? ", repeated until stopped" : ""}`;
   const row: ViewCell[] = [
     `#${s.number}`,
     phaseCell(s),
-    `${n(s.sent)} (${pct(s.sent, s.expected)})`,
-    `${n(s.acked)} (${pct(s.acked, s.expected)})`,
-    n(s.unacked),
+    `${formatCount(s.sent)} (${pct(s.sent, s.expected)})`,
+    `${formatCount(s.acked)} (${pct(s.acked, s.expected)})`,
+    formatCount(s.unacked),
     s.chunksResent ? { text: s.chunksResent, tone: "warn" } : 0,
-    secs(s.elapsedMs),
+    formatSeconds(s.elapsedMs),
   ];
   const l = s.last;
   const summary = l
-    ? `last batch done: ${n(l.lines)} lines in ${l.seconds.toFixed(1)} s, ${l.chunksResent} chunks sent again after ${l.done.resends} MISSING, ${l.done.duplicates} duplicates dropped`
+    ? `last batch done: ${formatCount(l.lines)} lines in ${l.seconds.toFixed(1)} s, ${l.chunksResent} chunks sent again after ${l.done.resends} MISSING, ${l.done.duplicates} duplicates dropped`
     : undefined;
   return { title, columns: COLLECTOR_COLUMNS, rows: [row], ...(summary ? { summary } : {}) };
 }
@@ -108,25 +106,27 @@ export const WRITER_COLUMNS = ["PARSER", "LINES STORED", "CHUNKS", "SHARE", "LAS
 export function writerView(s: WriterViewState, nowMs: number): View {
   const b = s.batch;
   const title = b
-    ? `batch ${b.name}: ${n(b.stored)} of ${n(b.expected)} stored (${pct(b.stored, b.expected)}) · ${n(b.linesPerSec)} lines/s · watermark ${n(b.watermark)}`
+    ? `batch ${b.name}: ${formatCount(b.stored)} of ${formatCount(b.expected)} stored (${pct(b.stored, b.expected)}) · ${formatCount(b.linesPerSec)} lines/s · watermark ${formatCount(b.watermark)}`
     : `no batch running · ${s.parsers.size} parsers known`;
   const rows: ViewCell[][] = [...s.parsers.entries()].map(([name, p]) => {
     const ago = p.lastAt === undefined ? undefined : nowMs - p.lastAt;
     const quiet = b?.flowing && (ago === undefined || ago > QUIET_AFTER_MS);
     return [
       name,
-      n(p.lines),
+      formatCount(p.lines),
       p.chunks,
       b ? pct(p.lines, b.stored) : "",
-      ago === undefined ? { text: "never", tone: quiet ? "warn" : "dim" } : { text: `${secs(ago)} ago`, tone: quiet ? "warn" : "dim" },
+      ago === undefined
+        ? { text: "never", tone: quiet ? "warn" : "dim" }
+        : { text: `${formatSeconds(ago)} ago`, tone: quiet ? "warn" : "dim" },
     ];
   });
   const keep = `${s.outDir} keeps ${s.keepBatches ? `the last ${s.keepBatches} batches` : "every batch"}`;
-  const lines = [b ? `MISSING asked ${times(b.resends)} · duplicates dropped ${n(b.duplicates)} · ${keep}` : keep];
+  const lines = [b ? `MISSING asked ${times(b.resends)} · duplicates dropped ${formatCount(b.duplicates)} · ${keep}` : keep];
   const l = s.last;
   if (l)
     lines.push(
-      `last batch ${l.batch}: ${n(l.stored)} stored exactly once in ${l.seconds.toFixed(1)} s, ${l.resends} MISSING, ${n(l.duplicates)} duplicates dropped`,
+      `last batch ${l.batch}: ${formatCount(l.stored)} stored exactly once in ${l.seconds.toFixed(1)} s, ${l.resends} MISSING, ${formatCount(l.duplicates)} duplicates dropped`,
     );
   return { title, columns: WRITER_COLUMNS, rows, summary: lines };
 }

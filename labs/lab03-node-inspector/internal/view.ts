@@ -1,6 +1,6 @@
 // The live views of the demo, as pure functions of the roles' state (tested in view.test.ts): an
 // agent's counts, and the admin CLI's requests with their Lazy Pirate attempts.
-import type { View, ViewCell } from "@zlabs/kit";
+import { formatSeconds, type View, type ViewCell } from "@zlabs/kit";
 
 /** Requests the CLI's view lists (the latest last); older ones are only counted. */
 export const VIEW_REQUESTS = 4;
@@ -19,19 +19,18 @@ export interface AgentViewState {
 }
 
 const pct = (share: number) => `${Math.round(share * 100)} %`;
-const secs = (ms: number) => `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
 
 export const AGENT_COLUMNS = ["PID", "UP", "SERVED", "ANSWERED LATE", "MALFORMED", "LAST REQUEST"];
 
 /** One agent: where it listens, how it misbehaves, and what it has served. */
 export function agentView(s: AgentViewState, nowMs: number): View {
   const chaos = s.chaos
-    ? ` · chaos after ${s.chaos.afterCycles} requests: ${pct(s.chaos.slowChance)} late by ${secs(s.chaos.slowMs)}, ${pct(s.chaos.crashChance)} crash`
+    ? ` · chaos after ${s.chaos.afterCycles} requests: ${pct(s.chaos.slowChance)} late by ${formatSeconds(s.chaos.slowMs)}, ${pct(s.chaos.crashChance)} crash`
     : "";
-  const last = s.last ? `${s.last.cmd} in ${s.last.ms} ms, ${secs(nowMs - s.last.at)} ago` : "none yet";
+  const last = s.last ? `${s.last.cmd} in ${s.last.ms} ms, ${formatSeconds(nowMs - s.last.at)} ago` : "none yet";
   const row: ViewCell[] = [
     s.pid,
-    secs(nowMs - s.startedAt),
+    formatSeconds(nowMs - s.startedAt),
     { text: s.served, tone: "good" },
     s.late ? { text: s.late, tone: "warn" } : 0,
     s.malformed ? { text: s.malformed, tone: "warn" } : 0,
@@ -77,7 +76,7 @@ function outcome(r: RequestRecord, retries: number, nowMs: number): ViewCell {
   const after = r.timeouts ? ` after ${r.timeouts} timeout${r.timeouts > 1 ? "s" : ""}` : "";
   switch (r.state) {
     case "waiting":
-      return { text: `waiting ${secs(nowMs - r.attemptAt)}${after ? ` (${r.timeouts} timed out)` : ""}`, tone: "info" };
+      return { text: `waiting ${formatSeconds(nowMs - r.attemptAt)}${after ? ` (${r.timeouts} timed out)` : ""}`, tone: "info" };
     case "answered":
       return { text: `answered${after}`, tone: r.timeouts ? "warn" : "good" };
     case "refused":
@@ -125,7 +124,7 @@ export function cliView(records: readonly RequestRecord[], totals: RequestTotals
     { text: r.answer ?? "", tone: "dim" },
   ]);
   const t = totals;
-  const next = options.nextAt === undefined ? "" : ` · next request in ${secs(options.nextAt - nowMs)}`;
+  const next = options.nextAt === undefined ? "" : ` · next request in ${formatSeconds(options.nextAt - nowMs)}`;
   const summary =
     `${t.requests} requests: ${t.answered} answered (${t.firstAttempt} at the first attempt), ${t.noReply} no reply,` +
     ` ${t.refused} refused · ${t.timeouts} timeouts${next}`;

@@ -1,14 +1,11 @@
 // What each role shows on the demo screen (the kit's publishView): its state as data, computed
 // here by pure functions of a snapshot, so they are tested without sockets.
-import type { View, ViewCell } from "@zlabs/kit";
+import { formatCount, formatSeconds, type View, type ViewCell } from "@zlabs/kit";
 
 /** How often a role publishes its view (the kit draws at most four a second). */
 export const VIEW_MS = 500;
 /** Rates are counted over this window. */
 export const RATE_WINDOW_MS = 2000;
-
-const n = (x: number) => x.toLocaleString("en-US");
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 /** Events per second over the last RATE_WINDOW_MS, from a counter sampled now and then. */
 export class RateMeter {
@@ -62,7 +59,7 @@ const IDLE_MS = 2000;
 
 function clientState(c: ClientRow): ViewCell {
   if (c.busyPerSec > 0) return { text: `told BUSY ${Math.round(c.busyPerSec)}/s`, tone: "warn" };
-  if (c.silentMs >= IDLE_MS) return { text: `silent ${seconds(c.silentMs)}`, tone: "dim" };
+  if (c.silentMs >= IDLE_MS) return { text: `silent ${formatSeconds(c.silentMs)}`, tone: "dim" };
   return { text: "sending", tone: "good" };
 }
 
@@ -75,18 +72,18 @@ export function gatewayView(s: GatewaySnapshot): View {
   const rows = s.clients.map((c): ViewCell[] => [
     c.name,
     c.inflight > 0 ? c.inflight : { text: 0, tone: "dim" },
-    n(c.acked),
-    c.busy > 0 ? { text: n(c.busy), tone: c.busyPerSec > 0 ? "warn" : "dim" } : { text: 0, tone: "dim" },
+    formatCount(c.acked),
+    c.busy > 0 ? { text: formatCount(c.busy), tone: c.busyPerSec > 0 ? "warn" : "dim" } : { text: 0, tone: "dim" },
     clientState(c),
   ]);
-  const oldest = s.oldestMs > 0 ? ` · oldest in flight ${seconds(s.oldestMs)} (lost at ${seconds(s.requestTtlMs)})` : "";
+  const oldest = s.oldestMs > 0 ? ` · oldest in flight ${formatSeconds(s.oldestMs)} (lost at ${formatSeconds(s.requestTtlMs)})` : "";
   return {
     title,
     columns: ["CLIENT", "IN FLIGHT", "ARCHIVED", "BUSY", "STATE"],
     rows,
     summary: [
-      `archived ${n(s.acked)} · BUSY ${n(s.busy)} (${Math.round(s.busyPerSec)}/s)${oldest}`,
-      `lost (no archive reply in time) ${n(s.lost)} · replies to gone clients ${n(s.clientGone)} · malformed ${n(s.malformed)}`,
+      `archived ${formatCount(s.acked)} · BUSY ${formatCount(s.busy)} (${Math.round(s.busyPerSec)}/s)${oldest}`,
+      `lost (no archive reply in time) ${formatCount(s.lost)} · replies to gone clients ${formatCount(s.clientGone)} · malformed ${formatCount(s.malformed)}`,
     ],
   };
 }
@@ -106,12 +103,12 @@ export interface ClientSnapshot {
 
 /** A client: one line, its own side of the story (waiting after BUSY, sent again after a timeout). */
 export function clientView(s: ClientSnapshot): View {
-  const of = s.records > 0 ? `/${n(s.records)}` : "";
+  const of = s.records > 0 ? `/${formatCount(s.records)}` : "";
   const waiting = s.waitingAfterBusy > 0 ? ` · ${s.waitingAfterBusy} waiting after BUSY` : "";
   return {
     title:
-      `acked ${n(s.acked)}${of} (${Math.round(s.ackedPerSec)}/s) · in flight ${s.inflight}/${s.window}${waiting}` +
-      ` · BUSY ${n(s.busy)} · sent again ${n(s.timeouts)} · duplicates ${n(s.duplicates)}`,
+      `acked ${formatCount(s.acked)}${of} (${Math.round(s.ackedPerSec)}/s) · in flight ${s.inflight}/${s.window}${waiting}` +
+      ` · BUSY ${formatCount(s.busy)} · sent again ${formatCount(s.timeouts)} · duplicates ${formatCount(s.duplicates)}`,
   };
 }
 
@@ -126,8 +123,8 @@ export interface ArchivistSnapshot {
 /** An archivist: one line, what it stored and how big the shared archive is. */
 export function archivistView(s: ArchivistSnapshot): View {
   const pace = s.delayMs > 0 ? ` · ${s.delayMs} ms per record` : "";
-  const bound = s.keep > 0 ? `keeps about ${n(s.keep)}` : "keeps all";
+  const bound = s.keep > 0 ? `keeps about ${formatCount(s.keep)}` : "keeps all";
   return {
-    title: `stored ${n(s.stored)} · duplicates ${n(s.duplicates)}${pace} · archive ${n(s.files)} records (${bound})`,
+    title: `stored ${formatCount(s.stored)} · duplicates ${formatCount(s.duplicates)}${pace} · archive ${formatCount(s.files)} records (${bound})`,
   };
 }

@@ -1,6 +1,6 @@
 // What each role shows on the demo screen (the kit's publishView): its state as data, computed
 // here by pure functions of a snapshot, so they are tested without sockets or processes.
-import type { View, ViewCell } from "@zlabs/kit";
+import { formatCount, formatSeconds, type View, type ViewCell } from "@zlabs/kit";
 import type { BreakerState } from "./breaker.ts";
 
 /**
@@ -9,8 +9,6 @@ import type { BreakerState } from "./breaker.ts";
  */
 export const VIEW_MS = 250;
 
-const n = (x: number) => x.toLocaleString("en-US");
-const seconds = (ms: number) => `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
 const ordinal = (i: number) => (i === 1 ? "1st" : i === 2 ? "2nd" : i === 3 ? "3rd" : `${i}th`);
 
 /** "tcp://127.0.0.1:5080" → ":5080" (the demo's endpoints are all on this host); others as given. */
@@ -59,12 +57,12 @@ function workerState(w: WorkerRow, expiryMs: number): ViewCell {
     case "busy":
       // Past the expiry the queue cannot know whether it is still storing or died holding the request.
       return w.forMs >= expiryMs
-        ? { text: `busy ${seconds(w.forMs)}: silent (slow, or dead)`, tone: "bad" }
-        : { text: `busy ${seconds(w.forMs)}`, tone: "warn" };
+        ? { text: `busy ${formatSeconds(w.forMs)}: silent (slow, or dead)`, tone: "bad" }
+        : { text: `busy ${formatSeconds(w.forMs)}`, tone: "warn" };
     case "expired":
-      return { text: `expired ${seconds(w.forMs)} ago (silent)`, tone: "bad" };
+      return { text: `expired ${formatSeconds(w.forMs)} ago (silent)`, tone: "bad" };
     case "gone":
-      return { text: `gone ${seconds(w.forMs)} ago (disconnected)`, tone: "bad" };
+      return { text: `gone ${formatSeconds(w.forMs)} ago (disconnected)`, tone: "bad" };
   }
 }
 
@@ -81,14 +79,14 @@ export function receiverView(s: ReceiverSnapshot): View {
       w.name,
       workerState(w, s.expiryMs),
       w.readings,
-      w.state === "idle" || w.state === "busy" ? seconds(w.heardMs) : { text: seconds(w.heardMs), tone: "dim" },
+      w.state === "idle" || w.state === "busy" ? formatSeconds(w.heardMs) : { text: formatSeconds(w.heardMs), tone: "dim" },
     ]);
   const waiting = idle === 0 ? " · no idle worker: requests wait" : "";
   return {
     title: `devices ${shortEndpoint(s.front)} · workers ${shortEndpoint(s.back)} · ${idle} idle, ${busy} busy${lost > 0 ? `, ${lost} silent or lost` : ""}${waiting}`,
     columns: ["WORKER", "STATE", "READINGS", "LAST HEARD"],
     rows,
-    summary: `readings routed ${n(s.requests)} · acks back to devices ${n(s.replies)} · malformed dropped ${n(s.dropped)} · a worker silent ${seconds(s.expiryMs)} is purged`,
+    summary: `readings routed ${formatCount(s.requests)} · acks back to devices ${formatCount(s.replies)} · malformed dropped ${formatCount(s.dropped)} · a worker silent ${formatSeconds(s.expiryMs)} is purged`,
   };
 }
 
@@ -116,15 +114,15 @@ export function workerView(s: WorkerSnapshot): View {
   const where = `${shortEndpoint(s.queue)} as ${s.identity}`;
   const state =
     s.state === "paused"
-      ? `queue presumed dead: reconnecting in ${seconds(s.reconnectInMs)} (pause ${seconds(s.pauseMs)})`
+      ? `queue presumed dead: reconnecting in ${formatSeconds(s.reconnectInMs)} (pause ${formatSeconds(s.pauseMs)})`
       : s.state === "storing"
         ? `storing a reading · ${where}`
         : s.liveness < s.maxLiveness
           ? `queue silent: liveness ${s.liveness}/${s.maxLiveness} · ${where}`
           : `idle, liveness ${s.liveness}/${s.maxLiveness} · ${where}`;
-  const dropped = s.dropped > 0 ? ` · dropped ${n(s.dropped)}` : "";
+  const dropped = s.dropped > 0 ? ` · dropped ${formatCount(s.dropped)}` : "";
   return {
-    title: `${state} · stored ${n(s.stored)} · duplicates ${n(s.duplicates)} · reconnects ${n(s.reconnects)}${dropped}`,
+    title: `${state} · stored ${formatCount(s.stored)} · duplicates ${formatCount(s.duplicates)} · reconnects ${formatCount(s.reconnects)}${dropped}`,
   };
 }
 
@@ -170,7 +168,7 @@ function circuitCell(r: ReceiverRow): ViewCell {
     case "half-open":
       return { text: "circuit half-open: next request probes", tone: "warn" };
     case "open":
-      return { text: `circuit open: probe in ${seconds(r.probeInMs)}`, tone: "bad" };
+      return { text: `circuit open: probe in ${formatSeconds(r.probeInMs)}`, tone: "bad" };
   }
 }
 
@@ -178,7 +176,7 @@ function activityCell(s: DeviceSnapshot, i: number): ViewCell {
   if (s.sending?.receiver === i) {
     const { seq, forMs } = s.sending;
     return {
-      text: `◀ sending seq ${seq} (${seconds(forMs)} of ${seconds(s.timeoutMs)})`,
+      text: `◀ sending seq ${seq} (${formatSeconds(forMs)} of ${formatSeconds(s.timeoutMs)})`,
       tone: forMs >= s.timeoutMs / 2 ? "warn" : "info",
     };
   }
@@ -188,16 +186,16 @@ function activityCell(s: DeviceSnapshot, i: number): ViewCell {
 
 /** A device: where its readings go, each receiver's circuit, what waits in its outbox. */
 export function deviceView(s: DeviceSnapshot): View {
-  const oldest = s.oldest ? ` · oldest seq ${s.oldest.seq}, taken ${seconds(s.oldest.ageMs)} ago` : "";
-  const dropped = s.outboxDropped > 0 ? ` · ${n(s.outboxDropped)} dropped (outbox full)` : "";
+  const oldest = s.oldest ? ` · oldest seq ${s.oldest.seq}, taken ${formatSeconds(s.oldest.ageMs)} ago` : "";
+  const dropped = s.outboxDropped > 0 ? ` · ${formatCount(s.outboxDropped)} dropped (outbox full)` : "";
   const state = s.buffering ? "every receiver unavailable: buffering · " : "";
   return {
-    title: `${state}outbox ${n(s.outbox)}${oldest}${dropped} · delivered ${n(s.delivered)} · fail-overs ${n(s.failovers)}`,
+    title: `${state}outbox ${formatCount(s.outbox)}${oldest}${dropped} · delivered ${formatCount(s.delivered)} · fail-overs ${formatCount(s.failovers)}`,
     rows: s.receivers.map((r, i): ViewCell[] => [
       `${receiverLabel(i)} ${shortEndpoint(r.endpoint)}`,
       circuitCell(r),
-      `acked ${n(r.acked)}`,
-      r.failed > 0 ? { text: `no reply ${n(r.failed)}`, tone: "warn" } : { text: "no reply 0", tone: "dim" },
+      `acked ${formatCount(r.acked)}`,
+      r.failed > 0 ? { text: `no reply ${formatCount(r.failed)}`, tone: "warn" } : { text: "no reply 0", tone: "dim" },
       activityCell(s, i),
     ]),
   };

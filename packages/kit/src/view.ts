@@ -246,3 +246,13 @@ export function publishView(view: View): void {
   }
   publisher.publish(view);
 }
+
+/** A count as people read it in a view: 12,345. */
+export function formatCount(x: number): string {
+  return Math.round(x).toLocaleString("en-US");
+}
+
+/** Milliseconds as seconds with one decimal, "1.4 s"; never negative (two processes' clocks differ a little). */
+export function formatSeconds(ms: number): string {
+  return `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
+}
