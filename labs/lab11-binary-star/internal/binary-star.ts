@@ -1,0 +1,211 @@
+/**
+ * Binary Star: one server of a primary/backup pair, as the Guide's bstar.c reactor.
+ *
+ * - The state link is PUB-SUB: our PUB (bound at `stateBind`) sends our state every heartbeat as one
+ *   ASCII frame ("1" primary ... "4" passive, see protocol.ts); our SUB (connected to the peer's PUB
+ *   at `peerState`) reads the peer's state as an event. PUB-SUB because it never blocks and
+ *   reconnects by itself, whichever server starts first (the Guide's reasons).
+ * - Every peer state heard sets peerExpiry = now + 2 heartbeats, then runs the FSM (fsm.ts).
+ * - The caller owns the client-facing socket (the "voter") and calls vote() for every client
+ *   request: true means serve it, false means drop it without a reply (the client times out and
+ *   tries the other server). A client request is the vote that turns a passive server active once
+ *   the peer has been silent for two heartbeats: no client, no fail-over, no split brain.
+ * - peerExpiry starts at start time + 2 heartbeats (bstar.c asserts instead), so a primary started
+ *   alone goes active on the first request two heartbeats after it started; a backup alone never
+ *   serves.
+ * - A fatal outcome (dual actives, dual passives) logs one clear line and makes run() reject with a
+ *   DualActive (or DualPassive) error: the caller exits; recovery is the operator's (Guide).
+ */
+import { type Logger, type LoopStats, peerLimits, receiveLoop, reconnectAfterDrops, runLoops } from "@zlabs/kit";
+import { Publisher, Subscriber } from "zeromq";
+import { type BStarEvent, type BStarState, PEER_EVENT, step } from "./fsm.ts";
+import { fromPeer, MAX_STATE_BYTES, stateFrame } from "./protocol.ts";
+
+/** The Guide's BSTAR_HEARTBEAT. */
+export const BSTAR_HEARTBEAT_MS = 1000;
+/** The peer is taken for dead after this many heartbeats without its state (the Guide's 2). */
+export const PEER_LIVENESS = 2;
+
+export interface BinaryStarOptions {
+  role: "primary" | "backup";
+  /** Where our state PUB binds (tcp://127.0.0.1:5113 ...). */
+  stateBind: string;
+  /** The peer's state PUB, which our SUB connects to. */
+  peerState: string;
+  heartbeatMs: number;
+  /** The clock (monotonic ms); performance.now() by default. */
+  now?: () => number;
+}
+
+/** The pair is broken: both servers think they are active (or both passive). The server must stop. */
+export class FatalPairState extends Error {
+  constructor(
+    message: string,
+    readonly state: BStarState,
+    readonly event: BStarEvent,
+  ) {
+    super(message);
+  }
+}
+
+export class DualActive extends FatalPairState {
+  override name = "DualActive";
+}
+
+export class DualPassive extends FatalPairState {
+  override name = "DualPassive";
+}
+
+export type StateListener = (state: BStarState, previous: BStarState) => void;
+
+export class BinaryStar {
+  // A few states queued at most: a state is only worth its latest value.
+  private readonly pub = new Publisher({ linger: 0, sendHighWaterMark: 4 });
+  private readonly sub = new Subscriber({ linger: 0, ...peerLimits(MAX_STATE_BYTES) });
+  private current: BStarState;
+  private expiry: number;
+  private readonly listeners: StateListener[] = [];
+  private fatal: FatalPairState | undefined;
+  private readonly now: () => number;
+  /** The endpoint the state PUB is bound to (a tcp://...:* becomes the port chosen), once bound. */
+  stateEndpoint = "";
+  /** The last state the peer sent, and when (monotonic ms); undefined before the first. */
+  peerState: BStarState | undefined;
+  peerHeardAt: number | undefined;
+  /** Client requests served and refused by the vote. */
+  accepted = 0;
+  rejected = 0;
+  statesSent = 0;
+  /** Messages on the state link that are not a state: dropped and counted. */
+  dropped = 0;
+  readonly startedAt: number;
+  readonly loop: LoopStats = { received: 0, failed: 0 };
+
+  constructor(
+    private readonly options: BinaryStarOptions,
+    private readonly log: Logger,
+  ) {
+    this.now = options.now ?? (() => performance.now());
+    this.current = options.role;
+    this.startedAt = this.now();
+    this.expiry = this.startedAt + PEER_LIVENESS * options.heartbeatMs;
+    // ZMTP heartbeats on the state link: a connection cut by the network is dropped after three
+    // silent heartbeats (and connected again when it heals) instead of queueing stale states.
+    this.pub.heartbeatInterval = options.heartbeatMs;
+    this.pub.heartbeatTimeout = 3 * options.heartbeatMs;
+    this.sub.heartbeatInterval = options.heartbeatMs;
+    this.sub.heartbeatTimeout = 3 * options.heartbeatMs;
+  }
+
+  get state(): BStarState {
+    return this.current;
+  }
+
+  get role(): "primary" | "backup" {
+    return this.options.role;
+  }
+
+  /** When the peer counts as gone: the last state heard (or our start) + 2 heartbeats. */
+  get peerExpiry(): number {
+    return this.expiry;
+  }
+
+  onChange(listener: StateListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Binds the state PUB (run() does it if not done): a test binds tcp://127.0.0.1:* and reads stateEndpoint. */
+  async bind(): Promise<string> {
+    if (this.stateEndpoint) return this.stateEndpoint;
+    await this.pub.bind(this.options.stateBind);
+    this.stateEndpoint = this.pub.lastEndpoint ?? this.options.stateBind;
+    return this.stateEndpoint;
+  }
+
+  /**
+   * Call for every client request on the voter socket: true = serve it; false = drop it with no
+   * reply. May turn a primary or passive server active (the client's vote).
+   */
+  vote(now: number = this.now()): boolean {
+    const result = this.apply("client-request", now);
+    if (result === "accept") this.accepted += 1;
+    else this.rejected += 1;
+    return result === "accept";
+  }
+
+  /**
+   * Publishes our state every heartbeat and reads the peer's until the signal aborts (resolves) or
+   * the pair breaks (rejects with DualActive / DualPassive).
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    const stop = new AbortController();
+    const forward = () => stop.abort();
+    signal.addEventListener("abort", forward, { once: true });
+    if (signal.aborted) stop.abort();
+    try {
+      await this.bind();
+      this.sub.subscribe();
+      // The peer's PUB is its own; a frame over our limit makes libzmq drop it for good: connect again.
+      reconnectAfterDrops(this.sub, [this.options.peerState], this.log);
+      this.sub.connect(this.options.peerState);
+      this.log.info(
+        { as: this.options.role, stateBind: this.stateEndpoint, peerState: this.options.peerState, heartbeatMs: this.options.heartbeatMs },
+        "binary star started",
+      );
+      await runLoops(
+        stop.signal,
+        { sockets: [this.pub, this.sub], every: [{ ms: this.options.heartbeatMs, run: () => this.sendState() }], log: this.log },
+        () => receiveLoop(this.sub, stop.signal, (frames) => this.onPeer(frames, stop), { log: this.log, name: "state", stats: this.loop }),
+      );
+    } finally {
+      signal.removeEventListener("abort", forward);
+    }
+    if (this.fatal) throw this.fatal;
+  }
+
+  private sendState(): void {
+    this.statesSent += 1;
+    // A PUB never blocks: with no subscriber (or a full queue) the state is dropped, as it should be.
+    this.pub.send(stateFrame(this.current)).catch((err: unknown) => {
+      if (!this.pub.closed) this.log.warn({ err }, "state not sent");
+    });
+  }
+
+  private onPeer(frames: Buffer[], stop: AbortController): void {
+    const msg = fromPeer(frames);
+    if (msg.kind === "invalid") {
+      this.dropped += 1;
+      this.log.warn({ reason: msg.reason, total: this.dropped }, "invalid message on the state link dropped");
+      return;
+    }
+    const now = this.now();
+    const first = this.peerState === undefined;
+    this.peerState = msg.state;
+    this.peerHeardAt = now;
+    this.expiry = now + PEER_LIVENESS * this.options.heartbeatMs;
+    if (first) this.log.info({ peer: msg.state }, "peer heard");
+    if (this.apply(PEER_EVENT[msg.state], now) === "fatal") stop.abort();
+  }
+
+  private apply(event: BStarEvent, now: number): "accept" | "reject" | "fatal" {
+    if (this.fatal) return "reject";
+    const previous = this.current;
+    const next = step(previous, event, now, this.expiry);
+    if (next.outcome === "fatal") {
+      const why = next.reason ?? "fatal";
+      this.fatal = event === "peer-active" ? new DualActive(why, previous, event) : new DualPassive(why, previous, event);
+      this.log.fatal(
+        { state: previous, event, as: this.options.role },
+        `${why}: the pair is broken, this server stops (recovery is manual)`,
+      );
+      return "fatal";
+    }
+    if (next.state !== previous) {
+      this.current = next.state;
+      const sincePeerMs = this.peerHeardAt === undefined ? undefined : Math.round(now - this.peerHeardAt);
+      this.log.info({ from: previous, to: next.state, event, why: next.reason, sincePeerMs }, "state changed");
+      for (const listener of this.listeners) listener(next.state, previous);
+    }
+    return next.outcome;
+  }
+}
