@@ -1,0 +1,110 @@
+/**
+ * What makes a scanner talk to a device: a beacon is unauthenticated (anyone on the segment can
+ * send one, for any uuid, key and port), so the beacon itself earns nothing. A device is contacted
+ * only when
+ *
+ * - its CURVE public key is pinned: a public certificate in the scanner's allowlist folder (lab19's
+ *   zcert files, read as zcertstore does, again when an unknown key shows up), or
+ * - its beacon carries a valid signature by the fleet's pre-shared Ed25519 key, with a stamp that is
+ *   recent (within the allowed clock skew) and newer than the last one seen from that uuid: a
+ *   recorded beacon sent again is a replay and is refused.
+ *
+ * Either way the CURVE handshake then proves the endpoint holds the secret key of the advertised
+ * public key; a rogue endpoint cannot complete it (see channel.ts).
+ */
+import type { Logger } from "@zlabs/kit";
+import { readPublicKeys } from "lab19/certificates";
+import { z85Encode } from "lab19/z85";
+import nacl from "tweetnacl";
+import { type Beacon, signatureValid, uuidText } from "./protocol.ts";
+
+/** How far a signed beacon's stamp may be from the scanner's clock. */
+export const MAX_SKEW_MS = 30_000;
+/** The allowlist folder is read again for an unknown key at most this often. */
+export const PINNED_RELOAD_MS = 1000;
+/** The most uuids whose last stamp is remembered; the oldest is forgotten first. */
+const MAX_STAMPS = 4096;
+
+/** The allowlist: public keys (Z85) from the certificate files in one folder. */
+export class PinnedKeys {
+  private keys = new Map<string, { path: string; metadata: Record<string, string> }>();
+  private loadedAt = Number.NEGATIVE_INFINITY;
+  private loading: Promise<void> | undefined;
+
+  constructor(
+    private readonly dir: string | undefined,
+    private readonly log: Logger,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  get size(): number {
+    return this.keys.size;
+  }
+
+  /** Reads the folder (a missing folder is an empty allowlist: devices may not have written theirs yet). */
+  async load(): Promise<void> {
+    if (!this.dir) return;
+    this.loadedAt = this.now();
+    try {
+      this.keys = await readPublicKeys(this.dir, {
+        onSkip: (path, reason) => this.log.warn({ path, reason }, "not a certificate; skipped"),
+      });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      this.keys = new Map();
+    }
+  }
+
+  /** The pinned certificate's metadata for a raw key, reading the folder again (at most once a second) for a key not yet seen. */
+  async lookup(key: Buffer): Promise<{ path: string; metadata: Record<string, string> } | undefined> {
+    const z85 = z85Encode(key);
+    const found = this.keys.get(z85);
+    if (found || !this.dir || this.now() - this.loadedAt < PINNED_RELOAD_MS) return found;
+    this.loading ??= this.load().finally(() => {
+      this.loading = undefined;
+    });
+    await this.loading;
+    return this.keys.get(z85);
+  }
+}
+
+export type Verdict = { ok: true; signed: boolean } | { ok: false; reason: "bad signature" | "replayed" | "stale stamp" };
+
+/**
+ * Signature and replay checks for signed beacons. Without a verify key a signed beacon counts as
+ * unsigned (its trailer proves nothing to a scanner that cannot check it).
+ */
+export class BeaconVerifier {
+  private readonly lastStamp = new Map<string, number>();
+
+  constructor(
+    private readonly verifyKey: Uint8Array | undefined,
+    private readonly maxSkewMs = MAX_SKEW_MS,
+    /** Wall-clock ms: stamps are compared across hosts. */
+    private readonly clock: () => number = () => Date.now(),
+  ) {}
+
+  get enabled(): boolean {
+    return this.verifyKey !== undefined;
+  }
+
+  check(beacon: Beacon): Verdict {
+    if (!beacon.signed || !this.verifyKey) return { ok: true, signed: false };
+    if (!signatureValid(beacon.signed, this.verifyKey)) return { ok: false, reason: "bad signature" };
+    const stamp = beacon.signed.stamp;
+    if (Math.abs(this.clock() - stamp) > this.maxSkewMs) return { ok: false, reason: "stale stamp" };
+    const id = uuidText(beacon.uuid);
+    const last = this.lastStamp.get(id);
+    if (last !== undefined && stamp <= last) return { ok: false, reason: "replayed" };
+    // Delete and set: the Map's first entry is then the uuid heard longest ago, forgotten first.
+    this.lastStamp.delete(id);
+    this.lastStamp.set(id, stamp);
+    if (this.lastStamp.size > MAX_STAMPS) this.lastStamp.delete(this.lastStamp.keys().next().value as string);
+    return { ok: true, signed: true };
+  }
+}
+
+/** The fleet's signing pair from its 32-octet seed (the secret a device holds). */
+export function signingPair(seed: Uint8Array): nacl.SignKeyPair {
+  return nacl.sign.keyPair.fromSeed(seed);
+}
