@@ -1,0 +1,308 @@
+import { type Logger, pause, type View, Wakeup } from "@zlabs/kit";
+import { MdpClient } from "lab12/client";
+import { MMI_FOUND, MMI_SERVICE } from "lab12/mdp";
+import { MdpWorker } from "lab12/worker";
+import { JournalWriteError } from "./journal.ts";
+import { StorageUnavailable, TitanicStore } from "./store.ts";
+import {
+  decodeTitanicRequest,
+  decodeUuidRequest,
+  ERROR,
+  OK,
+  PENDING,
+  statusFrame,
+  TITANIC_CLOSE,
+  TITANIC_REPLY,
+  TITANIC_REQUEST,
+  UNKNOWN,
+} from "./tsp.ts";
+import { type TitanicSnapshot, titanicView, VIEW_MS } from "./view.ts";
+
+/** The Guide's dispatcher scans the queue every second (titanic.c). */
+export const SCAN_MS = 1000;
+/** The Guide's Titanic calls services with timeout 1000 ms and 1 retry (titanic.c). */
+export const DISPATCH_TIMEOUT_MS = 1000;
+export const DISPATCH_RETRIES = 1;
+/** Requests dispatched at once, each on its own MDP client. */
+export const DISPATCHERS = 4;
+/** MDP workers per Titanic service: titanic.request needs several so that group commit has requests to group. */
+export const REQUEST_WORKERS = 8;
+export const REPLY_WORKERS = 4;
+export const CLOSE_WORKERS = 2;
+/** How often unusable storage is tried again. */
+export const STORAGE_RETRY_MS = 1000;
+
+export interface TitanicConfig {
+  broker: string;
+  dir: string;
+  groupCommit: boolean;
+  compactMinBytes: number;
+  requestWorkers: number;
+  replyWorkers: number;
+  closeWorkers: number;
+  dispatchers: number;
+  scanMs: number;
+  dispatchTimeoutMs: number;
+  dispatchRetries: number;
+  heartbeatMs: number;
+  liveness: number;
+  reconnectMs: number;
+  storageRetryMs: number;
+}
+
+export interface TitanicDeps {
+  publish?: (view: View) => void;
+}
+
+/** What Titanic counts, for its view, the tests and the bench. */
+export interface TitanicCounters {
+  stored: number;
+  refused: number;
+  failed500: number;
+  dispatched: number;
+  replied: number;
+  closed: number;
+  dispatchErrors: number;
+}
+
+type Handler = (body: Buffer[]) => Promise<Buffer[]>;
+
+/**
+ * Titanic (RFC 9/TSP): three MDP workers (titanic.request, titanic.reply, titanic.close) in front of
+ * a journal, and a dispatcher that is an MDP client of the real services. The disk stays out of the
+ * Majordomo broker: to the broker Titanic is a few workers and a few clients.
+ */
+export class TitanicBroker {
+  readonly store: TitanicStore;
+  readonly counters: TitanicCounters = { stored: 0, refused: 0, failed500: 0, dispatched: 0, replied: 0, closed: 0, dispatchErrors: 0 };
+  private readonly inFlight = new Set<string>();
+  /** A service found with no worker is not asked again before this time (ms). */
+  private readonly serviceDownUntil = new Map<string, number>();
+  private readonly work = new Wakeup();
+  private readonly recent: { uuid: string; service: string; state: string; at: number }[] = [];
+
+  constructor(
+    private readonly config: TitanicConfig,
+    private readonly log: Logger,
+    private readonly deps: TitanicDeps = {},
+  ) {
+    this.store = new TitanicStore({ dir: config.dir, groupCommit: config.groupCommit, compactMinBytes: config.compactMinBytes, log });
+    this.store.onPending = () => this.work.wake();
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const workers: Promise<void>[] = [];
+    const serve = (service: string, count: number, handle: Handler) => {
+      for (let i = 0; i < count; i++) {
+        const worker = new MdpWorker(
+          {
+            broker: this.config.broker,
+            service,
+            heartbeatMs: this.config.heartbeatMs,
+            liveness: this.config.liveness,
+            reconnectMs: this.config.reconnectMs,
+          },
+          this.log.child({ service }),
+        );
+        workers.push(worker.run(signal, (body) => this.guard(service, body, handle)));
+      }
+    };
+    await this.store.open();
+    serve(TITANIC_REQUEST, this.config.requestWorkers, (b) => this.onRequest(b));
+    serve(TITANIC_REPLY, this.config.replyWorkers, (b) => this.onReply(b));
+    serve(TITANIC_CLOSE, this.config.closeWorkers, (b) => this.onClose(b));
+    this.log.info(
+      { broker: this.config.broker, dir: this.config.dir, groupCommit: this.config.groupCommit },
+      "titanic up: serving titanic.request, titanic.reply, titanic.close",
+    );
+    const loops = [
+      ...workers,
+      ...Array.from({ length: this.config.dispatchers }, (_, i) => this.dispatchLoop(signal, i)),
+      this.storageLoop(signal),
+      this.viewLoop(signal),
+    ];
+    await Promise.all(loops);
+    await this.store.shutdown();
+  }
+
+  /** The per-request error boundary: whatever goes wrong inside, the client gets a TSP status (500), never silence. */
+  private async guard(service: string, body: Buffer[], handle: Handler): Promise<Buffer[]> {
+    try {
+      return await handle(body);
+    } catch (err) {
+      this.counters.failed500 += 1;
+      if (err instanceof StorageUnavailable || err instanceof JournalWriteError) {
+        this.log.warn({ service, reason: err.message }, "storage failed: answered 500, nothing acknowledged");
+      } else {
+        this.log.error({ err, service }, "request failed: answered 500");
+      }
+      return [statusFrame(ERROR)];
+    }
+  }
+
+  private refuse(service: string, reason: string): Buffer[] {
+    this.counters.refused += 1;
+    this.log.warn({ service, reason, refused: this.counters.refused }, "malformed TSP request: answered 400");
+    return [statusFrame(UNKNOWN)];
+  }
+
+  private async onRequest(body: Buffer[]): Promise<Buffer[]> {
+    const msg = decodeTitanicRequest(body);
+    switch (msg.kind) {
+      case "invalid":
+        return this.refuse(TITANIC_REQUEST, msg.reason);
+      case "request": {
+        const uuid = await this.store.submit(msg.service, msg.body);
+        this.counters.stored += 1;
+        this.note(uuid, msg.service, "stored");
+        this.log.debug({ uuid, service: msg.service }, "request stored (durable), answered 200");
+        return [statusFrame(OK), Buffer.from(uuid, "latin1")];
+      }
+    }
+  }
+
+  private async onReply(body: Buffer[]): Promise<Buffer[]> {
+    const msg = decodeUuidRequest(body);
+    switch (msg.kind) {
+      case "invalid":
+        return this.refuse(TITANIC_REPLY, msg.reason);
+      case "uuid": {
+        const state = await this.store.reply(msg.uuid);
+        switch (state.kind) {
+          case "unknown":
+            return [statusFrame(UNKNOWN)];
+          case "pending":
+            return [statusFrame(PENDING)];
+          case "done":
+            return [statusFrame(OK), ...state.frames];
+        }
+      }
+    }
+  }
+
+  private async onClose(body: Buffer[]): Promise<Buffer[]> {
+    const msg = decodeUuidRequest(body);
+    switch (msg.kind) {
+      case "invalid":
+        return this.refuse(TITANIC_CLOSE, msg.reason);
+      case "uuid": {
+        await this.store.close(msg.uuid);
+        this.counters.closed += 1;
+        this.note(msg.uuid, "", "closed");
+        return [statusFrame(OK)];
+      }
+    }
+  }
+
+  /** Until a request becomes pending or the next scan is due (or the role stops). */
+  private async idle(signal: AbortSignal): Promise<void> {
+    const done = new AbortController();
+    const stop = () => done.abort();
+    signal.addEventListener("abort", stop, { once: true });
+    await Promise.race([this.work.wait(done.signal), pause(this.config.scanMs, done.signal)]);
+    done.abort();
+    signal.removeEventListener("abort", stop);
+  }
+
+  /** One dispatcher: takes pending requests oldest first, asks mmi.service, calls the service, stores the reply. */
+  private async dispatchLoop(signal: AbortSignal, slot: number): Promise<void> {
+    const client = new MdpClient(
+      { broker: this.config.broker, timeoutMs: this.config.dispatchTimeoutMs, retries: this.config.dispatchRetries },
+      this.log.child({ dispatcher: slot }),
+    );
+    const skipped = new Set<string>();
+    try {
+      while (!signal.aborted) {
+        const uuid = this.nextDispatchable(skipped);
+        if (!uuid) {
+          skipped.clear();
+          await this.idle(signal);
+          continue;
+        }
+        this.inFlight.add(uuid);
+        try {
+          const done = await this.dispatch(client, uuid, signal);
+          if (!done) skipped.add(uuid);
+        } catch (err) {
+          skipped.add(uuid);
+          this.counters.dispatchErrors += 1;
+          if (!signal.aborted) this.log.warn({ uuid, reason: (err as Error).message }, "dispatch failed: the request stays pending");
+        } finally {
+          this.inFlight.delete(uuid);
+        }
+      }
+    } finally {
+      client.close();
+    }
+  }
+
+  private nextDispatchable(skipped: Set<string>): string | undefined {
+    for (const uuid of this.store.pending) {
+      if (!this.inFlight.has(uuid) && !skipped.has(uuid)) return uuid;
+    }
+    return undefined;
+  }
+
+  /** true when the reply is stored; false when the service has no worker now (tried again at the next scan). */
+  private async dispatch(client: MdpClient, uuid: string, signal: AbortSignal): Promise<boolean> {
+    if (!this.store.available) return false;
+    const request = await this.store.request(uuid);
+    if (!request) return true;
+    const downUntil = this.serviceDownUntil.get(request.service) ?? 0;
+    if (Date.now() < downUntil) return false;
+    const mmi = await client.request(MMI_SERVICE, [Buffer.from(request.service, "latin1")], signal);
+    if (mmi[0]?.toString() !== MMI_FOUND) {
+      this.serviceDownUntil.set(request.service, Date.now() + this.config.scanMs);
+      this.note(uuid, request.service, "no worker");
+      return false;
+    }
+    this.serviceDownUntil.delete(request.service);
+    this.counters.dispatched += 1;
+    this.note(uuid, request.service, "dispatched");
+    const reply = await client.request(request.service, request.body, signal);
+    if (await this.store.storeReply(uuid, reply)) {
+      this.counters.replied += 1;
+      this.note(uuid, request.service, "replied");
+      this.log.info({ uuid, service: request.service }, "reply stored");
+    }
+    return true;
+  }
+
+  /** Unusable storage (not there, unwritable, a failed write it could not undo) is tried again until it works. */
+  private async storageLoop(signal: AbortSignal): Promise<void> {
+    while (await pause(this.config.storageRetryMs, signal)) {
+      if (!this.store.available && (await this.store.open()))
+        this.log.info({ dir: this.config.dir }, "storage back: accepting requests again");
+    }
+  }
+
+  private note(uuid: string, service: string, state: string): void {
+    const row = this.recent.find((r) => r.uuid === uuid);
+    if (row) {
+      row.state = state;
+      row.at = Date.now();
+      if (service) row.service = service;
+      return;
+    }
+    this.recent.unshift({ uuid, service, state, at: Date.now() });
+    if (this.recent.length > 8) this.recent.pop();
+  }
+
+  snapshot(): TitanicSnapshot {
+    return {
+      recent: this.recent.map((r) => ({ ...r, ageMs: Date.now() - r.at })),
+      counters: { ...this.counters },
+      size: this.store.size,
+      journal: this.store.stats ? { ...this.store.stats } : undefined,
+      storage: this.store.unavailableReason,
+      groupCommit: this.config.groupCommit,
+    };
+  }
+
+  private async viewLoop(signal: AbortSignal): Promise<void> {
+    const publish = this.deps.publish;
+    if (!publish) return;
+    do publish(titanicView(this.snapshot()));
+    while (await pause(VIEW_MS, signal));
+  }
+}
