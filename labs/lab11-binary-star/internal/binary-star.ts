@@ -152,6 +152,8 @@ export class BinaryStar {
         { as: this.options.role, stateBind: this.stateEndpoint, peerState: this.options.peerState, heartbeatMs: this.options.heartbeatMs },
         "binary star started",
       );
+      // The first state at once (bstar.c waits a heartbeat): the pair settles a heartbeat sooner.
+      this.sendState();
       await runLoops(
         stop.signal,
         { sockets: [this.pub, this.sub], every: [{ ms: this.options.heartbeatMs, run: () => this.sendState() }], log: this.log },
