@@ -1,0 +1,165 @@
+// Binary Star and the ticket pair in-process over real sockets: start orders, the vote, fatal
+// states from a fake peer, and a client failing over when the primary stops.
+import { freeTcpEndpoints, SocketJar, Tasks, testLogger, waitUntil, withDeadline } from "@zlabs/kit/testing";
+import { afterEach, describe, expect, it } from "vitest";
+import { Publisher } from "zeromq";
+import { BinaryStar, DualActive, DualPassive } from "../internal/binary-star.ts";
+import { ClientApp } from "../internal/client-app.ts";
+import { HaBroker } from "../internal/ha-broker.ts";
+
+const log = testLogger("lab11");
+const HB = 50;
+const WAIT_MS = 10_000;
+const jar = new SocketJar();
+const tasks = new Tasks();
+afterEach(async () => {
+  await tasks.stopAll();
+  jar.closeAll();
+});
+
+function star(role: "primary" | "backup", stateBind: string, peerState: string) {
+  const s = new BinaryStar({ role, stateBind, peerState, heartbeatMs: HB }, log);
+  const done = tasks.run((signal) => s.run(signal));
+  return { s, done };
+}
+
+const until = (what: string, check: () => boolean) => waitUntil(check, { timeoutMs: WAIT_MS, what });
+
+/** A fake peer: a PUB the server's SUB connects to, publishing the states the test chooses. */
+async function fakePeer(endpoint: string) {
+  const pub = jar.add(new Publisher());
+  await pub.bind(endpoint);
+  return pub;
+}
+
+describe("Binary Star over PUB-SUB", () => {
+  it.each([["primary first"], ["backup first"]])("%s: the primary ends active, the backup passive", async (order) => {
+    const [p, b] = (await freeTcpEndpoints(2)) as [string, string];
+    const first = order === "primary first" ? () => star("primary", p, b) : () => star("backup", b, p);
+    const second = order === "primary first" ? () => star("backup", b, p) : () => star("primary", p, b);
+    const one = first();
+    await until("the first server to publish", () => one.s.statesSent >= 3);
+    const two = second();
+    const [primary, backup] = order === "primary first" ? [one.s, two.s] : [two.s, one.s];
+    await until("primary active and backup passive", () => primary.state === "active" && backup.state === "passive");
+    // The passive one refuses clients while the active one lives; the active one serves.
+    expect(backup.vote()).toBe(false);
+    expect(primary.vote()).toBe(true);
+    expect(backup.state).toBe("passive");
+  });
+
+  it("the backup fails over on the first client request two heartbeats after the primary's last state, not before", async () => {
+    const [p, b] = (await freeTcpEndpoints(2)) as [string, string];
+    const ac = new AbortController();
+    const primary = new BinaryStar({ role: "primary", stateBind: p, peerState: b, heartbeatMs: HB }, log);
+    const primaryDone = primary.run(ac.signal);
+    const { s: backup } = star("backup", b, p);
+    await until("the pair to settle", () => primary.state === "active" && backup.state === "passive");
+    ac.abort();
+    await primaryDone;
+    const heard = backup.peerHeardAt as number;
+    // Nothing more comes from the stopped primary: the vote decides, by the clock given.
+    await until("the primary's states to stop", () => performance.now() > heard + 3 * HB);
+    expect(backup.peerHeardAt).toBe(heard);
+    expect(backup.vote(heard + 2 * HB - 1)).toBe(false);
+    expect(backup.state).toBe("passive");
+    expect(backup.vote(heard + 2 * HB)).toBe(true);
+    expect(backup.state).toBe("active");
+  });
+
+  it("a primary alone goes active on a request two heartbeats after its start; a backup alone never serves", async () => {
+    const [p, b, nobody1, nobody2] = (await freeTcpEndpoints(4)) as [string, string, string, string];
+    const { s: primary } = star("primary", p, nobody1);
+    const { s: backup } = star("backup", b, nobody2);
+    expect(primary.vote(primary.startedAt + 2 * HB - 1)).toBe(false);
+    expect(primary.vote(primary.startedAt + 2 * HB)).toBe(true);
+    expect(primary.state).toBe("active");
+    expect(backup.vote(backup.startedAt + 1e9)).toBe(false);
+    expect(backup.state).toBe("backup");
+  });
+
+  it("dual actives: an active server that hears PEER_ACTIVE stops, run() rejects with DualActive", async () => {
+    const [p, peer] = (await freeTcpEndpoints(2)) as [string, string];
+    const fake = await fakePeer(peer);
+    const { s, done } = star("primary", p, peer);
+    const changes: string[] = [];
+    s.onChange((state, previous) => changes.push(`${previous}->${state}`));
+    await until("the primary active on the backup's state", () => {
+      void fake.send("2");
+      return s.state === "active";
+    });
+    const rejected = done.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    const timer = setInterval(() => void fake.send("3"), HB);
+    try {
+      expect(await withDeadline(rejected, WAIT_MS, "run() to reject")).toBeInstanceOf(DualActive);
+    } finally {
+      clearInterval(timer);
+    }
+    expect(changes).toEqual(["primary->active"]);
+  });
+
+  it("dual passives: a passive server that hears PEER_PASSIVE stops, run() rejects with DualPassive", async () => {
+    const [b, peer] = (await freeTcpEndpoints(2)) as [string, string];
+    const fake = await fakePeer(peer);
+    const { s, done } = star("backup", b, peer);
+    await until("the backup passive on the primary's state", () => {
+      void fake.send("3");
+      return s.state === "passive";
+    });
+    const rejected = done.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    const stop = setInterval(() => void fake.send("4"), HB);
+    try {
+      expect(await withDeadline(rejected, WAIT_MS, "run() to reject")).toBeInstanceOf(DualPassive);
+    } finally {
+      clearInterval(stop);
+    }
+  });
+
+  it("anything on the state link but one digit 1-4 is dropped, counted, and does not count as the peer heard", async () => {
+    const [b, peer] = (await freeTcpEndpoints(2)) as [string, string];
+    const fake = await fakePeer(peer);
+    const { s } = star("backup", b, peer);
+    await until("the fake peer's junk to arrive", () => {
+      void fake.send("9");
+      void fake.send(["3", "3"]);
+      void fake.send("33");
+      void fake.send("");
+      return s.dropped >= 8;
+    });
+    expect(s.peerHeardAt).toBeUndefined();
+    expect(s.state).toBe("backup");
+  });
+});
+
+describe("the ticket pair with a client", () => {
+  it("the client fails over when the primary stops, reports how long it took, and sees ticket numbers go back", async () => {
+    const [pf, bf, ps, bs] = (await freeTcpEndpoints(4)) as [string, string, string, string];
+    const primary = new HaBroker({ role: "primary", front: pf, stateBind: ps, peerState: bs, heartbeatMs: HB }, log);
+    const backup = new HaBroker({ role: "backup", front: bf, stateBind: bs, peerState: ps, heartbeatMs: HB }, log);
+    const ac = new AbortController();
+    const primaryDone = primary.run(ac.signal);
+    void tasks.run((s) => backup.run(s));
+    await until("the pair to settle", () => primary.star.state === "active" && backup.star.state === "passive");
+    const client = new ClientApp({ servers: [pf, bf], id: "c1", timeoutMs: 200, settleMs: 300, intervalMs: 20, count: 0 }, log);
+    void tasks.run((s) => client.run(s));
+    await until("five tickets from the primary", () => client.served >= 5);
+    expect(client.failoverCount).toBe(0);
+    ac.abort();
+    expect(await primaryDone).toBe(0);
+    await until("a fail-over to the backup", () => client.failoverCount === 1);
+    const [f] = client.failovers;
+    expect(f).toMatchObject({ from: "primary", to: "backup", timeouts: 1 });
+    // One timeout, the settle delay, then served by the backup on its first try.
+    expect(f?.ms).toBeGreaterThanOrEqual(500);
+    expect(backup.star.state).toBe("active");
+    await until("a ticket from the backup", () => backup.desk.issued >= 1 && client.lastTicket === backup.desk.issued);
+    // The backup's desk started from 1: ticket numbers the primary gave out are given out again.
+    expect(client.reissued).toBeGreaterThanOrEqual(1);
+  });
+});
