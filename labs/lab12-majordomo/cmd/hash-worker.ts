@@ -1,3 +1,14 @@
-// Placeholder while the lab is being written: its engineer replaces this file.
-console.error("not built yet");
-process.exit(1);
+import { publishView, runRole } from "@zlabs/kit";
+import { checkService, hashConfig, hashOptions, LAB } from "../internal/config.ts";
+import { runHashWorker } from "../internal/hash-worker.ts";
+
+runRole(
+  {
+    lab: LAB,
+    role: "hash-worker",
+    describe: "MDP worker: file-hash reputation lookups from a local table",
+    options: hashOptions,
+    check: checkService,
+  },
+  (config, log, signal) => runHashWorker(hashConfig(config), log, signal, { publish: publishView }),
+);

@@ -1,3 +1,13 @@
-// Placeholder while the lab is being written: its engineer replaces this file.
-console.error("not built yet");
-process.exit(1);
+import { publishView, runRole } from "@zlabs/kit";
+import { brokerConfig, brokerOptions, LAB } from "../internal/config.ts";
+import { MajordomoBroker } from "../internal/majordomo-broker.ts";
+
+runRole(
+  {
+    lab: LAB,
+    role: "majordomo-broker",
+    describe: "Majordomo broker (MDP/0.1 + MMI), one ROUTER for clients and workers",
+    options: brokerOptions,
+  },
+  (config, log, signal) => new MajordomoBroker(brokerConfig(config), log, { publish: publishView }).run(signal),
+);

@@ -1,0 +1,84 @@
+// The broker, worker and both clients in-process over real sockets.
+import { ANY_LOOPBACK_TCP, Tasks, testLogger, waitUntil } from "@zlabs/kit/testing";
+import { afterEach, describe, expect, it } from "vitest";
+import { MdpAsyncClient } from "../internal/async-client.ts";
+import { MdpClient, MdpServiceError, MdpTimeout } from "../internal/client.ts";
+import { MajordomoBroker } from "../internal/majordomo-broker.ts";
+import { MdpWorker } from "../internal/worker.ts";
+
+const log = testLogger("lab12");
+const tasks = new Tasks();
+const closers: (() => void)[] = [];
+afterEach(async () => {
+  for (const c of closers.splice(0)) c();
+  await tasks.stopAll();
+});
+
+const HB = 100;
+
+async function startBroker(over: Partial<ConstructorParameters<typeof MajordomoBroker>[0]> = {}) {
+  const broker = new MajordomoBroker(
+    { endpoint: ANY_LOOPBACK_TCP, heartbeatMs: HB, liveness: 3, requestExpiryMs: 5000, maxWaiting: 1000, ...over },
+    log,
+  );
+  await broker.bind();
+  void tasks.run((s) => broker.run(s));
+  return broker;
+}
+
+function startWorker(endpoint: string, service: string, handle: (body: Buffer[]) => Promise<Buffer[]>) {
+  const worker = new MdpWorker({ broker: endpoint, service, heartbeatMs: HB, liveness: 3, reconnectMs: 100 }, log);
+  void tasks.run((s) => worker.run(s, handle));
+  return worker;
+}
+
+function client(endpoint: string, timeoutMs = 2000, retries = 2) {
+  const c = new MdpClient({ broker: endpoint, timeoutMs, retries }, log);
+  closers.push(() => c.close());
+  return c;
+}
+
+const text = (frames: Buffer[]) => frames.map((f) => f.toString());
+
+describe("broker, worker and clients in-process", () => {
+  it("routes a request by service name and returns the reply", async () => {
+    const broker = await startBroker();
+    startWorker(broker.endpoints.endpoint, "echo", async (body) => body);
+    startWorker(broker.endpoints.endpoint, "upper", async (body) => body.map((b) => Buffer.from(b.toString().toUpperCase())));
+    await waitUntil(() => broker.workerCount() === 2, { timeoutMs: 5000, what: "two workers" });
+    const c = client(broker.endpoints.endpoint);
+    expect(text(await c.request("echo", [Buffer.from("a"), Buffer.from("b")]))).toEqual(["a", "b"]);
+    expect(text(await c.request("upper", [Buffer.from("x")]))).toEqual(["X"]);
+  });
+
+  it("the async client matches many replies in flight to their requests", async () => {
+    const broker = await startBroker();
+    for (let i = 0; i < 3; i++)
+      startWorker(broker.endpoints.endpoint, "echo", async (body) => {
+        await new Promise((r) => setTimeout(r, Math.random() * 10));
+        return body;
+      });
+    await waitUntil(() => broker.workerCount() === 3, { timeoutMs: 5000, what: "three workers" });
+    const c = new MdpAsyncClient({ broker: broker.endpoints.endpoint, timeoutMs: 5000 }, log);
+    closers.push(() => c.close());
+    const replies = await Promise.all(Array.from({ length: 200 }, (_, i) => c.request("echo", [Buffer.from(`n${i}`)])));
+    expect(replies.map((r) => r[0]?.toString())).toEqual(Array.from({ length: 200 }, (_, i) => `n${i}`));
+  });
+
+  it("a request for a service with no worker expires with the 504 error reply", async () => {
+    const broker = await startBroker({ requestExpiryMs: 200 });
+    const err = await client(broker.endpoints.endpoint, 3000, 1)
+      .request("nobody", [Buffer.from("x")])
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MdpServiceError);
+    expect((err as MdpServiceError).code).toBe("504");
+    expect(broker.counts.expired).toBe(1);
+  });
+
+  it("the sync client gives up with MdpTimeout after its retries", async () => {
+    const broker = await startBroker({ requestExpiryMs: 60_000 });
+    const c = client(broker.endpoints.endpoint, 100, 3);
+    await expect(c.request("nobody", [Buffer.from("x")])).rejects.toBeInstanceOf(MdpTimeout);
+    expect(c.stats.retries).toBe(2);
+  });
+});
