@@ -1,5 +1,5 @@
 import { closeSync, fsyncSync, openSync } from "node:fs";
-import { type FileHandle, mkdir, open, rename, stat, unlink } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { Logger } from "@zlabs/kit";
@@ -188,6 +188,9 @@ export class Journal {
     const dir = dirname(path);
     const made = await mkdir(dir, { recursive: true });
     if (made) syncDirectory(dirname(made));
+    // A compaction cut short by a crash leaves its unfinished copy: the journal itself is whole.
+    for (const name of await readdir(dir))
+      if (name.startsWith(".compact-") && name.endsWith(".tmp")) await unlink(join(dir, name)).catch(() => {});
     let fh: FileHandle;
     try {
       fh = await open(path, "r+");

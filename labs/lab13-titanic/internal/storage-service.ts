@@ -56,9 +56,9 @@ export class StorageService {
     private readonly deps: { publish?: (view: View) => void } = {},
   ) {}
 
+  private folders: Promise<unknown> | undefined;
+
   async run(signal: AbortSignal): Promise<void> {
-    await mkdir(join(this.config.dir, "blobs"), { recursive: true });
-    await mkdir(join(this.config.dir, "names"), { recursive: true });
     const worker = new MdpWorker(
       {
         broker: this.config.broker,
@@ -96,6 +96,8 @@ export class StorageService {
 
   /** Writes the blob (if new) and the receipt, each durably: tmp file, fsync, rename, fsync the folder. */
   private async store(name: string, digest: string, content: Buffer): Promise<boolean> {
+    this.folders ??= Promise.all(["blobs", "names"].map((d) => mkdir(join(this.config.dir, d), { recursive: true })));
+    await this.folders;
     const blobs = join(this.config.dir, "blobs");
     const blob = join(blobs, digest);
     const exists = await stat(blob).then(

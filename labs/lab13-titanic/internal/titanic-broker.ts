@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { type Logger, pause, type View, Wakeup } from "@zlabs/kit";
 import { MdpClient } from "lab12/client";
 import { MMI_FOUND, MMI_SERVICE } from "lab12/mdp";
@@ -91,6 +92,8 @@ export class TitanicBroker {
   }
 
   async run(signal: AbortSignal): Promise<void> {
+    // Every worker, dispatcher and loop listens to this one signal.
+    setMaxListeners(0, signal);
     const workers: Promise<void>[] = [];
     const serve = (service: string, count: number, handle: Handler) => {
       for (let i = 0; i < count; i++) {
