@@ -4,7 +4,13 @@ import { writeSigningKey } from "../internal/keys.ts";
 import { SecureDevice } from "../internal/secure-device.ts";
 
 runRole(
-  { lab: LAB, role: "secure-device", describe: "a device: CURVE REP, and a ZRE beacon every second", options: deviceOptions, check: checkDevice },
+  {
+    lab: LAB,
+    role: "secure-device",
+    describe: "a device: CURVE REP, and a ZRE beacon every second",
+    options: deviceOptions,
+    check: checkDevice,
+  },
   async (config, log, signal) => {
     if (config.newSigningKey !== undefined) {
       process.stdout.write(`${await writeSigningKey(userPath(config.newSigningKey))}\n`);

@@ -82,7 +82,10 @@ export class DeviceChannel {
   }
 
   open(): void {
-    this.deadline = setTimeout(() => this.fail(`no CURVE handshake within ${this.config.handshakeTimeoutMs} ms`), this.config.handshakeTimeoutMs);
+    this.deadline = setTimeout(
+      () => this.fail(`no CURVE handshake within ${this.config.handshakeTimeoutMs} ms`),
+      this.config.handshakeTimeoutMs,
+    );
     this.socket.connect(this.config.endpoint);
   }
 

@@ -53,7 +53,8 @@ export async function readSigningKey(path: string): Promise<nacl.SignKeyPair> {
   let text: string;
   try {
     const info = await stat(path);
-    if ((info.mode & 0o077) !== 0) throw new UsageError(`${path}: a signing key others may read (mode 0${(info.mode & 0o777).toString(8)}); chmod 600 ${path}`);
+    if ((info.mode & 0o077) !== 0)
+      throw new UsageError(`${path}: a signing key others may read (mode 0${(info.mode & 0o777).toString(8)}); chmod 600 ${path}`);
     text = (await readFile(path, "utf8")).trim();
   } catch (err) {
     if (err instanceof UsageError) throw err;

@@ -43,6 +43,8 @@ interface Device {
   failure?: string;
   channel?: DeviceChannel;
   name?: string;
+  /** The CURVE handshake with the advertised endpoint succeeded (kept after it has gone, for the screen). */
+  secure: boolean;
   replies: number;
   missed: number;
   gone?: { how: "left" | "vanished"; at: number };
@@ -108,7 +110,7 @@ export class NetworkScanner {
         endpoint: endpointOf(d.peer),
         key: d.peer.key ? keyLabel(z85Encode(d.peer.key)) : "",
         trust: d.trust,
-        secure: d.channel?.secure ?? false,
+        secure: d.secure,
         ...(d.failure ? { failure: d.failure } : {}),
         presence,
         forMs: d.gone ? now - d.gone.at : presence === "quiet" ? silent : now - d.peer.joinedAt,
@@ -154,7 +156,7 @@ export class NetworkScanner {
         this.drops.count("spoofed", { why: seen.reason, from: address, uuid: frame.beacon.uuid });
         return;
       case "joined": {
-        const device: Device = { peer: seen.peer, trust: "checking", replies: 0, missed: 0 };
+        const device: Device = { peer: seen.peer, trust: "checking", secure: false, replies: 0, missed: 0 };
         this.devices.set(seen.peer.id, device);
         this.log.info(
           { uuid: seen.peer.id, endpoint: endpointOf(seen.peer), key: device.peer.key ? keyLabel(z85Encode(device.peer.key)) : "none" },
@@ -168,6 +170,7 @@ export class NetworkScanner {
         this.log.info({ device: this.labelOf(device), from: seen.from, to: endpointOf(seen.peer) }, "device moved; connecting again");
         device.channel?.close();
         device.channel = undefined;
+        device.secure = false;
         device.failure = undefined;
         device.trust = "checking";
         return this.admit(device);
@@ -220,9 +223,13 @@ export class NetworkScanner {
     const channel = new DeviceChannel(
       config,
       {
-        secure: (ms) => this.log.info({ uuid: device.peer.id, endpoint, trust: device.trust, handshakeMs: Math.round(ms) }, "CURVE handshake done"),
+        secure: (ms) => {
+          device.secure = true;
+          this.log.info({ uuid: device.peer.id, endpoint, trust: device.trust, handshakeMs: Math.round(ms) }, "CURVE handshake done");
+        },
         failed: (reason) => {
           device.channel = undefined;
+          device.secure = false;
           device.trust = "untrusted";
           device.failure = reason;
           this.log.warn({ device: this.labelOf(device), endpoint, reason }, "device untrusted: the endpoint cannot prove the key");
@@ -259,7 +266,11 @@ export class NetworkScanner {
     device.gone = { how, at: this.now() };
     this.gone.unshift(device);
     if (this.gone.length > MAX_GONE) this.gone.pop();
-    const fields = { device: this.labelOf(device), endpoint: endpointOf(device.peer), silentMs: Math.round(this.now() - device.peer.lastHeard) };
+    const fields = {
+      device: this.labelOf(device),
+      endpoint: endpointOf(device.peer),
+      silentMs: Math.round(this.now() - device.peer.lastHeard),
+    };
     if (how === "left") this.log.info(fields, "device left");
     else this.log.warn(fields, "device vanished");
   }

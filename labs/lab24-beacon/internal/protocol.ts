@@ -89,8 +89,7 @@ export function decodeBeacon(datagram: Buffer): BeaconFrame {
   if (datagram.length < BEACON_V1_BYTES) return { kind: "invalid", reason: `${datagram.length} octets, under ${BEACON_V1_BYTES}` };
   if (!datagram.subarray(0, 3).equals(ZRE_HEADER)) return { kind: "invalid", reason: "not a ZRE beacon (header)" };
   const version = datagram[3];
-  const expected =
-    version === BEACON_V1 ? [BEACON_V1_BYTES] : version === BEACON_V3 ? [BEACON_V3_BYTES, BEACON_SIGNED_BYTES] : undefined;
+  const expected = version === BEACON_V1 ? [BEACON_V1_BYTES] : version === BEACON_V3 ? [BEACON_V3_BYTES, BEACON_SIGNED_BYTES] : undefined;
   if (!expected) return { kind: "invalid", reason: `unknown beacon version ${String(version)}` };
   if (!expected.includes(datagram.length))
     return { kind: "invalid", reason: `version ${String(version)} with ${datagram.length} octets (expected ${expected.join(" or ")})` };

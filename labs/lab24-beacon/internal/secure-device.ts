@@ -231,14 +231,17 @@ export class SecureDevice {
 
   private onDatagram(datagram: Buffer, address: string): void {
     const frame = decodeBeacon(datagram);
-    if (frame.kind === "invalid") return this.drops.count(frame.reason, { from: address, bytes: datagram.length });
+    if (frame.kind === "invalid") {
+      this.drops.count("malformed", { why: frame.reason, from: address, bytes: datagram.length });
+      return;
+    }
     if (frame.beacon.uuid.equals(this.uuid)) {
       // Our own beacon, back from the broadcast: never a peer (zbeacon's noecho, by uuid).
       this.ownIgnored += 1;
       return;
     }
     const seen = this.neighbours.observe(frame.beacon, address, this.now());
-    if (seen.kind === "refused") this.drops.count(seen.reason, { from: address });
+    if (seen.kind === "refused") this.drops.count("spoofed", { why: seen.reason, from: address });
   }
 
   private sweep(): void {

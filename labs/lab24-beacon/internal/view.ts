@@ -112,7 +112,9 @@ export function scannerView(s: ScannerSnapshot): View {
       d.key || { text: "-", tone: "dim" },
       trustCell(d),
       presenceCell(d, s.expiryMs),
-      d.replies + d.missed > 0 ? `${formatCount(d.replies)}${d.missed ? ` (${formatCount(d.missed)} missed)` : ""}` : { text: "-", tone: "dim" },
+      d.replies + d.missed > 0
+        ? `${formatCount(d.replies)}${d.missed ? ` (${formatCount(d.missed)} missed)` : ""}`
+        : { text: "-", tone: "dim" },
     ]),
     summary: [`beacons heard ${formatCount(s.beacons)} · dropped: ${dropped || "none"}`, `trust: ${trustFrom}`],
   };
