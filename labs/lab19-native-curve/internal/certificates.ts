@@ -340,3 +340,16 @@ export async function readPublicKeys(
   }
   return keys;
 }
+
+/**
+ * Waits until `path` exists (a role started beside keygen waits for its certificate), polling
+ * every `everyMs`; resolves false when `timeoutMs` passes or the signal aborts first.
+ */
+export async function waitForFile(path: string, timeoutMs: number, signal?: AbortSignal, everyMs = 100): Promise<boolean> {
+  const until = performance.now() + timeoutMs;
+  for (;;) {
+    if (await exists(path)) return true;
+    if (signal?.aborted || performance.now() >= until) return false;
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
