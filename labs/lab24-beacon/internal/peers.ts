@@ -7,12 +7,18 @@
  * - a known uuid at a new address or port has moved: its channel connects again;
  * - port 0 from a known uuid is a clean leave, removed at once; from an unknown one it is ignored;
  * - silence for the expiry removes a peer (it vanished); one lost beacon removes nothing;
- * - a uuid that changes its key, or falls back from v3 to v1, is refused: someone else speaks for it.
+ * - a uuid that changes its key, or falls back from v3 to v1, is refused: someone else speaks for it;
+ * - a full table refuses new uuids (a flood of made-up ones) until silent peers expire.
  */
 import { BEACON_V1, type Beacon, uuidText } from "./protocol.ts";
 
 /** The Guide's PEER_EXPIRY: five silent intervals and the peer is gone. */
 export const PEER_EXPIRY_MS = 5000;
+/**
+ * The most peers a table holds. Anyone can send beacons with a fresh uuid each; past this, new
+ * uuids are refused (and counted) until silent ones expire, so a flood cannot grow memory without bound.
+ */
+export const MAX_PEERS = 1024;
 
 export interface Peer {
   /** The uuid as 32 hex digits. */
@@ -36,14 +42,17 @@ export type Observation =
   | { kind: "heard"; peer: Peer }
   | { kind: "moved"; peer: Peer; from: string }
   | { kind: "left"; peer: Peer }
-  | { kind: "refused"; reason: "leave from an unknown node" | "key changed" | "downgrade to v1" | "signature missing" };
+  | { kind: "refused"; reason: "leave from an unknown node" | "key changed" | "downgrade to v1" | "signature missing" | "table full" };
 
 export const endpointOf = (p: { address: string; port: number }) => `tcp://${p.address}:${p.port}`;
 
 export class PeerTable {
   private readonly peers = new Map<string, Peer>();
 
-  constructor(private readonly expiryMs = PEER_EXPIRY_MS) {}
+  constructor(
+    private readonly expiryMs = PEER_EXPIRY_MS,
+    private readonly maxPeers = MAX_PEERS,
+  ) {}
 
   get size(): number {
     return this.peers.size;
@@ -63,6 +72,7 @@ export class PeerTable {
     const known = this.peers.get(id);
     if (!known) {
       if (beacon.port === 0) return { kind: "refused", reason: "leave from an unknown node" };
+      if (this.peers.size >= this.maxPeers) return { kind: "refused", reason: "table full" };
       const peer: Peer = {
         id,
         address,

@@ -99,6 +99,8 @@ export class SecureDevice {
 
   /** Keys, the CURVE REP bound, the beacon port bound. */
   async start(): Promise<void> {
+    // The signing key first: a bad one stops the device before it writes anything.
+    if (this.config.signingKey) this.signing = await readSigningKey(this.config.signingKey);
     const { pair, created } = await loadOrCreatePair(this.config.cert, { name: this.config.name });
     this.pair = pair;
     if (created) this.log.info({ cert: this.config.cert, key: keyLabel(pair.publicKey) }, "new key pair written");
@@ -107,7 +109,6 @@ export class SecureDevice {
     this.rep = rep;
     const advertisedKey = this.config.impersonate ? await this.victimKey(this.config.impersonate) : pair.publicKey;
     this.advertised = (z85Decode(advertisedKey) as { ok: true; value: Buffer }).value;
-    if (this.config.signingKey) this.signing = await readSigningKey(this.config.signingKey);
     this.endpoint = (await bindAll(this.log, { rep: [rep, this.config.bind] })).rep;
     this.port = Number(/:(\d+)$/.exec(this.endpoint)?.[1] ?? 0);
     await this.udp.open();

@@ -125,6 +125,18 @@ describe("the peer table", () => {
     if (reason) expect(seen).toMatchObject({ reason });
   });
 
+  it("a full table refuses new uuids, still hears known ones, and takes new ones once some expire", () => {
+    const table = new PeerTable(5000, 2);
+    const node = (n: number, port = 4000): Beacon => ({ version: 3, uuid: Buffer.alloc(16, n), port, key });
+    expect(table.observe(node(1), "127.0.0.1", 0).kind).toBe("joined");
+    expect(table.observe(node(2), "127.0.0.1", 3000).kind).toBe("joined");
+    expect(table.observe(node(3), "127.0.0.1", 3000)).toMatchObject({ kind: "refused", reason: "table full" });
+    expect(table.observe(node(1), "127.0.0.1", 3000).kind).toBe("heard");
+    expect(table.expire(7999)).toEqual([]);
+    expect(table.expire(8000).length).toBe(2);
+    expect(table.observe(node(3), "127.0.0.1", 8000).kind).toBe("joined");
+  });
+
   it("a new address for a known uuid is a move", () => {
     const table = new PeerTable(5000);
     table.observe(at(3, 4000, key), "127.0.0.1", 0);
