@@ -15,6 +15,17 @@
  *   serves.
  * - A fatal outcome (dual actives, dual passives) logs one clear line and makes run() reject with a
  *   DualActive (or DualPassive) error: the caller exits; recovery is the operator's (Guide).
+ *
+ * One addition to bstar.c, in when the state is sent, not in the FSM ("holding"): a server that
+ * was active when it last heard its peer, and has not heard it for two heartbeats, stops sending
+ * its state until it hears the peer again (then it sends at once). Why: when a partition cuts the
+ * active server from everyone, the other server takes over on a client's vote, and both are
+ * active. bstar.c sends states on both sides when the network heals, so whichever hears the other
+ * first dies: sometimes both, sometimes the one the clients moved to (a fail-back by accident).
+ * Holding makes it deterministic: the server that took over keeps sending, the stale one hears
+ * PEER_ACTIVE first and stops (dual actives, fatal). At most one server holds (two that were both
+ * active when they heard each other would have stopped on dual actives), the other always sends,
+ * so a healed link always carries states again.
  */
 import { type Logger, type LoopStats, peerLimits, receiveLoop, reconnectAfterDrops, runLoops } from "@zlabs/kit";
 import { Publisher, Subscriber } from "zeromq";
@@ -66,6 +77,10 @@ export class BinaryStar {
   private expiry: number;
   private readonly listeners: StateListener[] = [];
   private fatal: FatalPairState | undefined;
+  /** We were active when the last peer state arrived. */
+  private activeWhenHeard = false;
+  /** We are holding our state (see holding()). */
+  private held = false;
   private readonly now: () => number;
   /** The endpoint the state PUB is bound to (a tcp://...:* becomes the port chosen), once bound. */
   stateEndpoint = "";
@@ -165,7 +180,24 @@ export class BinaryStar {
     if (this.fatal) throw this.fatal;
   }
 
+  /**
+   * Whether we keep our state to ourselves: we are active, we were active when the peer was last
+   * heard, and it has been silent for two heartbeats since. See the class comment ("holding").
+   */
+  holding(now: number = this.now()): boolean {
+    return this.current === "active" && this.activeWhenHeard && now >= this.expiry;
+  }
+
   private sendState(): void {
+    if (this.holding()) {
+      if (!this.held)
+        this.log.warn(
+          { silentMs: Math.round(this.now() - (this.peerHeardAt ?? this.startedAt)) },
+          "peer silent while active: holding our state until the peer is heard again",
+        );
+      this.held = true;
+      return;
+    }
     this.statesSent += 1;
     // A PUB never blocks: with no subscriber (or a full queue) the state is dropped, as it should be.
     this.pub.send(stateFrame(this.current)).catch((err: unknown) => {
@@ -182,11 +214,21 @@ export class BinaryStar {
     }
     const now = this.now();
     const first = this.peerState === undefined;
+    const wasHolding = this.held;
     this.peerState = msg.state;
     this.peerHeardAt = now;
     this.expiry = now + PEER_LIVENESS * this.options.heartbeatMs;
     if (first) this.log.info({ peer: msg.state }, "peer heard");
-    if (this.apply(PEER_EVENT[msg.state], now) === "fatal") stop.abort();
+    if (this.apply(PEER_EVENT[msg.state], now) === "fatal") {
+      stop.abort();
+      return;
+    }
+    this.activeWhenHeard = this.current === "active";
+    if (wasHolding) {
+      this.held = false;
+      this.log.info({ peer: msg.state, state: this.current }, "peer heard again: publishing our state again");
+      this.sendState();
+    }
   }
 
   private apply(event: BStarEvent, now: number): "accept" | "reject" | "fatal" {

@@ -114,8 +114,10 @@ export class ClientApp {
         const ms = Math.round(this.now() - firstSent);
         // A fail-over is a switch from the server that answered last; at the start, or when the
         // same server answers again after timeouts (it restarted, or was settling), it is not one.
-        if (timeouts > 0 && this.lastServer !== undefined && this.lastServer !== to) this.failedOver({ from: this.lastServer, to, ms, timeouts });
-        else if (timeouts > 0) this.log.info({ server: to, ms, timeouts }, "served after timeouts, by the server that answered last (no fail-over)");
+        if (timeouts > 0 && this.lastServer !== undefined && this.lastServer !== to)
+          this.failedOver({ from: this.lastServer, to, ms, timeouts });
+        else if (timeouts > 0)
+          this.log.info({ server: to, ms, timeouts }, "served after timeouts, by the server that answered last (no fail-over)");
         this.lastServer = to;
         return true;
       }

@@ -137,6 +137,50 @@ describe("Binary Star over PUB-SUB", () => {
   });
 });
 
+describe("holding: an active server whose peer went silent keeps its state to itself until it hears the peer", () => {
+  it("holds while the backup is gone, sends again at once when a restarted backup is heard, which then goes passive", async () => {
+    const [p, b] = (await freeTcpEndpoints(2)) as [string, string];
+    const { s: primary } = star("primary", p, b);
+    const ac = new AbortController();
+    const first = new BinaryStar({ role: "backup", stateBind: b, peerState: p, heartbeatMs: HB }, log);
+    const firstDone = first.run(ac.signal);
+    await until("the pair to settle", () => primary.state === "active" && first.state === "passive");
+    ac.abort();
+    await firstDone;
+    await until("the primary to hold", () => primary.holding());
+    const sent = primary.statesSent;
+    await until("two more heartbeats", () => performance.now() > (primary.peerHeardAt as number) + 5 * HB);
+    expect(primary.statesSent).toBe(sent);
+    const { s: again } = star("backup", b, p);
+    await until("the restarted backup passive", () => again.state === "passive");
+    expect(primary.holding()).toBe(false);
+    expect(primary.statesSent).toBeGreaterThan(sent);
+  });
+
+  it("a holding server that hears an active peer (it took over meanwhile) stops on dual actives without having sent", async () => {
+    const [p, peer] = (await freeTcpEndpoints(2)) as [string, string];
+    const fake = await fakePeer(peer);
+    const { s, done } = star("primary", p, peer);
+    await until("the primary active on the backup's state", () => {
+      void fake.send("2");
+      return s.state === "active";
+    });
+    await until("the primary to hold", () => s.holding());
+    const sent = s.statesSent;
+    const rejected = done.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    const timer = setInterval(() => void fake.send("3"), HB);
+    try {
+      expect(await withDeadline(rejected, WAIT_MS, "run() to reject")).toBeInstanceOf(DualActive);
+    } finally {
+      clearInterval(timer);
+    }
+    expect(s.statesSent).toBe(sent);
+  });
+});
+
 describe("the ticket pair with a client", () => {
   it("the client fails over when the primary stops, reports how long it took, and sees ticket numbers go back", async () => {
     const [pf, bf, ps, bs] = (await freeTcpEndpoints(4)) as [string, string, string, string];
