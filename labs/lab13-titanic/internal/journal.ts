@@ -380,14 +380,16 @@ export class Journal {
       }
       await rename(tmpPath, this.path);
       syncDirectory(dirname(this.path));
+      // The new file, its size and the index's new locations change together, with no await between:
+      // a read takes a location and the file at the same moment, so it never mixes old and new.
       const old = this.file;
       this.file = { fh: out, readers: 0, retired: false };
-      old.retired = true;
-      if (old.readers === 0) await old.fh.close().catch(() => {});
       this.size = size;
       this.stats.bytes = size;
       this.stats.compactions += 1;
       apply(locs);
+      old.retired = true;
+      if (old.readers === 0) await old.fh.close().catch(() => {});
       return { before, after: size };
     });
   }
