@@ -121,6 +121,8 @@ export class SecureClient {
       ...(this.config.plaintext ? {} : { curveServerKey: serverKey, curvePublicKey: own.publicKey, curveSecretKey: own.secretKey }),
       ...peerLimits(MAX_MESSAGE_BYTES),
     });
+    // The monitor starts when `events` is first read: before connect, or the first events go unseen.
+    const events = socket.events;
     const stop = new AbortController();
     // Stopping (a signal, or giving up) closes the socket: a pending send or receive ends at once.
     stop.signal.addEventListener("abort", () => {
@@ -143,7 +145,7 @@ export class SecureClient {
     );
     socket.connect(this.config.server);
     try {
-      await Promise.all([this.watchEvents(socket, watch, stop), this.lookups(socket, stop.signal)]);
+      await Promise.all([this.watchEvents(events, watch, stop), this.lookups(socket, stop.signal)]);
     } finally {
       clearInterval(tick);
       signal.removeEventListener("abort", onAbort);
@@ -169,8 +171,8 @@ export class SecureClient {
     this.publish();
   }
 
-  private async watchEvents(socket: zmq.Dealer, watch: HandshakeWatch, stop: AbortController): Promise<void> {
-    const events = socket.events[Symbol.asyncIterator]();
+  private async watchEvents(observer: zmq.Observer, watch: HandshakeWatch, stop: AbortController): Promise<void> {
+    const events = observer[Symbol.asyncIterator]();
     const stopped = new Promise<void>((resolve) => stop.signal.addEventListener("abort", () => resolve(), { once: true }));
     while (!stop.signal.aborted) {
       const next = await Promise.race([events.next(), stopped.then(() => undefined)]);

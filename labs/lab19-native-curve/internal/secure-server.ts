@@ -94,6 +94,8 @@ export class SecureServer {
       ...peerLimits(MAX_MESSAGE_BYTES),
     });
     this.socket = socket;
+    // The monitor starts when `events` is first read: before bind, or the first handshakes go unseen.
+    const events = socket.events;
     const bound = await bindAll(this.log, { curve: [socket, this.config.bind] });
     this.stats.endpoint = bound.curve;
     this.publish();
@@ -101,13 +103,13 @@ export class SecureServer {
     await runLoops(
       signal,
       { sockets: [socket], every: [{ ms: VIEW_REFRESH_MS, run: () => this.publish() }], log: this.log },
-      () => this.watchEvents(socket),
+      () => this.watchEvents(events),
       () => receiveLoop(socket, signal, (frames) => this.handle(socket, frames), { log: this.log, name: "curve", stats: loopStats }),
     );
   }
 
-  private async watchEvents(socket: zmq.Router): Promise<void> {
-    for await (const event of socket.events) {
+  private async watchEvents(events: zmq.Observer): Promise<void> {
+    for await (const event of events) {
       switch (event.type) {
         case "accept":
           this.stats.connections += 1;

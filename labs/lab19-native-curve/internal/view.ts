@@ -51,7 +51,7 @@ export function serverView(s: ServerStats, now: number): View {
     ];
   });
   return {
-    title: `secure-server: CURVE on ${s.endpoint} · server key ${s.publicKey ? keyLabel(s.publicKey) : "(loading)"} · ${s.connections} connection${s.connections === 1 ? "" : "s"}`,
+    title: `CURVE on ${s.endpoint} · server key ${s.publicKey ? keyLabel(s.publicKey) : "(loading)"} · ${s.connections} connection${s.connections === 1 ? "" : "s"}`,
     columns: ["CLIENT (routing id)", "LOOKUPS", "MALICIOUS", "LAST SEEN"],
     rows,
     summary: [
@@ -98,7 +98,7 @@ export function clientView(s: ClientStats): View {
     state = `handshaking for ${formatSeconds(s.pendingMs)} of ${formatSeconds(s.deadlineMs)}${s.lastError ? ` (last: ${s.lastError})` : ""}`;
   }
   return {
-    title: `${s.id} → ${s.server} · ${s.mechanism} · server key ${s.serverKey ? keyLabel(s.serverKey) : "none"} · ${state}`,
+    title: `→ ${s.server} · ${s.mechanism} · server key ${s.serverKey ? keyLabel(s.serverKey) : "none"} · ${state}`,
     columns: ["FILE", "SHA-256", "VERDICT", "MS"],
     rows: s.recent.map((r) => [
       r.file,
