@@ -151,6 +151,13 @@ export class CloneClient {
     /** The last sign of progress: the session start, a SUB message, a snapshot message. */
     let progress = this.now();
     let fresh = new Map<string, Entry>();
+    /** When ICANHAZ was last sent, and whether any snapshot message has come since the first. */
+    let askedAt = 0;
+    let answered = false;
+    const ask = () => {
+      askedAt = this.now();
+      toServer.send(icanhaz(subtree)).catch((err: unknown) => log.warn({ err }, "ICANHAZ not sent"));
+    };
     const buffered: KvMsg[] = [];
     const bufferedTtl: number[] = [];
     const log = this.log;
@@ -164,7 +171,7 @@ export class CloneClient {
         // The subscription has reached the server: ask for the snapshot now.
         this.state = "syncing";
         progress = this.now();
-        toServer.send(icanhaz(subtree)).catch((err: unknown) => log.warn({ err }, "ICANHAZ not sent"));
+        ask();
       }
       if (this.state === "syncing") {
         if (msg.kind === "kvpub") {
@@ -182,8 +189,14 @@ export class CloneClient {
     const onDealer = (frames: Buffer[]) => {
       const msg = fromSnapshotServer(frames);
       if (msg.kind === "invalid") return this.invalid("snapshot", msg.reason);
-      if (this.state !== "syncing") return this.invalid("snapshot", `${msg.kind} while ${this.state}`);
+      if (this.state !== "syncing") {
+        // The answer to a repeated ICANHAZ after the first one was answered after all: not needed.
+        if (this.state === "active") this.counts.stale += 1;
+        else this.invalid("snapshot", `${msg.kind} while ${this.state}`);
+        return;
+      }
       progress = this.now();
+      answered = true;
       if (msg.kind === "kvsync") {
         if (!inSubtree(msg.msg.key, subtree)) return this.outside(msg.msg.key);
         if (!fresh.has(msg.msg.key) && fresh.size >= this.config.maxKeys) {
@@ -210,6 +223,9 @@ export class CloneClient {
     };
 
     const watch = () => {
+      // A server that may not serve yet (a primary waiting for its peer) drops the request without a
+      // reply: ask again, every fifth of the silence allowed, until it answers or the silence ends the session.
+      if (this.state === "syncing" && !answered && this.now() - askedAt >= this.config.serverTtlMs / 5) ask();
       if (this.now() - progress > this.config.serverTtlMs) {
         log.warn({ server: server.snapshot, state: this.state, silentMs: Math.round(this.now() - progress) }, "server silent");
         end("silent");

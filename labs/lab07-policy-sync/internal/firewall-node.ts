@@ -65,9 +65,13 @@ export class FirewallNode {
     );
   }
 
-  async bind(): Promise<void> {
-    if (this.endpoint) return;
-    this.endpoint = (await bindAll(this.log, { query: [this.rep, this.config.query] })).query;
+  private binding: Promise<void> | undefined;
+
+  bind(): Promise<void> {
+    this.binding ??= bindAll(this.log, { query: [this.rep, this.config.query] }).then((b) => {
+      this.endpoint = b.query;
+    });
+    return this.binding;
   }
 
   snapshot() {

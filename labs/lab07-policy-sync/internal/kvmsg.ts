@@ -19,7 +19,7 @@ export const MAX_KEY_BYTES = 255;
 export const MAX_VALUE_BYTES = 1024;
 export const MAX_PROPS_BYTES = 1024;
 export const MAX_PROPS = 16;
-const PROP_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/;
+const PROP_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,31}$/;
 const MAX_PROP_VALUE_CHARS = 255;
 export const MAX_SEQUENCE = 2n ** 64n - 1n;
 

@@ -112,8 +112,15 @@ export class PolicyMaster {
     return mapDigest([...this.map].map(([k, s]) => [k, s.msg.body] as [string, Buffer]));
   }
 
-  async bind(): Promise<void> {
-    if (this.endpoints.snapshot) return;
+  private binding: Promise<void> | undefined;
+
+  /** Binds the three CHP ports and the state link (run() does it if not done; once, however often called). */
+  bind(): Promise<void> {
+    this.binding ??= this.bindAll();
+    return this.binding;
+  }
+
+  private async bindAll(): Promise<void> {
     const own = chpServer(this.config.endpoint);
     const bound: string[] = [];
     for (const [socket, endpoint] of [
