@@ -237,8 +237,13 @@ export class SecureDevice {
       return;
     }
     if (frame.beacon.uuid.equals(this.uuid)) {
-      // Our own beacon, back from the broadcast: never a peer (zbeacon's noecho, by uuid).
-      this.ownIgnored += 1;
+      // Our own beacon, back from the broadcast: never a peer. zbeacon's noecho compares the bytes;
+      // so do we (the unsigned part), so someone else's beacon under our uuid is a spoof, not an echo.
+      const ours = encodeBeacon({ uuid: this.uuid, port: frame.beacon.port, key: this.advertised as Buffer });
+      const mine =
+        (frame.beacon.port === this.port || frame.beacon.port === LEAVING_PORT) && datagram.subarray(0, ours.length).equals(ours);
+      if (mine) this.ownIgnored += 1;
+      else this.drops.count("spoofed", { why: "our uuid, not our beacon", from: address });
       return;
     }
     const seen = this.neighbours.observe(frame.beacon, address, this.now());
