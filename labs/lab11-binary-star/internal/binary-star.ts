@@ -81,6 +81,8 @@ export class BinaryStar {
   private activeWhenHeard = false;
   /** We are holding our state (see holding()). */
   private held = false;
+  /** The peer's silence has been noted (logged once until it is heard again). */
+  private silent = false;
   private readonly now: () => number;
   /** The endpoint the state PUB is bound to (a tcp://...:* becomes the port chosen), once bound. */
   stateEndpoint = "";
@@ -171,7 +173,7 @@ export class BinaryStar {
       this.sendState();
       await runLoops(
         stop.signal,
-        { sockets: [this.pub, this.sub], every: [{ ms: this.options.heartbeatMs, run: () => this.sendState() }], log: this.log },
+        { sockets: [this.pub, this.sub], every: [{ ms: this.options.heartbeatMs, run: () => this.tick() }], log: this.log },
         () => receiveLoop(this.sub, stop.signal, (frames) => this.onPeer(frames, stop), { log: this.log, name: "state", stats: this.loop }),
       );
     } finally {
@@ -188,13 +190,23 @@ export class BinaryStar {
     return this.current === "active" && this.activeWhenHeard && now >= this.expiry;
   }
 
+  /** Every heartbeat: note the peer's silence once, then send our state unless holding. */
+  private tick(): void {
+    const now = this.now();
+    if (!this.silent && this.peerHeardAt !== undefined && now >= this.expiry) {
+      this.silent = true;
+      this.log.warn(
+        { state: this.current, silentMs: Math.round(now - this.peerHeardAt), holding: this.holding(now) },
+        this.holding(now)
+          ? "peer silent for two heartbeats: holding our state until the peer is heard again"
+          : "peer silent for two heartbeats",
+      );
+    }
+    this.sendState();
+  }
+
   private sendState(): void {
     if (this.holding()) {
-      if (!this.held)
-        this.log.warn(
-          { silentMs: Math.round(this.now() - (this.peerHeardAt ?? this.startedAt)) },
-          "peer silent while active: holding our state until the peer is heard again",
-        );
       this.held = true;
       return;
     }
@@ -215,6 +227,8 @@ export class BinaryStar {
     const now = this.now();
     const first = this.peerState === undefined;
     const wasHolding = this.held;
+    const wasSilent = this.silent;
+    this.silent = false;
     this.peerState = msg.state;
     this.peerHeardAt = now;
     this.expiry = now + PEER_LIVENESS * this.options.heartbeatMs;
@@ -224,9 +238,10 @@ export class BinaryStar {
       return;
     }
     this.activeWhenHeard = this.current === "active";
+    if (wasSilent) this.log.info({ peer: msg.state, state: this.current, holding: wasHolding }, "peer heard again");
     if (wasHolding) {
+      // Sent at once: the peer learns we are back without waiting a heartbeat.
       this.held = false;
-      this.log.info({ peer: msg.state, state: this.current }, "peer heard again: publishing our state again");
       this.sendState();
     }
   }

@@ -1,0 +1,132 @@
+// Network partitions, not only crashes: the primary, the backup and the client each in a network
+// namespace of their own, joined by veth pairs (netns.ts), links cut with `ip link set ... down`.
+// Skipped, with the reason, where ip netns cannot be used (not root, not Linux).
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { type LogEntry, withDeadline } from "@zlabs/kit/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { build, LINKS, NAMESPACES, NetnsRole, netnsUnusable, ourNamespaces, pidsIn, setLink, teardown } from "./netns.ts";
+
+const labDir = fileURLToPath(new URL("..", import.meta.url));
+const unusable = netnsUnusable();
+const WAIT_MS = 20_000;
+const HB = 100;
+const TIMEOUT = 300;
+const SETTLE = 400;
+
+const [P_STATE, B_STATE] = LINKS.state;
+const PRIMARY_FRONT = `tcp://${LINKS.primaryClient[0].ip}:5111`;
+const BACKUP_FRONT = `tcp://${LINKS.backupClient[0].ip}:5112`;
+const PRIMARY_STATE = `tcp://${P_STATE.ip}:5113`;
+const BACKUP_STATE = `tcp://${B_STATE.ip}:5114`;
+
+let primary: NetnsRole;
+let backup: NetnsRole;
+let client: NetnsRole;
+const roles = () => [primary, backup, client].filter(Boolean);
+
+const broker = (role: "primary" | "backup") =>
+  new NetnsRole(role, role, labDir, "cmd/ha-broker.ts", [
+    "--role",
+    role,
+    "--front",
+    role === "primary" ? PRIMARY_FRONT : BACKUP_FRONT,
+    "--state-bind",
+    role === "primary" ? PRIMARY_STATE : BACKUP_STATE,
+    "--peer-state",
+    role === "primary" ? BACKUP_STATE : PRIMARY_STATE,
+    "--heartbeat",
+    String(HB),
+  ]);
+
+const ticketsFrom = (server: string, from: number) => (x: LogEntry) =>
+  x.msg === "ticket" && client.find((t) => t.msg === "ticket" && t.server === server, from).length >= 10;
+
+describe.skipIf(unusable)(`network partitions in namespaces${unusable ? ` (skipped: ${unusable})` : ""}`, () => {
+  beforeAll(async () => {
+    build();
+    primary = broker("primary");
+    backup = broker("backup");
+    await primary.waitForLog({ msg: "state changed", to: "active" }, WAIT_MS);
+    await backup.waitForLog({ msg: "state changed", to: "passive" }, WAIT_MS);
+    client = new NetnsRole("client", "client", labDir, "cmd/client-app.ts", [
+      "--servers",
+      PRIMARY_FRONT,
+      BACKUP_FRONT,
+      "--id",
+      "netns-client",
+      "--timeout",
+      String(TIMEOUT),
+      "--settle",
+      String(SETTLE),
+      "--interval",
+      "50",
+    ]);
+    await client.waitForLog({ msg: "ticket", server: "primary" }, WAIT_MS);
+  }, 60_000);
+
+  afterAll(async () => {
+    try {
+      await Promise.all(roles().map((r) => r.stop()));
+      // Nothing of ours is left running in the namespaces.
+      for (const ns of Object.values(NAMESPACES)) if (ourNamespaces().includes(ns)) expect(pidsIn(ns)).toEqual([]);
+    } finally {
+      teardown();
+    }
+    expect(ourNamespaces()).toEqual([]);
+    expect(execFileSync("ip", ["-o", "link", "show"]).toString()).not.toContain("zl11");
+  }, 30_000);
+
+  it("cut only the state link: the backup hears nothing, yet no client fails over, so it stays passive (no split brain)", async () => {
+    const [b, c, p] = [backup.logs.length, client.logs.length, primary.logs.length];
+    setLink("state", false);
+    await backup.waitForLog("peer silent for two heartbeats", WAIT_MS, b);
+    await primary.waitForLog({ msg: "peer silent for two heartbeats: holding our state until the peer is heard again" }, WAIT_MS, p);
+    const silentFrom = client.logs.length;
+    await client.waitForLog(ticketsFrom("primary", silentFrom), WAIT_MS, silentFrom);
+    expect(backup.find({ msg: "state changed" }, b)).toEqual([]);
+    expect(client.find("no response from server, failing over", c)).toEqual([]);
+
+    setLink("state", true);
+    await backup.waitForLog("peer heard again", WAIT_MS, b);
+    await primary.waitForLog("peer heard again", WAIT_MS, p);
+    expect(backup.find({ msg: "state changed" }, b)).toEqual([]);
+    expect(primary.find({ msg: "state changed" }, p)).toEqual([]);
+  });
+
+  it("cut the primary from everyone: the backup takes over on the first client request two heartbeats after the primary's last state", async () => {
+    const [b, c] = [backup.logs.length, client.logs.length];
+    setLink("state", false);
+    setLink("primaryClient", false);
+    const failover = await client.waitForLog((x) => typeof x.msg === "string" && x.msg.startsWith("failed over to backup in "), WAIT_MS, c);
+    expect(failover).toMatchObject({ from: "primary", to: "backup", timeouts: 1 });
+    const took = await backup.waitForLog({ msg: "state changed", to: "active" }, WAIT_MS, b);
+    expect(took).toMatchObject({ from: "passive", event: "client-request" });
+    expect(took.sincePeerMs as number).toBeGreaterThanOrEqual(2 * HB);
+    // Before it, the backup refused nothing: the first request it saw was the vote.
+    expect(backup.find("request refused: not active (no reply)", b)).toEqual([]);
+    // The cut-off primary never learns: it is still active, alone.
+    expect(primary.find({ msg: "state changed" }).at(-1)).toMatchObject({ to: "active" });
+  });
+
+  it("heal: the stale primary hears the active backup and stops on dual actives; the backup keeps serving (no fail-back, no dual active)", async () => {
+    const [b, c, p] = [backup.logs.length, client.logs.length, primary.logs.length];
+    setLink("state", true);
+    setLink("primaryClient", true);
+    const fatal = await primary.waitForLog((x) => x.level === 60, WAIT_MS, p);
+    expect(fatal.msg).toMatch(/^fatal error - dual actives, aborting/);
+    await withDeadline(
+      new Promise((resolve) => (primary.exit ? resolve(undefined) : primary.child.once("close", resolve))),
+      WAIT_MS,
+      "the primary to exit",
+    );
+    expect(primary.exit?.code).toBe(3);
+    // The primary sent no state while holding, so the backup never heard an active peer.
+    expect(backup.find((x) => x.level === 60, b)).toEqual([]);
+    const from = client.logs.length;
+    await client.waitForLog(ticketsFrom("backup", from), WAIT_MS, from);
+    expect(client.find("ticket", c).every((t) => t.server === "backup")).toBe(true);
+    expect(client.find("no response from server, failing over", c)).toEqual([]);
+    expect(backup.find({ msg: "state changed" }, b)).toEqual([]);
+  });
+});
