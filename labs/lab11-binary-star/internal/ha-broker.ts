@@ -77,6 +77,7 @@ export class HaBroker {
       clients: this.desk.clients,
       refused: this.refused,
       dropped: this.dropped + s.dropped,
+      holding: s.holding(),
     };
   }
 

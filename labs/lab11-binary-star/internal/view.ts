@@ -22,6 +22,8 @@ export interface BrokerSnapshot {
   /** Requests left unanswered because this broker was not active. */
   refused: number;
   dropped: number;
+  /** Active with the peer silent: not sending its state until the peer is heard again. */
+  holding: boolean;
 }
 
 const STATE_TONE: Record<BStarState, ViewCell> = {
@@ -43,7 +45,7 @@ export function brokerView(s: BrokerSnapshot): View {
     title: `${s.role} broker`,
     columns: ["", ""],
     rows: [
-      ["state", STATE_TONE[s.state]],
+      ["state", s.holding ? { text: "ACTIVE: serving clients (state held: peer silent)", tone: "good" } : STATE_TONE[s.state]],
       ["peer", peerCell(s)],
       ["tickets", `${formatCount(s.issued)} issued here · next ${formatCount(s.nextTicket)} · ${formatCount(s.clients)} clients`],
     ],
