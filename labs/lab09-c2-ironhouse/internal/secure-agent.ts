@@ -61,6 +61,7 @@ export class SecureAgent {
   private gaveUp: string | undefined;
   private tcpConnected = 0;
   private failedHandshakes = 0;
+  private unreachableSaid = false;
   readonly facts: AgentFacts;
   readonly reasons = new Map<string, number>();
   readonly recent: AgentSnapshot["recent"] = [];
@@ -144,6 +145,10 @@ export class SecureAgent {
   private setState(state: AgentSnapshot["state"]): void {
     this.state = state;
     this.stateSince = performance.now();
+    // What the handshake deadline judges: the attempts since the agent started connecting again.
+    this.tcpConnected = 0;
+    this.failedHandshakes = 0;
+    this.unreachableSaid = false;
   }
 
   private watch(): void {
@@ -176,15 +181,22 @@ export class SecureAgent {
     });
   }
 
-  /** No handshake within the timeout: give up, saying what it most likely is. */
+  /**
+   * No handshake within the timeout. When the server took TCP connections but every handshake
+   * failed, the server key is wrong (libzmq would retry forever): give up, saying so. When nothing
+   * accepted a connection, the server is down: say it once and keep trying (it may come back).
+   */
   private checkDeadline(): void {
     if (this.state !== "connecting" || performance.now() - this.stateSince < this.config.handshakeTimeoutMs) return;
     const secs = this.config.handshakeTimeoutMs / 1000;
-    this.giveUp(
-      this.tcpConnected > 0
-        ? `no CURVE handshake with ${this.config.server} within ${secs} s: the server took the connection ${this.tcpConnected} times but the handshake failed (${this.failedHandshakes} failures): is the server key right?`
-        : `no CURVE handshake with ${this.config.server} within ${secs} s: nothing accepted the connection (is the server up?)`,
-    );
+    if (this.tcpConnected > 0) {
+      this.giveUp(
+        `no CURVE handshake with ${this.config.server} within ${secs} s: the server took the connection ${this.tcpConnected} times but the handshake failed (${this.failedHandshakes} failures): is the server key right?`,
+      );
+    } else if (!this.unreachableSaid) {
+      this.unreachableSaid = true;
+      this.log.warn({ server: this.config.server }, `no server has accepted a connection for ${secs} s; still trying`);
+    }
   }
 
   private giveUp(reason: string): void {
