@@ -3,6 +3,12 @@ import { checkMaster, LAB, masterConfig, masterOptions } from "../internal/confi
 import { PolicyMaster } from "../internal/policy-master.ts";
 
 runRole(
-  { lab: LAB, role: "policy-master", describe: "CHP server of a Binary Star pair (--role primary or backup)", options: masterOptions, check: checkMaster },
+  {
+    lab: LAB,
+    role: "policy-master",
+    describe: "CHP server of a Binary Star pair (--role primary or backup)",
+    options: masterOptions,
+    check: checkMaster,
+  },
   (config, log, signal) => new PolicyMaster(masterConfig(config), log, { publish: publishView }).run(signal),
 );

@@ -94,7 +94,8 @@ export function parseRule(key: string, text: string): RuleParse {
   if (words.length !== 6) return { ok: false, reason: `${words.length} words, not 6 (action proto src sport dst dport)` };
   const [action, proto, srcText, sportText, dstText, dportText] = words as [string, string, string, string, string, string];
   if (action !== "allow" && action !== "deny") return { ok: false, reason: `action "${action}" is not allow or deny` };
-  if (proto !== "tcp" && proto !== "udp" && proto !== "icmp" && proto !== "any") return { ok: false, reason: `proto "${proto}" is not tcp, udp, icmp or any` };
+  if (proto !== "tcp" && proto !== "udp" && proto !== "icmp" && proto !== "any")
+    return { ok: false, reason: `proto "${proto}" is not tcp, udp, icmp or any` };
   const src = net(srcText);
   const dst = net(dstText);
   if (!src || !dst) return { ok: false, reason: `"${src ? dstText : srcText}" is not any, an IPv4 address or a CIDR block` };
@@ -104,7 +105,7 @@ export function parseRule(key: string, text: string): RuleParse {
   return { ok: true, rule: { key, priority: priorityOf(key), action, proto, src, sport, dst, dport, text: words.join(" ") } };
 }
 
-const inNet = (addr: number, n: Net) => ((addr & n.mask) >>> 0) === n.base;
+const inNet = (addr: number, n: Net) => (addr & n.mask) >>> 0 === n.base;
 const inPorts = (port: number, p: Ports) => port >= p.from && port <= p.to;
 
 export function matches(rule: Rule, flow: Flow, src: number, dst: number): boolean {

@@ -212,7 +212,10 @@ export class CloneClient {
       this.state = "active";
       this.synced = true;
       this.counts.snapshots += 1;
-      log.info({ server: server.snapshot, keys: this.map.size, seq: String(this.seq), subtree, buffered: buffered.length }, "snapshot loaded");
+      log.info(
+        { server: server.snapshot, keys: this.map.size, seq: String(this.seq), subtree, buffered: buffered.length },
+        "snapshot loaded",
+      );
       this.hooks.onSnapshot?.(this.map, this.seq);
       for (let i = 0; i < buffered.length; i++) {
         const why = this.onUpdate({ kind: "kvpub", msg: buffered[i] as KvMsg, ttlS: bufferedTtl[i] as number });

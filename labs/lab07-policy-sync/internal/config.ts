@@ -25,22 +25,24 @@ const serversOption = {
   default: [SERVERS] as string[],
   describe: "the masters' snapshot endpoints P (publisher P+1, collector P+2, as CHP), primary first",
 } as const;
-const serverTtl = intOption(SERVER_TTL_MS, "ms of server silence (no HUGZ, no update) before a client moves to the next server", { min: 10 });
+const serverTtl = intOption(SERVER_TTL_MS, "ms of server silence (no HUGZ, no update) before a client moves to the next server", {
+  min: 10,
+});
 const maxKeys = intOption(MAX_KEYS, "the most keys a map (or a snapshot) may hold", { min: 1, max: 10_000_000 });
 
-function servers(list: readonly string[], flag = "--servers"): Server[] {
+function servers(list: readonly string[]): Server[] {
   const endpoints = listOption(list);
-  if (endpoints.length === 0 || endpoints.length > 2) throw new Error(`${flag}: give one or two servers`);
+  if (endpoints.length === 0 || endpoints.length > 2) throw new Error("give one or two servers");
   return endpoints.map((e) => chpServer(e));
 }
 
 /** A check that the servers parse, as a kit `check` returns it: a reason, or undefined. */
 function checkServers(list: readonly string[], flag = "--servers"): string | undefined {
   try {
-    servers(list, flag);
+    servers(list);
     return undefined;
   } catch (err) {
-    return (err as Error).message;
+    return `${flag}: ${(err as Error).message}`;
   }
 }
 
@@ -99,10 +101,20 @@ export function nodeConfig(a: ConfigOf<typeof nodeOptions>): NodeConfig {
 
 export const adminOptions = {
   servers: serversOption,
-  set: { type: "string", array: true, default: [] as string[], describe: 'KEY=RULE to set (repeat), e.g. "/acl/edge/0150=deny tcp 203.0.113.0/24 any any any"' },
+  set: {
+    type: "string",
+    array: true,
+    default: [] as string[],
+    describe: 'KEY=RULE to set (repeat), e.g. "/acl/edge/0150=deny tcp 203.0.113.0/24 any any any"',
+  },
   delete: { type: "string", array: true, default: [] as string[], describe: "KEY to delete (repeat)" },
   ttl: intOption(0, "seconds after which the masters delete what --set sets (0: never)", { min: 0, max: MAX_TTL_S }),
-  check: { type: "string", array: true, default: [] as string[], describe: 'a flow to check at every --nodes node, "tcp 10.2.3.4:50000 10.1.0.22:22" (repeat)' },
+  check: {
+    type: "string",
+    array: true,
+    default: [] as string[],
+    describe: 'a flow to check at every --nodes node, "tcp 10.2.3.4:50000 10.1.0.22:22" (repeat)',
+  },
   status: { type: "boolean", default: false, describe: "ask every --nodes node what it holds (rules, sequence, digest)" },
   nodes: { type: "string", array: true, default: [] as string[], describe: "firewall nodes' query endpoints" },
   demo: { type: "boolean", default: false, describe: "run the demo script: base policy, then a change every --every ms, until stopped" },

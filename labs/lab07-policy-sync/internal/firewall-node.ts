@@ -54,7 +54,12 @@ export class FirewallNode {
         onUpdate: (msg, ttlS) => {
           this.applyRule(msg.key, msg.body);
           this.log.info(
-            { key: msg.key, seq: String(msg.seq), ...(msg.body.length ? { rule: msg.body.toString("utf8"), ...(ttlS ? { ttl: ttlS } : {}) } : { deleted: true }), rules: this.acl.size },
+            {
+              key: msg.key,
+              seq: String(msg.seq),
+              ...(msg.body.length ? { rule: msg.body.toString("utf8"), ...(ttlS ? { ttl: ttlS } : {}) } : { deleted: true }),
+              rules: this.acl.size,
+            },
             msg.body.length ? "rule set" : "rule deleted",
           );
         },
@@ -86,7 +91,14 @@ export class FirewallNode {
       state: this.client.state,
       server: this.client.server.snapshot,
       decisions: this.decisions.map((d) => ({ ...d, agoMs: now - d.at })),
-      counts: { snapshots: c.snapshots, updates: c.updates, failovers: c.failovers, gaps: c.gaps, invalid: c.invalid, queries: this.queries },
+      counts: {
+        snapshots: c.snapshots,
+        updates: c.updates,
+        failovers: c.failovers,
+        gaps: c.gaps,
+        invalid: c.invalid,
+        queries: this.queries,
+      },
     };
   }
 
@@ -97,7 +109,12 @@ export class FirewallNode {
       signal,
       { sockets: [this.rep], every: publish ? [{ ms: VIEW_MS, run: () => publish(nodeView(this.snapshot())) }] : [], log: this.log },
       () => this.client.run(signal),
-      () => receiveLoop(this.rep, signal, (frames) => this.rep.send(encodeAnswer(this.answer(fromQuerier(frames)))), { log: this.log, name: "query", stats: this.loop }),
+      () =>
+        receiveLoop(this.rep, signal, (frames) => this.rep.send(encodeAnswer(this.answer(fromQuerier(frames)))), {
+          log: this.log,
+          name: "query",
+          stats: this.loop,
+        }),
     );
   }
 
@@ -127,13 +144,20 @@ export class FirewallNode {
         const flow = formatFlow(q.flow);
         this.decisions.push({ flow, allowed: verdict.allowed, rule: verdict.rule?.key, at: this.now() });
         if (this.decisions.length > VIEW_ROWS) this.decisions.shift();
-        this.log.info({ flow, allowed: verdict.allowed, rule: verdict.rule?.key ?? "(default deny)" }, verdict.allowed ? "flow allowed" : "flow denied");
-        return { ok: true, decision: { allowed: verdict.allowed, seq: Number(this.client.seq), ...(verdict.rule ? { rule: verdict.rule.key } : {}) } };
+        this.log.info(
+          { flow, allowed: verdict.allowed, rule: verdict.rule?.key ?? "(default deny)" },
+          verdict.allowed ? "flow allowed" : "flow denied",
+        );
+        return {
+          ok: true,
+          decision: { allowed: verdict.allowed, seq: Number(this.client.seq), ...(verdict.rule ? { rule: verdict.rule.key } : {}) },
+        };
       }
     }
   }
 
   private applyRule(key: string, value: Buffer): void {
-    if (!this.acl.apply(key, value)) this.log.warn({ key, value: value.toString("utf8").slice(0, 100) }, "value is not a rule: not enforced");
+    if (!this.acl.apply(key, value))
+      this.log.warn({ key, value: value.toString("utf8").slice(0, 100) }, "value is not a rule: not enforced");
   }
 }

@@ -58,6 +58,15 @@ export function encodeProps(props: ReadonlyMap<string, string>): Buffer {
   return Buffer.from(text);
 }
 
+/** Whether text holds a control character (C0 or DEL). */
+export function hasControl(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 /** "name=value\n" repeated; names are words, values one line each; bounded in bytes and count. */
@@ -74,7 +83,7 @@ export function parseProps(frame: Buffer): Parsed<Map<string, string>> {
     const eq = line.indexOf("=");
     const name = eq > 0 ? line.slice(0, eq) : "";
     const value = line.slice(eq + 1);
-    if (!PROP_NAME.test(name) || value.length > MAX_PROP_VALUE_CHARS || /[\u0000-\u001f]/.test(value))
+    if (!PROP_NAME.test(name) || value.length > MAX_PROP_VALUE_CHARS || hasControl(value))
       return { ok: false, reason: "a property is not name=value" };
     props.set(name, value);
   }
@@ -83,10 +92,11 @@ export function parseProps(frame: Buffer): Parsed<Map<string, string>> {
 
 /** A key as CHP carries it: a non-empty string of at most 255 bytes, printable, valid UTF-8. */
 export function checkKey(frame: Buffer): Parsed<string> {
-  if (frame.length === 0 || frame.length > MAX_KEY_BYTES) return { ok: false, reason: `key of ${frame.length} bytes (1..${MAX_KEY_BYTES})` };
+  if (frame.length === 0 || frame.length > MAX_KEY_BYTES)
+    return { ok: false, reason: `key of ${frame.length} bytes (1..${MAX_KEY_BYTES})` };
   const key = frame.toString("utf8");
   if (!Buffer.from(key).equals(frame)) return { ok: false, reason: "key is not UTF-8" };
-  if (/[\u0000-\u001f\u007f]/.test(key)) return { ok: false, reason: "key holds control characters" };
+  if (hasControl(key)) return { ok: false, reason: "key holds control characters" };
   return { ok: true, value: key };
 }
 

@@ -110,7 +110,8 @@ export class PolicyAdmin {
       const needsMasters = this.config.demo || this.config.changes.length > 0;
       if (needsMasters) {
         const listening = await this.updater.untilListening(this.config.servers.length, LISTEN_TIMEOUT_MS, stop.signal);
-        if (listening === 0 && !stop.signal.aborted) this.log.warn({ servers: this.config.servers.map((s) => s.collector) }, "no master collector has subscribed yet: sending anyway");
+        if (listening === 0 && !stop.signal.aborted)
+          this.log.warn({ servers: this.config.servers.map((s) => s.collector) }, "no master collector has subscribed yet: sending anyway");
       }
       if (this.config.demo) return await this.demo(stop.signal);
       let failed = 0;
@@ -129,7 +130,7 @@ export class PolicyAdmin {
 
   private async demo(signal: AbortSignal): Promise<number> {
     for (const c of BASE_POLICY) await this.change(c);
-    for (let round = 0; !signal.aborted; round++) {
+    while (!signal.aborted) {
       for (const c of DEMO_SCRIPT) {
         this.next = `${c.what} ${c.key} in ${(this.config.everyMs / 1000).toFixed(0)} s`;
         if (!(await pause(this.config.everyMs, signal))) return 0;
@@ -145,7 +146,15 @@ export class PolicyAdmin {
     const props: Record<string, string> = c.ttlS ? { ttl: String(c.ttlS) } : {};
     const msg = kv(c.key, c.what === "set" ? Buffer.from(c.rule ?? "") : EMPTY, props);
     this.sent += 1;
-    const row = { what: c.what, key: c.key, rule: c.rule ?? "", ttlS: c.ttlS ?? 0, seq: undefined as bigint | undefined, nodes: "", at: performance.now() };
+    const row = {
+      what: c.what,
+      key: c.key,
+      rule: c.rule ?? "",
+      ttlS: c.ttlS ?? 0,
+      seq: undefined as bigint | undefined,
+      nodes: "",
+      at: performance.now(),
+    };
     this.changes.push(row);
     if (this.changes.length > 20) this.changes.shift();
     const ack = await this.updater.set(msg, this.config.ackTimeoutMs);
@@ -155,7 +164,17 @@ export class PolicyAdmin {
     }
     this.acked += 1;
     row.seq = ack.seq;
-    this.log.info({ key: c.key, what: c.what, ...(c.rule ? { rule: c.rule } : {}), ...(c.ttlS ? { ttl: c.ttlS } : {}), seq: String(ack.seq), by: ack.server }, "change acknowledged");
+    this.log.info(
+      {
+        key: c.key,
+        what: c.what,
+        ...(c.rule ? { rule: c.rule } : {}),
+        ...(c.ttlS ? { ttl: c.ttlS } : {}),
+        seq: String(ack.seq),
+        by: ack.server,
+      },
+      "change acknowledged",
+    );
     if (c.probe && this.config.nodes.length > 0) row.nodes = await this.probe(c.probe, Number(ack.seq));
     return true;
   }
@@ -197,7 +216,10 @@ export class PolicyAdmin {
         this.log.error({ node, error: a.error }, "node refused the check");
         ok = false;
       } else if ("decision" in a)
-        this.log.info({ node, flow: formatFlow(flow), allowed: a.decision.allowed, rule: a.decision.rule ?? "(default deny)", seq: a.decision.seq }, a.decision.allowed ? "allowed" : "denied");
+        this.log.info(
+          { node, flow: formatFlow(flow), allowed: a.decision.allowed, rule: a.decision.rule ?? "(default deny)", seq: a.decision.seq },
+          a.decision.allowed ? "allowed" : "denied",
+        );
     }
     return ok;
   }

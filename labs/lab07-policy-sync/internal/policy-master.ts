@@ -18,7 +18,7 @@ import { BinaryStar } from "lab11/binary-star";
 import type { BStarState } from "lab11/fsm";
 import { Publisher, Router, Subscriber } from "zeromq";
 import { mapDigest } from "./acl.ts";
-import { chpServer, CloneClient, MAX_FRAME_BYTES, type Server } from "./clone-client.ts";
+import { CloneClient, chpServer, MAX_FRAME_BYTES, type Server } from "./clone-client.ts";
 import { EMPTY, encodeKvMsg, encodeProps, type KvMsg, seqFrame } from "./kvmsg.ts";
 import { PendingList } from "./pending.ts";
 import { type FromSnapshotClient, type FromUpdater, fromSnapshotClient, fromUpdater, hugz, inSubtree, kthxbai } from "./protocol.ts";
@@ -71,7 +71,12 @@ export interface MasterOptions {
 }
 
 export class PolicyMaster {
-  private readonly snapshot = new Router({ linger: 0, mandatory: true, sendTimeout: SNAPSHOT_SEND_TIMEOUT_MS, ...peerLimits(MAX_FRAME_BYTES) });
+  private readonly snapshot = new Router({
+    linger: 0,
+    mandatory: true,
+    sendTimeout: SNAPSHOT_SEND_TIMEOUT_MS,
+    ...peerLimits(MAX_FRAME_BYTES),
+  });
   private readonly publisher = new Publisher({ linger: 0, sendHighWaterMark: 100_000 });
   private readonly collector = new Subscriber({ linger: 0, receiveHighWaterMark: 100_000, ...peerLimits(MAX_FRAME_BYTES) });
   private readonly toClients = new SendQueue(this.publisher);
@@ -86,7 +91,10 @@ export class PolicyMaster {
   readonly endpoints = { snapshot: "", publisher: "", collector: "", state: "" };
   readonly counts = { published: 0, snapshots: 0, refused: 0, expired: 0, held: 0, duplicates: 0, flushed: 0, dropped: 0, full: 0 };
   readonly clients = new Map<string, ClientSeen>();
-  readonly loops: Record<"snapshot" | "collector", LoopStats> = { snapshot: { received: 0, failed: 0 }, collector: { received: 0, failed: 0 } };
+  readonly loops: Record<"snapshot" | "collector", LoopStats> = {
+    snapshot: { received: 0, failed: 0 },
+    collector: { received: 0, failed: 0 },
+  };
   private readonly now: () => number;
   private readonly peer: Server;
 
@@ -132,7 +140,9 @@ export class PolicyMaster {
         await socket.bind(endpoint);
       } catch (err) {
         const code = (err as { code?: string }).code;
-        throw new UsageError(`cannot bind ${endpoint}: ${code === "EADDRINUSE" ? "the address is in use (is another instance running?)" : (err as Error).message}`);
+        throw new UsageError(
+          `cannot bind ${endpoint}: ${code === "EADDRINUSE" ? "the address is in use (is another instance running?)" : (err as Error).message}`,
+        );
       }
       bound.push(socket.lastEndpoint ?? endpoint);
     }
@@ -190,8 +200,18 @@ export class PolicyMaster {
           onAbort: () => this.follower?.stop.abort(),
           log,
         },
-        () => receiveLoop(this.snapshot, stopAll.signal, (f) => this.onSnapshotRequest(fromSnapshotClient(f)), { log, name: "snapshot", stats: this.loops.snapshot }),
-        () => receiveLoop(this.collector, stopAll.signal, (f) => this.onUpdate(fromUpdater(f)), { log, name: "collector", stats: this.loops.collector }),
+        () =>
+          receiveLoop(this.snapshot, stopAll.signal, (f) => this.onSnapshotRequest(fromSnapshotClient(f)), {
+            log,
+            name: "snapshot",
+            stats: this.loops.snapshot,
+          }),
+        () =>
+          receiveLoop(this.collector, stopAll.signal, (f) => this.onUpdate(fromUpdater(f)), {
+            log,
+            name: "collector",
+            stats: this.loops.collector,
+          }),
       );
     } finally {
       signal.removeEventListener("abort", forward);
@@ -218,7 +238,13 @@ export class PolicyMaster {
     if (this.follower) return;
     const stop = new AbortController();
     const client = new CloneClient(
-      { servers: [this.peer], subtree: "", serverTtlMs: this.config.serverTtlMs, maxKeys: this.config.maxKeys, name: `${this.config.role}-master` },
+      {
+        servers: [this.peer],
+        subtree: "",
+        serverTtlMs: this.config.serverTtlMs,
+        maxKeys: this.config.maxKeys,
+        name: `${this.config.role}-master`,
+      },
       this.log,
       {
         onReceived: (msg) => {
@@ -287,7 +313,10 @@ export class PolicyMaster {
   }
 
   private onUpdate(msg: FromUpdater): void {
-    if (msg.kind === "invalid") return this.drop({ reason: msg.reason }, "bad update dropped");
+    if (msg.kind === "invalid") {
+      this.drop({ reason: msg.reason }, "bad update dropped");
+      return;
+    }
     const m = msg.msg;
     if (this.state !== "active") {
       if (this.pending.fromClient(m, this.now()) === "duplicate") this.counts.duplicates += 1;

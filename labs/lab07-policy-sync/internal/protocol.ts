@@ -16,7 +16,7 @@
  */
 import { type Checked, decodeMap, encode, isInt, isText, ok, refuse } from "@zlabs/kit";
 import type { Flow } from "./acl.ts";
-import { decodeKvMsg, EMPTY, type KvMsg, MAX_KEY_BYTES, seqFrame, ZERO_SEQ } from "./kvmsg.ts";
+import { decodeKvMsg, EMPTY, hasControl, type KvMsg, MAX_KEY_BYTES, seqFrame, ZERO_SEQ } from "./kvmsg.ts";
 
 export const ICANHAZ = "ICANHAZ?";
 export const KTHXBAI = "KTHXBAI";
@@ -28,7 +28,7 @@ export const HUGZ_FRAME = Buffer.from(HUGZ);
 /** The longest a ttl may be, in seconds (30 days). */
 export const MAX_TTL_S = 30 * 24 * 3600;
 /** A subtree: empty (everything) or "/" then one or more segments, each ending in "/" (CHP). */
-const SUBTREE = /^(\/[^/\u0000-\u001f]+)+\/$/;
+const SUBTREE = /^(\/[^/]+)+\/$/;
 /** The snapshot and update sockets take kvmsgs (the value is the largest frame); the query socket much less. */
 export const MAX_QUERY_BYTES = 4096;
 
@@ -36,7 +36,7 @@ export function checkSubtree(frame: Buffer): Checked<string> {
   if (frame.length === 0) return ok("");
   if (frame.length > MAX_KEY_BYTES) return refuse(`subtree over ${MAX_KEY_BYTES} bytes`);
   const text = frame.toString("utf8");
-  if (!Buffer.from(text).equals(frame) || !SUBTREE.test(text)) return refuse('subtree is not "" or "/seg/.../"');
+  if (!Buffer.from(text).equals(frame) || !SUBTREE.test(text) || hasControl(text)) return refuse('subtree is not "" or "/seg/.../"');
   return ok(text);
 }
 
@@ -62,7 +62,8 @@ export type FromSnapshotClient =
 
 export function fromSnapshotClient(frames: readonly Buffer[]): FromSnapshotClient {
   const client = frames[0];
-  if (frames.length !== 3 || !client?.length) return { kind: "invalid", client, reason: `${frames.length - 1} frames, not ICANHAZ? and a subtree` };
+  if (frames.length !== 3 || !client?.length)
+    return { kind: "invalid", client, reason: `${frames.length - 1} frames, not ICANHAZ? and a subtree` };
   if (!frames[1]?.equals(ICANHAZ_FRAME)) return { kind: "invalid", client, reason: "not ICANHAZ?" };
   const subtree = checkSubtree(frames[2] as Buffer);
   return subtree.ok ? { kind: "icanhaz", client, subtree: subtree.value } : { kind: "invalid", client, reason: subtree.reason };
@@ -117,7 +118,10 @@ export function fromSnapshotServer(frames: readonly Buffer[]): FromSnapshotServe
 
 // ---- the client's SUBSCRIBER ----
 
-export type FromPublisher = { kind: "kvpub"; msg: KvMsg; ttlS: number } | { kind: "hugz"; seq: bigint } | { kind: "invalid"; reason: string };
+export type FromPublisher =
+  | { kind: "kvpub"; msg: KvMsg; ttlS: number }
+  | { kind: "hugz"; seq: bigint }
+  | { kind: "invalid"; reason: string };
 
 export function fromPublisher(frames: readonly Buffer[]): FromPublisher {
   if (frames.length === 5 && frames[0]?.equals(HUGZ_FRAME)) {
@@ -146,7 +150,7 @@ export type Query = { kind: "check"; flow: Flow } | { kind: "status" } | { kind:
 export function isIpv4(text: unknown): text is string {
   if (typeof text !== "string") return false;
   const m = IPV4.exec(text);
-  return m !== null && m.slice(1).every((o) => Number(o) <= 255 && (o === "0" || !o.startsWith("0")));
+  return !!m && m.slice(1).every((o) => Number(o) <= 255 && (o === "0" || !o.startsWith("0")));
 }
 
 /** What the firewall node's REP takes: {v: 1, op: "check", proto, src, sport, dst, dport} or {v: 1, op: "status"}. */
@@ -202,18 +206,33 @@ export function decodeAnswer(frame: Buffer | undefined): Checked<Answer> {
   if (a.ok !== true) return refuse("no ok");
   const d = a.decision as Record<string, unknown> | undefined;
   if (d && typeof d === "object") {
-    if (typeof d.allowed !== "boolean" || !isInt(d.seq) || (d.rule !== undefined && !isText(d.rule, MAX_KEY_BYTES))) return refuse("bad decision");
+    if (typeof d.allowed !== "boolean" || !isInt(d.seq) || (d.rule !== undefined && !isText(d.rule, MAX_KEY_BYTES)))
+      return refuse("bad decision");
     return ok({ ok: true, decision: { allowed: d.allowed, seq: d.seq, ...(d.rule !== undefined ? { rule: d.rule as string } : {}) } });
   }
   const s = a.status as Record<string, unknown> | undefined;
   if (s && typeof s === "object") {
-    if (!isText(s.name, 255) || !isInt(s.rules) || !isInt(s.seq) || !isText(s.digest, 64) || !isText(s.server, 1024) || !isText(s.subtree, MAX_KEY_BYTES))
+    if (
+      !isText(s.name, 255) ||
+      !isInt(s.rules) ||
+      !isInt(s.seq) ||
+      !isText(s.digest, 64) ||
+      !isText(s.server, 1024) ||
+      !isText(s.subtree, MAX_KEY_BYTES)
+    )
       return refuse("bad status");
     return ok({
       ok: true,
-      status: { name: s.name, rules: s.rules, seq: s.seq, digest: s.digest, server: s.server, subtree: s.subtree, synced: s.synced === true },
+      status: {
+        name: s.name,
+        rules: s.rules,
+        seq: s.seq,
+        digest: s.digest,
+        server: s.server,
+        subtree: s.subtree,
+        synced: s.synced === true,
+      },
     });
   }
   return refuse("neither a decision nor a status");
 }
-

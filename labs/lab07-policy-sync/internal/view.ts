@@ -31,7 +31,16 @@ export interface MasterSnapshot {
   following: "syncing" | "synced" | undefined;
   /** ms since the peer's last Binary Star state; undefined before the first. */
   peerHeard: number | undefined;
-  counts: { published: number; snapshots: number; refused: number; expired: number; held: number; duplicates: number; flushed: number; dropped: number };
+  counts: {
+    published: number;
+    snapshots: number;
+    refused: number;
+    expired: number;
+    held: number;
+    duplicates: number;
+    flushed: number;
+    dropped: number;
+  };
 }
 
 export function masterView(s: MasterSnapshot): View {
@@ -41,7 +50,12 @@ export function masterView(s: MasterSnapshot): View {
     .slice(-VIEW_ROWS)
     .reverse()
     .map((c): ViewCell[] => [c.name, c.subtree || dim("(all)"), formatCount(c.keys), `${formatSeconds(c.agoMs)} ago`]);
-  const peer = s.peerHeard === undefined ? { text: "peer: never heard", tone: "warn" as const } : s.peerHeard > 3000 ? `peer silent ${formatSeconds(s.peerHeard)}` : "peer: heard";
+  const peer =
+    s.peerHeard === undefined
+      ? { text: "peer: never heard", tone: "warn" as const }
+      : s.peerHeard > 3000
+        ? `peer silent ${formatSeconds(s.peerHeard)}`
+        : "peer: heard";
   const c = s.counts;
   const role =
     s.state === "active"
@@ -78,7 +92,8 @@ export interface NodeSnapshot {
 }
 
 export function nodeView(s: NodeSnapshot): View {
-  const state: ViewCell = s.state === "active" ? { text: `following ${s.server}`, tone: "good" } : { text: `${s.state} ${s.server}`, tone: "warn" };
+  const state: ViewCell =
+    s.state === "active" ? { text: `following ${s.server}`, tone: "good" } : { text: `${s.state} ${s.server}`, tone: "warn" };
   const rows = s.decisions
     .slice(-VIEW_ROWS)
     .reverse()

@@ -36,7 +36,11 @@ function client(
   name = "test",
   clientLog = log,
 ): CloneClient {
-  const c = new CloneClient({ servers: [chpServer(master.endpoints.snapshot)], subtree, serverTtlMs: FAST.serverTtlMs, maxKeys: 200_000, name }, clientLog, hooks);
+  const c = new CloneClient(
+    { servers: [chpServer(master.endpoints.snapshot)], subtree, serverTtlMs: FAST.serverTtlMs, maxKeys: 200_000, name },
+    clientLog,
+    hooks,
+  );
   void tasks.run((s) => c.run(s));
   return c;
 }
@@ -190,7 +194,9 @@ describe("a gap in sequence numbers", () => {
     expect(c.counts.gaps).toBe(1);
     expect(c.seq).toBe(4n);
     expect([...c.map.keys()]).toEqual(["/a", "/b", "/c", "/d"]);
-    expect(entries.some((e) => e.msg === "gap in sequence numbers: taking a new snapshot" && e.expected === "3" && e.got === "4")).toBe(true);
+    expect(entries.some((e) => e.msg === "gap in sequence numbers: taking a new snapshot" && e.expected === "3" && e.got === "4")).toBe(
+      true,
+    );
   });
 });
 

@@ -68,7 +68,11 @@ describe("kvmsg: five frames", () => {
 
 describe("CHP commands, one decoder per socket", () => {
   it("ICANHAZ? with a subtree, as the snapshot ROUTER sees it", () => {
-    expect(fromSnapshotClient([b("id"), b("ICANHAZ?"), b("/acl/edge/")])).toEqual({ kind: "icanhaz", client: b("id"), subtree: "/acl/edge/" });
+    expect(fromSnapshotClient([b("id"), b("ICANHAZ?"), b("/acl/edge/")])).toEqual({
+      kind: "icanhaz",
+      client: b("id"),
+      subtree: "/acl/edge/",
+    });
     expect(fromSnapshotClient([b("id"), b("ICANHAZ?"), EMPTY])).toMatchObject({ kind: "icanhaz", subtree: "" });
     expect(fromSnapshotClient([b("id"), b("ICANHAZ?")]).kind).toBe("invalid");
     expect(fromSnapshotClient([b("id"), b("GIMME"), EMPTY]).kind).toBe("invalid");
@@ -192,9 +196,16 @@ describe("the ACL: ordered rules, CIDR and port ranges, first match wins, defaul
   });
 
   it("flows as a user types them", () => {
-    expect(parseFlow("tcp 10.0.0.5:40000 10.1.0.9:443")).toEqual({ proto: "tcp", src: "10.0.0.5", sport: 40000, dst: "10.1.0.9", dport: 443 });
+    expect(parseFlow("tcp 10.0.0.5:40000 10.1.0.9:443")).toEqual({
+      proto: "tcp",
+      src: "10.0.0.5",
+      sport: 40000,
+      dst: "10.1.0.9",
+      dport: 443,
+    });
     expect(formatFlow(parseFlow("icmp 10.0.0.5 10.1.0.9") as NonNullable<ReturnType<typeof parseFlow>>)).toBe("icmp 10.0.0.5 10.1.0.9");
-    for (const bad of ["tcp 10.0.0.5:1", "gre 1.1.1.1 2.2.2.2", "tcp 1.1.1.1:99999 2.2.2.2:1", "tcp a:1 2.2.2.2:1"]) expect(parseFlow(bad)).toBeUndefined();
+    for (const bad of ["tcp 10.0.0.5:1", "gre 1.1.1.1 2.2.2.2", "tcp 1.1.1.1:99999 2.2.2.2:1", "tcp a:1 2.2.2.2:1"])
+      expect(parseFlow(bad)).toBeUndefined();
   });
 });
 
