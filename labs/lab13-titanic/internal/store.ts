@@ -158,6 +158,11 @@ export class TitanicStore {
     return uuid;
   }
 
+  /** The target service of a stored request (from the index: no disk read). */
+  serviceOf(uuid: string): string | undefined {
+    return this.entries.get(uuid)?.service;
+  }
+
   /** The stored request, for the dispatcher. */
   async request(uuid: string): Promise<{ service: string; body: Buffer[] } | undefined> {
     const entry = this.entries.get(uuid);

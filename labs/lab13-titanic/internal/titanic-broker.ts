@@ -66,6 +66,17 @@ export interface TitanicCounters {
   dispatchErrors: number;
 }
 
+/** A service with no worker is asked again after at most this many scans (the back-off doubles up to it). */
+export const SERVICE_BACKOFF_SCANS = 8;
+/** The most services whose state the dispatcher remembers. */
+const MAX_SERVICES_TRACKED = 10_000;
+
+interface ServiceState {
+  up: boolean;
+  until: number;
+  backoffMs: number;
+}
+
 type Handler = (body: Buffer[]) => Promise<Buffer[]>;
 
 /**
@@ -77,8 +88,8 @@ export class TitanicBroker {
   readonly store: TitanicStore;
   readonly counters: TitanicCounters = { stored: 0, refused: 0, failed500: 0, dispatched: 0, replied: 0, closed: 0, dispatchErrors: 0 };
   private readonly inFlight = new Set<string>();
-  /** A service found with no worker is not asked again before this time (ms). */
-  private readonly serviceDownUntil = new Map<string, number>();
+  /** What mmi.service said of each service lately, and until when (ms) that holds. */
+  private readonly services = new Map<string, ServiceState>();
   private readonly work = new Wakeup();
   private readonly recent: { uuid: string; service: string; state: string; at: number }[] = [];
 
@@ -246,29 +257,47 @@ export class TitanicBroker {
     return undefined;
   }
 
-  /** true when the reply is stored; false when the service has no worker now (tried again at the next scan). */
+  /** true when the reply is stored (or the request is gone); false when its service has no worker now. */
   private async dispatch(client: MdpClient, uuid: string, signal: AbortSignal): Promise<boolean> {
     if (!this.store.available) return false;
+    const service = this.store.serviceOf(uuid);
+    if (service === undefined) return true;
+    const known = this.services.get(service);
+    const now = Date.now();
+    if (known && now < known.until && !known.up) return false;
+    if (!known?.up || now >= known.until) {
+      const mmi = await client.request(MMI_SERVICE, [Buffer.from(service, "latin1")], signal);
+      if (mmi[0]?.toString() !== MMI_FOUND) {
+        this.serviceDown(service, known);
+        this.note(uuid, service, "no worker");
+        return false;
+      }
+      this.services.delete(service);
+      this.services.set(service, { up: true, until: Date.now() + this.config.scanMs, backoffMs: 0 });
+    }
     const request = await this.store.request(uuid);
     if (!request) return true;
-    const downUntil = this.serviceDownUntil.get(request.service) ?? 0;
-    if (Date.now() < downUntil) return false;
-    const mmi = await client.request(MMI_SERVICE, [Buffer.from(request.service, "latin1")], signal);
-    if (mmi[0]?.toString() !== MMI_FOUND) {
-      this.serviceDownUntil.set(request.service, Date.now() + this.config.scanMs);
-      this.note(uuid, request.service, "no worker");
-      return false;
-    }
-    this.serviceDownUntil.delete(request.service);
     this.counters.dispatched += 1;
-    this.note(uuid, request.service, "dispatched");
-    const reply = await client.request(request.service, request.body, signal);
+    this.note(uuid, service, "dispatched");
+    const reply = await client.request(service, request.body, signal);
     if (await this.store.storeReply(uuid, reply)) {
       this.counters.replied += 1;
-      this.note(uuid, request.service, "replied");
-      this.log.info({ uuid, service: request.service }, "reply stored");
+      this.note(uuid, service, "replied");
+      this.log.info({ uuid, service }, "reply stored");
     }
     return true;
+  }
+
+  /**
+   * A service with no worker is asked again after a back-off that doubles from one scan up to
+   * SERVICE_BACKOFF_SCANS scans: requests for services that never come cost little.
+   */
+  private serviceDown(service: string, known: ServiceState | undefined): void {
+    const backoffMs = Math.min((known?.backoffMs || this.config.scanMs / 2) * 2, this.config.scanMs * SERVICE_BACKOFF_SCANS);
+    this.services.delete(service);
+    this.services.set(service, { up: false, until: Date.now() + backoffMs, backoffMs });
+    // Bounded: a peer names the services; the oldest entries go first.
+    while (this.services.size > MAX_SERVICES_TRACKED) this.services.delete(this.services.keys().next().value as string);
   }
 
   /** Unusable storage (not there, unwritable, a failed write it could not undo) is tried again until it works. */
