@@ -78,14 +78,16 @@ describe("journal", () => {
       expect(statSync(path).size).toBe(good);
       await torn.journal.append([rec(9)]);
       await torn.journal.close();
-      expect((await reopen(path)).seen.map((s) => s.record.key[0])).toEqual([0, 1, 2, 3, 4, 9]);
+      const final = await reopen(path);
+      expect(final.seen.map((s) => s.record.key[0])).toEqual([0, 1, 2, 3, 4, 9]);
+      await final.journal.close();
     }
   });
 
   it("a file cut inside its magic starts again; a foreign file is refused", async () => {
     const dir = fresh();
     const path = join(dir, JOURNAL_FILE);
-    (await reopen(path)).journal.close();
+    await (await reopen(path)).journal.close();
     truncateSync(path, 3);
     const again = await reopen(path);
     expect(again.seen).toHaveLength(0);
@@ -114,7 +116,31 @@ describe("journal", () => {
     expect((await journal.read(moved[1] as Location)).key[0]).toBe(40);
     await journal.append([rec(99)]);
     await journal.close();
-    expect((await reopen(path)).seen.map((s) => s.record.key[0])).toEqual([3, 40, 99]);
+    const again = await reopen(path);
+    expect(again.seen.map((s) => s.record.key[0])).toEqual([3, 40, 99]);
+    await again.journal.close();
+  });
+
+  it("reads running while a compaction swaps the file all return their own record", async () => {
+    const dir = fresh();
+    const store = new TitanicStore({ dir, groupCommit: true, compactMinBytes: 0, log });
+    await store.open();
+    const uuids: string[] = [];
+    for (let i = 0; i < 60; i++) uuids.push(await store.submit("echo", [Buffer.from(`req ${i}`)]));
+    for (const u of uuids.slice(0, 30)) await store.storeReply(u, [Buffer.from(`rep ${u}`)]);
+    const reads: Promise<unknown>[] = [];
+    for (let round = 0; round < 5; round++) {
+      for (const u of uuids.slice(30, 40))
+        reads.push(store.request(u).then((r) => expect(r?.body[0]?.toString()).toBe(`req ${uuids.indexOf(u)}`)));
+      for (const u of uuids.slice(0, 10))
+        reads.push(store.reply(u).then((r) => expect(r).toEqual({ kind: "done", frames: [Buffer.from(`rep ${u}`)] })));
+      // Closing compacts at once (compactMinBytes 0, closed bytes outweigh the rest soon).
+      await store.close(uuids[59 - round] as string);
+      await store.maybeCompact(true);
+    }
+    await Promise.all(reads);
+    expect(store.stats?.compactions).toBeGreaterThanOrEqual(5);
+    await store.shutdown();
   });
 });
 
