@@ -3,7 +3,8 @@
  *
  * - The state link is PUB-SUB: our PUB (bound at `stateBind`) sends our state every heartbeat as one
  *   ASCII frame ("1" primary ... "4" passive, see protocol.ts); our SUB (connected to the peer's PUB
- *   at `peerState`) reads the peer's state as an event. PUB-SUB because it never blocks and
+ *   at `peerState`) reads the peer's state as an event. The PUB is an XPUB so that it also sends
+ *   our state at once when the peer's SUB subscribes (bstar.c waits for the next heartbeat). PUB-SUB because it never blocks and
  *   reconnects by itself, whichever server starts first (the Guide's reasons).
  * - Every peer state heard sets peerExpiry = now + 2 heartbeats, then runs the FSM (fsm.ts).
  * - The caller owns the client-facing socket (the "voter") and calls vote() for every client
@@ -28,9 +29,9 @@
  * so a healed link always carries states again.
  */
 import { type Logger, type LoopStats, peerLimits, receiveLoop, reconnectAfterDrops, runLoops } from "@zlabs/kit";
-import { Publisher, Subscriber } from "zeromq";
+import { Subscriber, XPublisher } from "zeromq";
 import { type BStarEvent, type BStarState, PEER_EVENT, step } from "./fsm.ts";
-import { fromPeer, MAX_STATE_BYTES, stateFrame } from "./protocol.ts";
+import { fromPeer, fromSubscriber, MAX_STATE_BYTES, stateFrame } from "./protocol.ts";
 
 /** The Guide's BSTAR_HEARTBEAT. */
 export const BSTAR_HEARTBEAT_MS = 1000;
@@ -70,8 +71,9 @@ export class DualPassive extends FatalPairState {
 export type StateListener = (state: BStarState, previous: BStarState) => void;
 
 export class BinaryStar {
-  // A few states queued at most: a state is only worth its latest value.
-  private readonly pub = new Publisher({ linger: 0, sendHighWaterMark: 4 });
+  // An XPUB: a PUB that also sees the peer subscribe, and then sends our state at once. A few
+  // states queued at most: a state is only worth its latest value.
+  private readonly pub = new XPublisher({ linger: 0, sendHighWaterMark: 4, verbosity: "allSubs", ...peerLimits(MAX_STATE_BYTES) });
   private readonly sub = new Subscriber({ linger: 0, ...peerLimits(MAX_STATE_BYTES) });
   private current: BStarState;
   private expiry: number;
@@ -97,6 +99,8 @@ export class BinaryStar {
   dropped = 0;
   readonly startedAt: number;
   readonly loop: LoopStats = { received: 0, failed: 0 };
+  /** Subscription messages taken on our state PUB. */
+  readonly subscriptions: LoopStats = { received: 0, failed: 0 };
 
   constructor(
     private readonly options: BinaryStarOptions,
@@ -175,6 +179,12 @@ export class BinaryStar {
         stop.signal,
         { sockets: [this.pub, this.sub], every: [{ ms: this.options.heartbeatMs, run: () => this.tick() }], log: this.log },
         () => receiveLoop(this.sub, stop.signal, (frames) => this.onPeer(frames, stop), { log: this.log, name: "state", stats: this.loop }),
+        () =>
+          receiveLoop(this.pub, stop.signal, (frames) => this.onSubscription(frames), {
+            log: this.log,
+            name: "state-pub",
+            stats: this.subscriptions,
+          }),
       );
     } finally {
       signal.removeEventListener("abort", forward);
@@ -215,6 +225,21 @@ export class BinaryStar {
     this.pub.send(stateFrame(this.current)).catch((err: unknown) => {
       if (!this.pub.closed) this.log.warn({ err }, "state not sent");
     });
+  }
+
+  /**
+   * A subscription on our state PUB: the peer's SUB has (re)connected. Our state goes out at once
+   * instead of at the next heartbeat, so a pair settles as soon as both are up. Anything that is
+   * not a subscription is dropped and counted.
+   */
+  private onSubscription(frames: Buffer[]): void {
+    const msg = fromSubscriber(frames);
+    if (msg.kind === "invalid") {
+      this.dropped += 1;
+      this.log.warn({ reason: msg.reason, total: this.dropped }, "invalid message on the state PUB dropped");
+      return;
+    }
+    if (msg.kind === "subscribe") this.sendState();
   }
 
   private onPeer(frames: Buffer[], stop: AbortController): void {

@@ -3,7 +3,8 @@
  *
  * State link (Binary Star, as the Guide's bstar.c sends it): each server's PUB sends its own state
  * every heartbeat as ONE frame holding the state's decimal number in ASCII: "1" primary, "2" backup,
- * "3" active, "4" passive. The peer's SUB subscribes to everything and reads the number as an event
+ * "3" active, "4" passive, and once more at once whenever a subscription arrives (our PUB is an
+ * XPUB, so it sees the peer's SUB (re)connect). The peer's SUB subscribes to everything and reads the number as an event
  * (PEER_PRIMARY = 1 ... PEER_PASSIVE = 4). Anything else (more frames, other bytes) is dropped and
  * counted, and does not count as having heard the peer.
  *
@@ -12,8 +13,8 @@
  *   reply    one frame, MessagePack map { v: 1, seq, ticket: 1..2^53-1, server: "primary" | "backup" }
  * The client sends the same request (same seq) again after a fail-over and checks the reply's seq.
  *
- * One decoder per socket returning a tagged union: fromPeer (the state SUB), fromClient (the front
- * end ROUTER), fromServer (the client's REQ).
+ * One decoder per socket returning a tagged union: fromPeer (the state SUB), fromSubscriber (the
+ * state XPUB), fromClient (the front end ROUTER), fromServer (the client's REQ).
  */
 import { type Checked, decodeMap, encode, isInt, isText, ok, refuse } from "@zlabs/kit";
 import { type BStarState, STATE_NUMBER, STATES } from "./fsm.ts";
@@ -45,6 +46,17 @@ export function fromPeer(frames: Buffer[]): FromPeer {
   const n = frame[0] as number;
   const state = STATES.find((s) => STATE_NUMBER[s] + 0x30 === n);
   return state ? { kind: "state", state } : { kind: "invalid", reason: `unknown state byte 0x${n.toString(16).padStart(2, "0")}` };
+}
+
+export type FromSubscriber = { kind: "subscribe" | "unsubscribe"; topic: Buffer } | { kind: "invalid"; reason: string };
+
+/** What the state XPUB takes from a subscriber: one frame, 0x01 (subscribe) or 0x00 (unsubscribe) and a topic. */
+export function fromSubscriber(frames: Buffer[]): FromSubscriber {
+  if (frames.length !== 1) return { kind: "invalid", reason: `${frames.length} frames, a subscription is one` };
+  const frame = frames[0] as Buffer;
+  const flag = frame[0];
+  if (flag !== 0 && flag !== 1) return { kind: "invalid", reason: "not a subscription (first byte neither 0x00 nor 0x01)" };
+  return { kind: flag === 1 ? "subscribe" : "unsubscribe", topic: frame.subarray(1) };
 }
 
 export interface TicketRequest {

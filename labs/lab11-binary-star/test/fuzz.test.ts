@@ -1,6 +1,7 @@
 // Every socket a broker binds, fuzzed with the kit's helper against the real process: the clients'
-// ROUTER, and the state link. The state SUB connects (to the peer's PUB), so the fuzzer binds a
-// hostile PUB where the peer's would be. After each, the broker must still hand out a ticket.
+// ROUTER and the state XPUB; and the state SUB, which connects (to the peer's PUB), through a
+// hostile PUB the fuzzer binds where the peer's would be. After each, the broker must still hand
+// out a ticket.
 import { fileURLToPath } from "node:url";
 import { freeTcpEndpoints, fuzzRole, ProcessPool, type RoleProcess, withDeadline } from "@zlabs/kit/testing";
 import { afterEach, describe, expect, it } from "vitest";
@@ -35,7 +36,7 @@ async function probe(front: string): Promise<void> {
 }
 
 /** A primary whose peer state endpoint is `peerState` (nobody, or the fuzzer): active after two heartbeats. */
-async function start(): Promise<{ broker: RoleProcess; front: string; peerState: string }> {
+async function start(): Promise<{ broker: RoleProcess; front: string; stateBind: string; peerState: string }> {
   const [front, stateBind, peerState] = (await freeTcpEndpoints(3)) as [string, string, string];
   const broker = procs.start({
     labDir,
@@ -46,7 +47,7 @@ async function start(): Promise<{ broker: RoleProcess; front: string; peerState:
   await broker.waitForLog("listening", WAIT_MS);
   await probe(front);
   await broker.waitForLog({ msg: "state changed", to: "active" }, WAIT_MS);
-  return { broker, front, peerState };
+  return { broker, front, stateBind, peerState };
 }
 
 describe("fuzzing the ha-broker", () => {
@@ -84,5 +85,21 @@ describe("fuzzing the ha-broker", () => {
     // Nothing the fuzzer sent was a state: the broker is still the active primary it was.
     expect(broker.find({ msg: "state changed" })).toHaveLength(1);
     expect(broker.find("peer heard")).toEqual([]);
+  });
+
+  it("the state PUB (an XPUB reading subscriptions) takes 1,000 malformed messages from a hostile subscriber, and still hands out a ticket", async () => {
+    const { broker, front, stateBind } = await start();
+    const report = await fuzzRole(broker, {
+      endpoint: stateBind,
+      peer: "xsub",
+      words: ["\u0001", "\u0000", "\u00013", "\u0002"],
+      maxMessageBytes: MAX_STATE_BYTES,
+      maxRssMiB: MAX_RSS_MIB,
+      probe: () => probe(front),
+    });
+    expect(report.sent).toBeGreaterThanOrEqual(1000);
+    expect(broker.find("invalid message on the state PUB dropped").length).toBeGreaterThan(100);
+    expect(broker.find("message dropped: its handling failed")).toEqual([]);
+    expect(broker.find({ msg: "state changed" })).toHaveLength(1);
   });
 });

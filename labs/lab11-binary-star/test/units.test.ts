@@ -2,7 +2,16 @@
 import { encode, tryParseConfig } from "@zlabs/kit";
 import { describe, expect, it } from "vitest";
 import { brokerConfig, brokerOptions, checkClient, clientConfig, clientOptions } from "../internal/config.ts";
-import { encodeReply, encodeRequest, fromClient, fromPeer, fromServer, MAX_CLIENT_CHARS, stateFrame } from "../internal/protocol.ts";
+import {
+  encodeReply,
+  encodeRequest,
+  fromClient,
+  fromPeer,
+  fromServer,
+  fromSubscriber,
+  MAX_CLIENT_CHARS,
+  stateFrame,
+} from "../internal/protocol.ts";
 import { MAX_CLIENTS, TicketDesk } from "../internal/tickets.ts";
 
 const id = Buffer.from("client-id");
@@ -27,6 +36,16 @@ describe("the state link (one ASCII digit, as bstar.c sends it)", () => {
     [[]],
   ])("refuses %j", (frames) => {
     expect(fromPeer(frames as Buffer[]).kind).toBe("invalid");
+  });
+});
+
+describe("subscriptions on the state XPUB", () => {
+  it("reads subscribe and unsubscribe, refuses anything else", () => {
+    expect(fromSubscriber([Buffer.from([1])])).toMatchObject({ kind: "subscribe" });
+    expect(fromSubscriber([Buffer.from([0, 0x33])])).toMatchObject({ kind: "unsubscribe", topic: Buffer.from("3") });
+    expect(fromSubscriber([Buffer.from([2])]).kind).toBe("invalid");
+    expect(fromSubscriber([empty]).kind).toBe("invalid");
+    expect(fromSubscriber([Buffer.from([1]), Buffer.from([1])]).kind).toBe("invalid");
   });
 });
 
