@@ -64,8 +64,8 @@ export interface CloneClientConfig {
 }
 
 export interface CloneClientHooks {
-  /** A snapshot loaded (the map replaced). */
-  onSnapshot?: (map: ReadonlyMap<string, Entry>, seq: bigint) => void;
+  /** A snapshot loaded (the map replaced); askedAt: when this session first sent ICANHAZ (monotonic ms). */
+  onSnapshot?: (map: ReadonlyMap<string, Entry>, seq: bigint, askedAt: number) => void;
   /** An update applied to the map (an empty value: a delete). */
   onUpdate?: (msg: KvMsg, ttlS: number) => void;
   /** Every valid KVPUB received, applied or not, before any check (a passive server clears its pending list with them). */
@@ -153,9 +153,11 @@ export class CloneClient {
     let fresh = new Map<string, Entry>();
     /** When ICANHAZ was last sent, and whether any snapshot message has come since the first. */
     let askedAt = 0;
+    let firstAsk = 0;
     let answered = false;
     const ask = () => {
       askedAt = this.now();
+      if (firstAsk === 0) firstAsk = askedAt;
       toServer.send(icanhaz(subtree)).catch((err: unknown) => log.warn({ err }, "ICANHAZ not sent"));
     };
     const buffered: KvMsg[] = [];
@@ -216,7 +218,7 @@ export class CloneClient {
         { server: server.snapshot, keys: this.map.size, seq: String(this.seq), subtree, buffered: buffered.length },
         "snapshot loaded",
       );
-      this.hooks.onSnapshot?.(this.map, this.seq);
+      this.hooks.onSnapshot?.(this.map, this.seq, firstAsk);
       for (let i = 0; i < buffered.length; i++) {
         const why = this.onUpdate({ kind: "kvpub", msg: buffered[i] as KvMsg, ttlS: bufferedTtl[i] as number });
         if (why) return end(why);

@@ -74,6 +74,20 @@ export class PendingList {
     return all;
   }
 
+  /**
+   * A snapshot from the active peer, asked for at `askedAt`, is loaded: held updates that came before
+   * are dropped. The active had each of them by then (it is in the snapshot), or gets it later (its
+   * KVPUB then reaches us: we subscribed before asking), or never (it was never published, so never
+   * acknowledged). Publishing them at take-over could only bring back older values.
+   */
+  dropBefore(askedAt: number): number {
+    let n = 0;
+    for (const [id, e] of this.held) if (e.at < askedAt) n += Number(this.held.delete(id));
+    const before = this.anonymous.length;
+    this.anonymous = this.anonymous.filter((e) => e.at >= askedAt);
+    return n + before - this.anonymous.length;
+  }
+
   /** Drops entries older than maxAgeMs that the peer has been heard for longer than maxAgeMs after. */
   expire(now: number, peerHeardAt: number, maxAgeMs: number): number {
     const stale = (at: number) => now - at > maxAgeMs && peerHeardAt - at > maxAgeMs;

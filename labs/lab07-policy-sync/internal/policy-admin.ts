@@ -50,10 +50,10 @@ export const BASE_POLICY: Change[] = [
 const BAD_NET = parseFlow("tcp 203.0.113.9:51000 10.1.0.20:443") as Flow;
 const SSH = parseFlow("tcp 10.2.3.4:50000 10.1.0.22:22") as Flow;
 export const DEMO_SCRIPT: Change[] = [
-  { what: "set", key: "/acl/edge/0150", rule: "deny tcp 203.0.113.0/24 any 10.1.0.0/16 any", probe: BAD_NET },
+  { what: "set", key: "/acl/edge/0050", rule: "deny tcp 203.0.113.0/24 any 10.1.0.0/16 any", probe: BAD_NET },
   { what: "set", key: "/acl/edge/0300", rule: "allow tcp 10.0.0.0/8 any 10.1.0.22 22", ttlS: 8, probe: SSH },
   { what: "set", key: "/acl/core/0100", rule: "allow any 10.0.0.0/8 any 10.0.0.0/8 any", probe: SSH },
-  { what: "delete", key: "/acl/edge/0150", probe: BAD_NET },
+  { what: "delete", key: "/acl/edge/0050", probe: BAD_NET },
   { what: "delete", key: "/acl/core/0100", probe: SSH },
 ];
 
@@ -175,20 +175,23 @@ export class PolicyAdmin {
       },
       "change acknowledged",
     );
-    if (c.probe && this.config.nodes.length > 0) row.nodes = await this.probe(c.probe, Number(ack.seq));
+    if (c.probe && this.config.nodes.length > 0) row.nodes = await this.probe(c.probe, c.key, Number(ack.seq));
     return true;
   }
 
-  /** Each node's decision for a flow once it has caught up with `seq` (or after a second). */
-  private async probe(flow: Flow, seq: number): Promise<string> {
+  /** Each node's decision for a flow once it has caught up with `seq` (or after a second), for a change to `key`. */
+  private async probe(flow: Flow, key: string, seq: number): Promise<string> {
     const results: string[] = [];
     for (const node of this.config.nodes) {
       const started = performance.now();
       let status: NodeStatus | undefined;
+      let outside = false;
       do {
         const a = await askNode(node, { op: "status" }, NODE_TIMEOUT_MS);
         status = a?.ok && "status" in a ? a.status : undefined;
-        if (status && status.seq >= seq) break;
+        // A key outside the node's subtree never reaches it: its sequence numbers skip that update.
+        outside = status !== undefined && !key.startsWith(status.subtree);
+        if (status && (outside || status.seq >= seq)) break;
         await pause(20);
       } while (performance.now() - started < 1000);
       const a = await askNode(node, { op: "check", ...flow }, NODE_TIMEOUT_MS);
@@ -197,8 +200,8 @@ export class PolicyAdmin {
         results.push(`${name} ?`);
         continue;
       }
-      const caughtUp = status && status.seq >= seq;
-      results.push(`${name} ${a.decision.allowed ? "ALLOW" : "DENY"}${caughtUp ? "" : " (behind)"}`);
+      const note = outside ? " (not its subtree)" : status && status.seq >= seq ? "" : " (behind)";
+      results.push(`${name} ${a.decision.allowed ? "ALLOW" : "DENY"}${note}`);
     }
     const line = results.join(", ");
     this.log.info({ flow: formatFlow(flow), nodes: line }, "nodes checked");

@@ -251,12 +251,13 @@ export class PolicyMaster {
           this.peerHeardAt = this.now();
           this.pending.fromPeer(msg.uuid, this.now());
         },
-        onSnapshot: (map, seq) => {
+        onSnapshot: (map, seq, askedAt) => {
+          const superseded = this.pending.dropBefore(askedAt);
           this.map.clear();
           this.expiring.clear();
           for (const [key, e] of map) this.store({ key, seq: e.seq, uuid: e.uuid, props: ttlProps(e.ttlS), body: e.value }, e.ttlS);
           this.seq = seq;
-          this.log.info({ keys: this.map.size, seq: String(seq), digest: this.digest() }, "snapshot from the active peer loaded");
+          this.log.info({ keys: this.map.size, seq: String(seq), digest: this.digest(), superseded }, "snapshot from the active peer loaded");
         },
         onUpdate: (msg, ttlS) => {
           this.peerHeardAt = this.now();

@@ -45,7 +45,7 @@ export interface MasterSnapshot {
 
 export function masterView(s: MasterSnapshot): View {
   const state = STATE[s.state];
-  const title = `${s.role} master: ${typeof state === "object" ? state.text : state} · seq ${formatCount(Number(s.seq))} · ${formatCount(s.keys)} rules${s.expiring ? ` (${s.expiring} with a ttl)` : ""}`;
+  const title = `${typeof state === "object" ? state.text : state} · seq ${formatCount(Number(s.seq))} · ${formatCount(s.keys)} rules${s.expiring ? ` (${s.expiring} with a ttl)` : ""}`;
   const rows = s.clients
     .slice(-VIEW_ROWS)
     .reverse()
@@ -105,7 +105,7 @@ export function nodeView(s: NodeSnapshot): View {
     ]);
   const c = s.counts;
   return {
-    title: `${s.name} · ${s.subtree || "(all keys)"} · ${formatCount(s.rules)} rules${s.invalid ? `, ${s.invalid} invalid` : ""} · seq ${formatCount(Number(s.seq))}`,
+    title: `${s.subtree || "(all keys)"} · ${formatCount(s.rules)} rules${s.invalid ? `, ${s.invalid} invalid` : ""} · seq ${formatCount(Number(s.seq))}`,
     columns: ["FLOW (last checks)", "DECISION", "RULE", "WHEN"],
     rows: rows.length > 0 ? rows : [[dim("no flow checked yet"), "", "", ""]],
     summary: [

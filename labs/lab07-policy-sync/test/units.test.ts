@@ -238,6 +238,15 @@ describe("the pending list (model 6), de-duplicated by uuid", () => {
     expect(p.flush().map((m) => m.key)).toEqual(["/b", "/a"]);
   });
 
+  it("a snapshot from the active drops what was held before it was asked for (it is in the snapshot, or comes later)", () => {
+    const p = new PendingList();
+    p.fromClient(msg(newUuid(), "/old"), 10);
+    p.fromClient(msg(EMPTY, "/anonymous"), 11);
+    p.fromClient(msg(newUuid(), "/new"), 30);
+    expect(p.dropBefore(20)).toBe(2);
+    expect(p.flush().map((m) => m.key)).toEqual(["/new"]);
+  });
+
   it("bounded: past the bound the oldest goes; entries the live peer never published age out", () => {
     const p = new PendingList(3);
     for (let i = 0; i < 5; i++) p.fromClient(msg(newUuid(), `/k${i}`), i);
