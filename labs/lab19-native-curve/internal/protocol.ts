@@ -11,9 +11,9 @@
  *            for a request in an envelope with a usable request id but a bad command or digest;
  *            anything else is dropped and counted, with no answer.
  *
- * Every message is at most MAX_MESSAGE_BYTES on the wire: the server's ROUTER and the client's
- * DEALER set maxMessageSize to it, so libzmq drops a peer that sends more before any of it is
- * decrypted into our hands.
+ * Every frame is at most MAX_MESSAGE_BYTES: the server's ROUTER and the client's DEALER set
+ * maxMessageSize to that plus CURVE's 33 bytes (below), so libzmq drops a peer that sends more
+ * before any of it reaches our code.
  */
 import { type Checked, ok, refuse } from "@zlabs/kit";
 
@@ -24,8 +24,18 @@ export const DIGEST_BYTES = 32;
 export const MAX_REQUEST_ID_BYTES = 16;
 export const MAX_LABEL_BYTES = 64;
 export const MAX_REASON_BYTES = 120;
-/** The largest message either side accepts: a CHECK is about 60 bytes; 4 KiB leaves room and no more. */
+/** The largest frame either side accepts: a CHECK is about 60 bytes; 4 KiB leaves room and no more. */
 export const MAX_MESSAGE_BYTES = 4096;
+/**
+ * With CURVE, libzmq applies ZMQ_MAXMSGSIZE to the encrypted MESSAGE command as it arrives, not
+ * to the frame we get after decryption: the command adds 33 bytes (flags 1, "\x07MESSAGE" 8,
+ * nonce 8, Poly1305 tag 16). Measured: with maxMessageSize 1000, 967 bytes pass and 968 drop
+ * the connection. The handshake's commands count too (HELLO is 200 bytes, INITIATE about 250 and
+ * more with metadata), so a limit under a few hundred bytes stops every CURVE handshake.
+ */
+export const CURVE_MESSAGE_OVERHEAD = 33;
+/** The maxMessageSize of our CURVE sockets: frames up to MAX_MESSAGE_BYTES once decrypted. */
+export const CURVE_MAX_MESSAGE_SIZE = MAX_MESSAGE_BYTES + CURVE_MESSAGE_OVERHEAD;
 
 export const EMPTY = Buffer.alloc(0);
 const CHECK_FRAME = Buffer.from(CHECK);

@@ -3,7 +3,7 @@ import * as zmq from "zeromq";
 import { CertificateError, readCertificate, readKeyPair, waitForFile } from "./certificates.ts";
 import { HandshakeWatch, watchEventOf } from "./handshake-watch.ts";
 import { type CurveKeyPair, generateKeyPair, isZ85Key, keyLabel } from "./keys.ts";
-import { checkFrames, fromServer, MAX_MESSAGE_BYTES } from "./protocol.ts";
+import { CURVE_MAX_MESSAGE_SIZE, checkFrames, fromServer, MAX_MESSAGE_BYTES } from "./protocol.ts";
 import { sampleFile, sha256 } from "./threat-intel.ts";
 import { type ClientStats, clientView, type LookupRow, RECENT_ROWS } from "./view.ts";
 
@@ -119,7 +119,7 @@ export class SecureClient {
       sendTimeout: this.config.requestTimeoutMs,
       receiveTimeout: this.config.requestTimeoutMs,
       ...(this.config.plaintext ? {} : { curveServerKey: serverKey, curvePublicKey: own.publicKey, curveSecretKey: own.secretKey }),
-      ...peerLimits(MAX_MESSAGE_BYTES),
+      ...peerLimits(this.config.plaintext ? MAX_MESSAGE_BYTES : CURVE_MAX_MESSAGE_SIZE),
     });
     // The monitor starts when `events` is first read: before connect, or the first events go unseen.
     const events = socket.events;

@@ -1,7 +1,7 @@
 import { bindAll, type Logger, peerLimits, receiveLoop, runLoops, UsageError, type View } from "@zlabs/kit";
 import * as zmq from "zeromq";
 import { CertificateError, readKeyPair, SECRET_SUFFIX, waitForFile } from "./certificates.ts";
-import { errorFrames, fromClient, MAX_MESSAGE_BYTES, verdictFrames } from "./protocol.ts";
+import { CURVE_MAX_MESSAGE_SIZE, errorFrames, fromClient, verdictFrames } from "./protocol.ts";
 import { ThreatIntel } from "./threat-intel.ts";
 import { type ServerStats, serverView } from "./view.ts";
 
@@ -91,7 +91,7 @@ export class SecureServer {
       curvePublicKey: pair.publicKey,
       handshakeInterval: this.config.handshakeIntervalMs,
       handover: true,
-      ...peerLimits(MAX_MESSAGE_BYTES),
+      ...peerLimits(CURVE_MAX_MESSAGE_SIZE),
     });
     this.socket = socket;
     // The monitor starts when `events` is first read: before bind, or the first handshakes go unseen.

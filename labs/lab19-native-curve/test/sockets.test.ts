@@ -4,7 +4,7 @@ import { ANY_LOOPBACK_TCP, freeTcpEndpoint, SocketJar, Tasks, testLogger, waitUn
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import * as zmq from "zeromq";
 import { generateKeyPair } from "../internal/keys.ts";
-import { checkFrames, fromServer } from "../internal/protocol.ts";
+import { checkFrames, fromServer, MAX_MESSAGE_BYTES } from "../internal/protocol.ts";
 import { EXIT_GAVE_UP, SecureClient, type SecureClientConfig } from "../internal/secure-client.ts";
 import { SecureServer } from "../internal/secure-server.ts";
 import { sampleFile, sha256 } from "../internal/threat-intel.ts";
@@ -117,6 +117,22 @@ describe("CURVE client and server", () => {
     await dealer.send([Buffer.alloc(0), Buffer.from("CHECK"), Buffer.from("id1"), Buffer.alloc(31)]);
     const reply = fromServer(await withDeadline(dealer.receive(), 5000, "the ERROR"));
     expect(reply).toEqual({ kind: "error", requestId: Buffer.from("id1"), reason: "digest must be 32 bytes, got 31" });
+    expect(server.stats.dropped).toBe(1);
+  });
+
+  it("takes a frame of MAX_MESSAGE_BYTES through CURVE (libzmq counts its 33 bytes of overhead) and drops a peer that sends one byte more", async () => {
+    const { server, endpoint } = await startServer();
+    const own = generateKeyPair();
+    const dealer = jar.add(
+      new zmq.Dealer({ linger: 0, curveServerKey: keys.server.publicKey, curvePublicKey: own.publicKey, curveSecretKey: own.secretKey }),
+    );
+    const disconnected = new Promise<void>((resolve) => dealer.events.on("disconnect", () => resolve()));
+    dealer.connect(endpoint);
+    await dealer.send([Buffer.alloc(0), Buffer.from("CHECK"), Buffer.from("big"), Buffer.alloc(MAX_MESSAGE_BYTES)]);
+    const reply = fromServer(await withDeadline(dealer.receive(), 5000, "the ERROR for a 4 KiB digest"));
+    expect(reply).toMatchObject({ kind: "error", reason: `digest must be 32 bytes, got ${MAX_MESSAGE_BYTES}` });
+    await dealer.send([Buffer.alloc(0), Buffer.from("CHECK"), Buffer.from("bigger"), Buffer.alloc(MAX_MESSAGE_BYTES + 1)]);
+    await withDeadline(disconnected, 5000, "the server to drop the connection");
     expect(server.stats.dropped).toBe(1);
   });
 
