@@ -34,7 +34,8 @@ const NAMES = ["primary", "backup"] as const;
  * no reply comes within the timeout it closes the socket (a REQ that sent and got nothing is stuck),
  * switches to the other server, waits the settle delay (so the pair has time to fail over), and
  * sends the same request again; a reply counts only when its sequence is the request's. Each
- * request that needed a switch is reported as a fail-over with its duration.
+ * request that needed a switch is reported as a fail-over with its duration. It also waits the
+ * settle delay once before its first request, so that it does not start while the pair settles.
  */
 export class ClientApp {
   private index: 0 | 1 = 0;
@@ -82,6 +83,9 @@ export class ClientApp {
     signal.addEventListener("abort", onAbort, { once: true });
     this.log.info({ servers: this.config.servers, timeoutMs: this.config.timeoutMs, settleMs: this.config.settleMs }, "client started");
     try {
+      // The settle delay before the first request too (bstarcli.c sends at once): a pair started
+      // with its clients has then settled, and the first request does not wander between them.
+      if (!(await pause(this.config.settleMs, signal))) return 0;
       this.open();
       for (let seq = 1; !signal.aborted && (this.config.count === 0 || seq <= this.config.count); seq++) {
         if (!(await this.request(seq, signal))) break;
