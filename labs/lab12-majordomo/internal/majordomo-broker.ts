@@ -72,6 +72,8 @@ interface Worker {
 
 interface Service {
   name: string;
+  /** The name as a frame, for every reply (made once). */
+  frame: Buffer;
   /** Requests waiting for a worker, oldest first. */
   requests: Request[];
   /** Idle workers, the one idle longest first (a Map keeps insertion order: LRU). */
@@ -236,13 +238,15 @@ export class MajordomoBroker {
   }
 
   private toClient(frames: Buffer[]): void {
-    this.socket.send(frames).catch((err: unknown) => {
-      if (this.socket.closed) return;
-      // The client went (EHOSTUNREACH) or stopped reading (EAGAIN): its reply is lost, as with any ROUTER.
-      this.counts.undeliverable += 1;
-      this.log.debug({ err, undeliverable: this.counts.undeliverable }, "reply undeliverable: the client has gone");
-    });
+    this.socket.send(frames).catch(this.undeliverable);
   }
+
+  /** A reply's client went (EHOSTUNREACH) or stopped reading (EAGAIN): the reply is lost, as with any ROUTER. */
+  private readonly undeliverable = (err: unknown) => {
+    if (this.socket.closed) return;
+    this.counts.undeliverable += 1;
+    this.log.debug({ err, undeliverable: this.counts.undeliverable }, "reply undeliverable: the client has gone");
+  };
 
   // --- workers -------------------------------------------------------------------------------
 
@@ -250,7 +254,7 @@ export class MajordomoBroker {
     let service = this.services.get(name);
     if (!service) {
       if (this.services.size >= MAX_SERVICES) return undefined;
-      service = { name, requests: [], idle: new Map(), workers: new Set(), served: 0, expired: 0 };
+      service = { name, frame: Buffer.from(name, "latin1"), requests: [], idle: new Map(), workers: new Set(), served: 0, expired: 0 };
       this.services.set(name, service);
     }
     return service;
@@ -289,7 +293,7 @@ export class MajordomoBroker {
     worker.served += 1;
     worker.service.served += 1;
     this.counts.replies += 1;
-    this.toClient(clientReply(request.envelope, worker.service.name, body));
+    this.toClient(clientReply(request.envelope, worker.service.frame, body));
     this.makeIdle(worker);
   }
 
