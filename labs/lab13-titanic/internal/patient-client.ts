@@ -299,7 +299,7 @@ export class PatientClient {
   }
 
   snapshot(): ClientSnapshot {
-    const waiting = [...this.tickets.values()].slice(0, 6).map((t) => ({ seq: t.seq, uuid: t.uuid, polls: t.polls, last: t.last }));
+    const waiting = [...this.tickets.values()].slice(0, 4).map((t) => ({ seq: t.seq, uuid: t.uuid, polls: t.polls, last: t.last }));
     return {
       submitted: this.submitted,
       answered: this.answered,

@@ -87,7 +87,7 @@ export class StorageService {
         if (duplicate) this.snapshot.duplicates += 1;
         else this.snapshot.stored += 1;
         this.snapshot.recent.unshift({ name: msg.name, digest, bytes: msg.content.length, duplicate });
-        if (this.snapshot.recent.length > 6) this.snapshot.recent.pop();
+        if (this.snapshot.recent.length > 4) this.snapshot.recent.pop();
         this.log.info({ name: msg.name, digest: digest.slice(0, 16), bytes: msg.content.length, duplicate }, "artefact stored");
         return [Buffer.from(STORED), Buffer.from(digest), Buffer.from(String(msg.content.length))];
       }

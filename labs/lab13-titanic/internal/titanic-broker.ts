@@ -21,8 +21,12 @@ import { type TitanicSnapshot, titanicView, VIEW_MS } from "./view.ts";
 
 /** The Guide's dispatcher scans the queue every second (titanic.c). */
 export const SCAN_MS = 1000;
-/** The Guide's Titanic calls services with timeout 1000 ms and 1 retry (titanic.c). */
-export const DISPATCH_TIMEOUT_MS = 1000;
+/**
+ * How long the dispatcher waits for a service's reply. The Guide's Titanic uses 1000 ms with one
+ * dispatcher (titanic.c); with several dispatchers in front of one slow worker, a request also waits
+ * in the broker's queue behind its siblings, and a timeout there only sends a duplicate: 5 s.
+ */
+export const DISPATCH_TIMEOUT_MS = 5000;
 export const DISPATCH_RETRIES = 1;
 /** Requests dispatched at once, each on its own MDP client. */
 export const DISPATCHERS = 4;
@@ -66,6 +70,8 @@ export interface TitanicCounters {
   dispatchErrors: number;
 }
 
+/** Rows of recent requests in the view. */
+const RECENT_ROWS = 5;
 /** A service with no worker is asked again after at most this many scans (the back-off doubles up to it). */
 export const SERVICE_BACKOFF_SCANS = 8;
 /** The most services whose state the dispatcher remembers. */
@@ -317,7 +323,7 @@ export class TitanicBroker {
       return;
     }
     this.recent.unshift({ uuid, service, state, at: Date.now() });
-    if (this.recent.length > 8) this.recent.pop();
+    if (this.recent.length > RECENT_ROWS) this.recent.pop();
   }
 
   snapshot(): TitanicSnapshot {
