@@ -159,7 +159,7 @@ export class NetworkScanner {
         const device: Device = { peer: seen.peer, trust: "checking", secure: false, replies: 0, missed: 0 };
         this.devices.set(seen.peer.id, device);
         this.log.info(
-          { uuid: seen.peer.id, endpoint: endpointOf(seen.peer), key: device.peer.key ? keyLabel(z85Encode(device.peer.key)) : "none" },
+          { endpoint: endpointOf(seen.peer), key: device.peer.key ? keyLabel(z85Encode(device.peer.key)) : "none", uuid: seen.peer.id },
           "device joined",
         );
         return this.admit(device);
@@ -204,7 +204,7 @@ export class NetworkScanner {
     const before = device.trust;
     device.trust = trust;
     if (trust === "not pinned") {
-      if (before !== "not pinned") this.log.warn({ uuid: peer.id, key: keyLabel(z85Encode(peer.key)) }, "device untrusted: key not pinned");
+      if (before !== "not pinned") this.log.warn({ endpoint: endpointOf(peer), key: keyLabel(z85Encode(peer.key)), uuid: peer.id }, "device untrusted: key not pinned");
       return;
     }
     this.connect(device, peer.key);
@@ -225,7 +225,7 @@ export class NetworkScanner {
       {
         secure: (ms) => {
           device.secure = true;
-          this.log.info({ uuid: device.peer.id, endpoint, trust: device.trust, handshakeMs: Math.round(ms) }, "CURVE handshake done");
+          this.log.info({ endpoint, trust: device.trust, handshakeMs: Math.round(ms), uuid: device.peer.id }, "CURVE handshake done");
         },
         failed: (reason) => {
           device.channel = undefined;
@@ -240,7 +240,7 @@ export class NetworkScanner {
           this.table.heard(device.peer.id, this.now());
           if (device.name !== reply.name) {
             device.name = reply.name;
-            this.log.info({ uuid: device.peer.id, name: reply.name, uptimeMs: reply.uptimeMs }, "device named itself over CURVE");
+            this.log.info({ name: reply.name, endpoint: endpointOf(device.peer), uuid: device.peer.id }, "device named itself over CURVE");
           }
         },
         missed: (reason) => {

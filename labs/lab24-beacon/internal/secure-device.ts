@@ -114,13 +114,12 @@ export class SecureDevice {
     await this.udp.open();
     this.log.info(
       {
-        uuid: this.uuid.toString("hex"),
         port: this.port,
         key: keyLabel(advertisedKey),
-        ...(this.config.impersonate ? { impersonating: this.config.impersonate } : {}),
+        to: `${this.config.beacon.address}:${this.udp.port}`,
         signed: this.signing !== undefined,
-        beaconPort: this.udp.port,
-        to: this.config.beacon.address,
+        ...(this.config.impersonate ? { impersonating: this.config.impersonate } : {}),
+        uuid: this.uuid.toString("hex"),
       },
       "beaconing",
     );
