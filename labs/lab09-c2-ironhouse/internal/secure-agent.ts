@@ -97,6 +97,7 @@ export class SecureAgent {
       name: this.config.name,
       server: this.config.server,
       state: this.state,
+      ...(this.gaveUp ? { gaveUp: this.gaveUp.split(":")[0] } : {}),
       forMs: performance.now() - this.stateSince,
       run: this.facts.run,
       refused: this.facts.refused,

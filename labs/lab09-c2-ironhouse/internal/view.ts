@@ -59,6 +59,8 @@ export interface AgentSnapshot {
   name: string;
   server: string;
   state: "connecting" | "connected" | "gave up";
+  /** Why it gave up (shown in the title). */
+  gaveUp?: string;
   /** ms in that state. */
   forMs: number;
   run: number;
@@ -69,10 +71,9 @@ export interface AgentSnapshot {
 }
 
 export function agentView(s: AgentSnapshot): View {
-  const tone = s.state === "connected" ? "good" : s.state === "gave up" ? "bad" : "warn";
   const why = s.reasons.map(([reason, n]) => `${reason} ×${n}`).join(", ");
   return {
-    title: `${s.name}: ${s.state} ${formatSeconds(s.forMs)} · ${s.server}`,
+    title: `${s.state} ${formatSeconds(s.forMs)} · ${s.server}${s.gaveUp ? ` · ${s.gaveUp}` : ""}`,
     columns: ["TIME", "OPERATOR", "COMMAND", "RESULT"],
     rows: s.recent.map((r): ViewCell[] => [
       { text: r.at, tone: "dim" },
@@ -80,8 +81,6 @@ export function agentView(s: AgentSnapshot): View {
       r.command,
       r.ok ? r.result : { text: r.result, tone: "bad" },
     ]),
-    summary: [{ text: `commands run ${formatCount(s.run)} · refused ${formatCount(s.refused)}${why ? ` (${why})` : ""}`, tone }]
-      .map((x) => x.text)
-      .join(""),
+    summary: `commands run ${formatCount(s.run)} · refused ${formatCount(s.refused)}${why ? ` (${why})` : ""}`,
   };
 }
