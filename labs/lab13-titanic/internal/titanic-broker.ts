@@ -206,9 +206,10 @@ export class TitanicBroker {
       case "invalid":
         return this.refuse(TITANIC_CLOSE, msg.reason);
       case "uuid": {
+        const service = this.store.serviceOf(msg.uuid) ?? "";
         await this.store.close(msg.uuid);
         this.counters.closed += 1;
-        this.note(msg.uuid, "", "closed");
+        this.note(msg.uuid, service, "closed");
         return [statusFrame(OK)];
       }
     }
