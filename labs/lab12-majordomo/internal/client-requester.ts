@@ -23,7 +23,7 @@ export interface RequesterOptions {
 /** The n-th request of the round: echo, a hash lookup, and now and then an mmi.service check. */
 export function nthRequest(n: number, config: RequesterConfig): { service: string; body: Buffer[] } {
   if (n % MMI_EVERY === MMI_EVERY - 1) return { service: MMI_SERVICE, body: [Buffer.from(config.hashService)] };
-  if (n % 2 === 0) return { service: config.echoService, body: [Buffer.from(`ping ${n}`)] };
+  if (n % 2 === 0) return { service: config.echoService, body: [Buffer.from(`${config.async ? "async" : "sync"} ping ${n}`)] };
   const samples = config.hashes.length > 0 ? config.hashes : [...REPUTATION_TABLE.keys(), UNKNOWN_SAMPLE];
   return { service: config.hashService, body: [Buffer.from(samples[Math.floor(n / 2) % samples.length] as string)] };
 }

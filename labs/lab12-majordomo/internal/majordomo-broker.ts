@@ -352,8 +352,14 @@ export class MajordomoBroker {
     request.since = this.now();
     service.requests.unshift(request);
     this.waitingTotal += 1;
+    // The body's first bytes, so a person can follow the request (the broker never interprets them).
     this.log.warn(
-      { service: service.name, redispatched: this.counts.redispatched, idle: service.idle.size },
+      {
+        service: service.name,
+        body: request.body[0]?.subarray(0, 32).toString(),
+        redispatched: this.counts.redispatched,
+        idle: service.idle.size,
+      },
       "request in progress on the dead worker sent again to the next worker",
     );
     this.dispatch(service);

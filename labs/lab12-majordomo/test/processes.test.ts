@@ -46,7 +46,7 @@ describe("the lab's processes", () => {
       args: ["--broker", endpoint, "--count", "12", "--rate", "0"],
     });
     expect(await client.exited).toEqual({ code: 0, signal: null });
-    expect(client.find("echo answered")[0]).toMatchObject({ reply: "ping 0" });
+    expect(client.find("echo answered")[0]).toMatchObject({ reply: "sync ping 0" });
     expect(client.find({ msg: "intel.hash answered", ask: "275a021bbfb6489e" })[0]?.reply).toMatch(/^malicious · EICAR/);
     expect(client.find({ msg: "mmi.service answered" })[0]).toMatchObject({ reply: "200" });
     expect(client.find("done")[0]).toMatchObject({ sent: 12, replies: 12, errors: 0, timeouts: 0 });
