@@ -122,7 +122,7 @@ export class DeviceChannel {
       .catch((err: unknown) => {
         if (this.state === "closed") return;
         const code = (err as { code?: string }).code;
-        this.events.missed(code === "EAGAIN" ? `no reply within ${this.config.requestTimeoutMs} ms` : String(err));
+        this.events.missed(code === "EAGAIN" ? `no reply within ${this.config.requestTimeoutMs} ms` : (err as Error).message);
       })
       .finally(() => {
         this.busy = false;
@@ -132,7 +132,13 @@ export class DeviceChannel {
   private async call(): Promise<void> {
     this.seq += 1;
     const seq = this.seq;
-    await this.socket.send(encodeRequest(seq));
+    try {
+      await this.socket.send(encodeRequest(seq));
+    } catch (err) {
+      // immediate + sendTimeout 0: no completed connection to the device right now.
+      if ((err as { code?: string }).code === "EAGAIN") throw new Error("not connected");
+      throw err;
+    }
     const reply = decodeReply(await this.socket.receive());
     if (this.state === "closed") return;
     if (!reply.ok) this.events.missed(reply.reason);

@@ -79,7 +79,11 @@ export class NetworkScanner {
     this.pinned = new PinnedKeys(config.pinnedDir, log, this.now);
     this.verifier = new BeaconVerifier(config.verifyKey, config.maxSkewMs, options.clock);
     this.drops = new Drops(log, "datagram", this.now);
-    this.udp = new BeaconSocket(config.beacon, (datagram, from) => void this.onDatagram(datagram, from.address));
+    // Per-datagram error boundary: reading the allowlist may fail (a folder made unreadable); the
+    // datagram is dropped and counted, the scanner goes on.
+    this.udp = new BeaconSocket(config.beacon, (datagram, from) =>
+      this.onDatagram(datagram, from.address).catch((err: unknown) => this.drops.count("handling failed", { err, from: from.address })),
+    );
   }
 
   get port(): number {
@@ -204,7 +208,11 @@ export class NetworkScanner {
     const before = device.trust;
     device.trust = trust;
     if (trust === "not pinned") {
-      if (before !== "not pinned") this.log.warn({ endpoint: endpointOf(peer), key: keyLabel(z85Encode(peer.key)), uuid: peer.id }, "device untrusted: key not pinned");
+      if (before !== "not pinned")
+        this.log.warn(
+          { endpoint: endpointOf(peer), key: keyLabel(z85Encode(peer.key)), uuid: peer.id },
+          "device untrusted: key not pinned",
+        );
       return;
     }
     this.connect(device, peer.key);

@@ -90,7 +90,13 @@ export class SecureDevice {
     this.startedAt = this.now();
     this.neighbours = new PeerTable(config.expiryMs);
     this.drops = new Drops(log, "datagram", this.now);
-    this.udp = new BeaconSocket(config.beacon, (datagram, from) => this.onDatagram(datagram, from.address));
+    this.udp = new BeaconSocket(config.beacon, (datagram, from) => {
+      try {
+        this.onDatagram(datagram, from.address);
+      } catch (err) {
+        this.drops.count("handling failed", { err, from: from.address });
+      }
+    });
   }
 
   get publicKey(): string {

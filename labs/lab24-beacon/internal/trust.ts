@@ -12,7 +12,7 @@
  * Either way the CURVE handshake then proves the endpoint holds the secret key of the advertised
  * public key; a rogue endpoint cannot complete it (see channel.ts).
  */
-import type { Logger } from "@zlabs/kit";
+import { type Logger, UsageError } from "@zlabs/kit";
 import { readPublicKeys } from "lab19/certificates";
 import { z85Encode } from "lab19/z85";
 import nacl from "tweetnacl";
@@ -50,7 +50,8 @@ export class PinnedKeys {
         onSkip: (path, reason) => this.log.warn({ path, reason }, "not a certificate; skipped"),
       });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT") throw new UsageError(`the allowlist ${this.dir}: ${code ?? (err as Error).message}`);
       this.keys = new Map();
     }
   }
