@@ -58,6 +58,11 @@ export function parseMeta(items: readonly string[]): Record<string, string> {
 export async function runKeygen(config: KeygenConfig, log: Logger, out: (line: string) => void): Promise<KeygenResult[]> {
   if (config.names.length === 0) throw new UsageError("which certificates? give one or more names: keygen --dir keys secure-server");
   for (const name of config.names) {
+    if (name.startsWith("-")) {
+      throw new UsageError(
+        `certificate name "${name}" looks like a flag: with pnpm, give flags without a "--" before them (pnpm --filter lab19 keygen --print public alice)`,
+      );
+    }
     if (!isSafeName(name)) throw new UsageError(`certificate name ${JSON.stringify(name)}: use letters, digits, ".", "-" and "_"`);
   }
   // The folder holds secrets: if we create it, only its owner may enter it.

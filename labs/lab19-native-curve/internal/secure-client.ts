@@ -1,4 +1,4 @@
-import { type Logger, pause, peerLimits, UsageError, type View } from "@zlabs/kit";
+import { type Logger, pause, peerLimits, UsageError, VIEW_INTERVAL_MS, type View } from "@zlabs/kit";
 import * as zmq from "zeromq";
 import { CertificateError, readCertificate, readKeyPair, waitForFile } from "./certificates.ts";
 import { HandshakeWatch, watchEventOf } from "./handshake-watch.ts";
@@ -154,6 +154,7 @@ export class SecureClient {
         socket.close();
       }
     }
+    if (this.gaveUp && this.options.publish) await pause(VIEW_INTERVAL_MS + 50); // let the last view ("gave up") go out
     return this.gaveUp ? EXIT_GAVE_UP : 0;
   }
 
@@ -185,7 +186,10 @@ export class SecureClient {
         this.log.info({ server: this.config.server }, "CURVE handshake ok: the server proved it holds the key");
       // The first failure of a streak is news; libzmq's retries after it are counted in the view and the give-up line.
       if (event.type === "handshake-failed" && watch.streak === 1) {
-        this.log.warn({ code: event.code }, "handshake failed (libzmq retries; the client gives up after its deadline)");
+        this.log.warn(
+          { code: event.code },
+          event.fatal ? "handshake failed" : "handshake failed (libzmq retries; the client gives up after its deadline)",
+        );
       }
       if (event.type === "disconnect" && wasSecure) this.log.warn({ server: this.config.server }, "disconnected from the server");
       this.stats.handshakesOk = watch.succeeded;

@@ -94,7 +94,7 @@ const VERDICT_TONE = { clean: "good", malicious: "bad", timeout: "warn", error: 
 
 export function clientView(s: ClientStats): View {
   let state: ViewCell | string = s.state;
-  if (s.state === "handshaking" && s.pendingMs > 0) {
+  if ((s.state === "handshaking" || s.state === "connecting") && s.pendingMs > 0) {
     state = `handshaking for ${formatSeconds(s.pendingMs)} of ${formatSeconds(s.deadlineMs)}${s.lastError ? ` (last: ${s.lastError})` : ""}`;
   }
   return {

@@ -115,6 +115,7 @@ describe("keygen's logic (in process)", () => {
   it("refuses bad names and no names", async () => {
     await expect(runKeygen(config([]), log, () => undefined)).rejects.toThrow(UsageError);
     await expect(runKeygen(config(["../escape"]), log, () => undefined)).rejects.toThrow(/certificate name "\.\.\/escape"/);
+    await expect(runKeygen(config(["--force"]), log, () => undefined)).rejects.toThrow(/looks like a flag/);
   });
 
   it("prints a secret only when asked, quoted", async () => {
