@@ -96,6 +96,8 @@ export interface ServerOptions {
 export class C2Server {
   private socket: Router | undefined;
   private readonly agents = new Map<string, Agent>();
+  /** Agents whose session ended, kept (only for keys still in the store) so a reconnect keeps its counts. */
+  private readonly past = new Map<string, Agent>();
   private readonly byRoute = new Map<string, string>();
   private readonly pending = new Map<string, Pending>();
   private readonly serverSecret: Uint8Array;
@@ -265,9 +267,13 @@ export class C2Server {
 
   /** A key that left the store loses its live session: the socket is closed and bound again. */
   onStoreChange(change: StoreChange): void {
+    for (const r of change.removed) this.past.delete(r.key);
     const live = change.removed.filter((r) => this.agents.has(r.key));
     if (live.length === 0 || this.rebinding) return;
-    for (const r of live) this.forget(r.key);
+    for (const r of live) {
+      this.forget(r.key);
+      this.past.delete(r.key);
+    }
     this.counts.sessionsClosed += live.length;
     this.rebinding = true;
     this.log.warn(
@@ -283,6 +289,7 @@ export class C2Server {
     const agent = this.agents.get(key);
     if (!agent) return;
     this.agents.delete(key);
+    if (this.store.get(key)) this.past.set(key, agent);
     this.byRoute.delete(agent.routingId.toString("latin1"));
     for (const [nonce, p] of this.pending) if (p.agent === key) this.pending.delete(nonce);
     if (logIt) this.log.info({ agent: agent.name, key: keyLabel(key) }, "agent session ended");
@@ -304,13 +311,15 @@ export class C2Server {
     if (!hello.ok) return this.drop({ agent: name, reason: hello.reason }, "bad hello dropped");
     const now = this.now();
     const route = routingId.toString("latin1");
-    const known = this.agents.get(key);
-    if (known?.routingId.equals(routingId)) {
-      known.lastHeard = now;
+    const live = this.agents.get(key);
+    if (live?.routingId.equals(routingId)) {
+      live.lastHeard = now;
       return;
     }
+    const known = live ?? this.past.get(key);
+    this.past.delete(key);
     // A key seen on another routing id: its agent reconnected (the old connection is gone or going).
-    if (known) this.byRoute.delete(known.routingId.toString("latin1"));
+    if (live) this.byRoute.delete(live.routingId.toString("latin1"));
     const previous = this.byRoute.get(route);
     if (previous && previous !== key) this.forget(previous);
     this.agents.set(key, {
