@@ -83,6 +83,9 @@ export class BinaryStar {
   private activeWhenHeard = false;
   /** We are holding our state (see holding()). */
   private held = false;
+  /** A state send is in progress; another is wanted after it. */
+  private sending = false;
+  private sendAgain = false;
   /** The peer's silence has been noted (logged once until it is heard again). */
   private silent = false;
   private readonly now: () => number;
@@ -220,11 +223,27 @@ export class BinaryStar {
       this.held = true;
       return;
     }
+    // zeromq.js takes one send at a time per socket; a state is only worth its latest value, so a
+    // state wanted while one is being sent is sent once after it (whatever the state is by then).
+    if (this.sending) {
+      this.sendAgain = true;
+      return;
+    }
+    this.sending = true;
     this.statesSent += 1;
     // A PUB never blocks: with no subscriber (or a full queue) the state is dropped, as it should be.
-    this.pub.send(stateFrame(this.current)).catch((err: unknown) => {
-      if (!this.pub.closed) this.log.warn({ err }, "state not sent");
-    });
+    this.pub
+      .send(stateFrame(this.current))
+      .catch((err: unknown) => {
+        if (!this.pub.closed) this.log.warn({ err }, "state not sent");
+      })
+      .finally(() => {
+        this.sending = false;
+        if (this.sendAgain && !this.pub.closed) {
+          this.sendAgain = false;
+          this.sendState();
+        }
+      });
   }
 
   /**
