@@ -1,6 +1,7 @@
 // What the broker, the workers and the client show on the demo screen (the kit's publishView):
 // their state as data, computed by pure functions of a snapshot, so they are tested without sockets.
 import { formatCount, formatSeconds, type View, type ViewCell } from "@zlabs/kit";
+import type { WorkerState, WorkerStats } from "./worker.ts";
 
 /** How often a role publishes its view (the kit draws at most four a second). */
 export const VIEW_MS = 500;
@@ -74,15 +75,9 @@ export function brokerView(s: BrokerSnapshot): View {
   };
 }
 
-export interface WorkerSnapshot {
+export interface WorkerSnapshot extends WorkerStats {
   service: string;
-  state: "connecting" | "idle" | "busy";
-  requests: number;
-  replies: number;
-  failed: number;
-  reconnects: number;
-  disconnects: number;
-  dropped: number;
+  state: WorkerState;
 }
 
 const stateTone = { connecting: "warn", idle: "good", busy: "info" } as const;

@@ -46,18 +46,15 @@ class Recorder {
   }
 }
 
-/** A raw DEALER: a hand-written client or worker. */
-export class RawDealer extends Recorder {
-  readonly socket: Dealer;
+type Peer = Dealer | Router;
 
-  constructor(endpoint: string, routingId?: string) {
+/** A raw socket that records what it receives. */
+class RawSocket<S extends Peer> extends Recorder {
+  constructor(readonly socket: S) {
     super();
-    this.socket = new Dealer({ linger: 0, ...(routingId ? { routingId } : {}) });
-    this.socket.connect(endpoint);
-    void this.loop();
   }
 
-  private async loop(): Promise<void> {
+  protected async loop(): Promise<void> {
     try {
       for await (const frames of this.socket) this.record(frames as Frames);
     } catch {
@@ -74,32 +71,28 @@ export class RawDealer extends Recorder {
   }
 }
 
+/** A raw DEALER: a hand-written client or worker. */
+export class RawDealer extends RawSocket<Dealer> {
+  constructor(endpoint: string, routingId?: string) {
+    super(new Dealer({ linger: 0, ...(routingId ? { routingId } : {}) }));
+    this.socket.connect(endpoint);
+    void this.loop();
+  }
+}
+
 /** A raw ROUTER bound to a loopback port: a stand-in broker that records [identity, ...frames]. */
-export class RawRouter extends Recorder {
-  readonly socket = new Router({ linger: 0 });
+export class RawRouter extends RawSocket<Router> {
   endpoint = "";
+
+  constructor() {
+    super(new Router({ linger: 0 }));
+  }
 
   async bind(): Promise<this> {
     await this.socket.bind("tcp://127.0.0.1:*");
     this.endpoint = this.socket.lastEndpoint as string;
     void this.loop();
     return this;
-  }
-
-  private async loop(): Promise<void> {
-    try {
-      for await (const frames of this.socket) this.record(frames as Frames);
-    } catch {
-      // Closed.
-    }
-  }
-
-  send(frames: (Buffer | string | number[])[]): Promise<void> {
-    return this.socket.send(frames.map((f) => (Array.isArray(f) ? Buffer.from(f) : f)));
-  }
-
-  close(): void {
-    if (!this.socket.closed) this.socket.close();
   }
 }
 
