@@ -275,7 +275,7 @@ function octal(mode: number): string {
 /**
  * Reads one certificate file (public or secret). A file that holds a secret key, or whose name
  * ends in `_secret`, must not be readable or writable by group or others (as ssh refuses a loose
- * private key): CertificateError "... mode 0644: group or others may read it; chmod 600 ...".
+ * private key; on POSIX systems: Windows reports no such modes): CertificateError "... mode 0644: group or others may read it; chmod 600 ...".
  * The secret, when present, must derive the public key. Errors never quote a key.
  */
 export async function readCertificate(path: string): Promise<Certificate> {
@@ -288,7 +288,8 @@ export async function readCertificate(path: string): Promise<Certificate> {
   if (!info.isFile()) throw new CertificateError(`${path}: not a regular file`, path);
   if (info.size > MAX_CERTIFICATE_BYTES) throw new CertificateError(`${path}: ${info.size} bytes, too big for a certificate`, path);
   const text = await readFile(path, "utf8");
-  const loose = (Number(info.mode) & 0o077) !== 0;
+  // Windows has no POSIX modes (stat reports 0666 or 0444 whatever the ACL says): the check is POSIX-only.
+  const loose = process.platform !== "win32" && (Number(info.mode) & 0o077) !== 0;
   const holdsSecret = path.endsWith(SECRET_SUFFIX) || /^\s*secret-key\s*=/m.test(text);
   if (holdsSecret && loose) {
     throw new CertificateError(
