@@ -40,7 +40,22 @@ async function startMaster(): Promise<{ master: RoleProcess; base: string }> {
     labDir,
     cmd: "cmd/policy-master.ts",
     name: "master",
-    args: ["--role", "primary", "--endpoint", base, "--peer", peer, "--state", state, "--peer-state", peerState, "--heartbeat", "100", "--max-keys", "1000000"],
+    args: [
+      "--role",
+      "primary",
+      "--endpoint",
+      base,
+      "--peer",
+      peer,
+      "--state",
+      state,
+      "--peer-state",
+      peerState,
+      "--heartbeat",
+      "100",
+      "--max-keys",
+      "1000000",
+    ],
     env: { LOG_LEVEL: "warn" },
   });
   // A first client's snapshot request is the vote that makes the lone primary active.
@@ -68,7 +83,7 @@ async function withUpdater<T>(base: string, fn: (u: Updater) => Promise<T>): Pro
 
 /** Updates per second from this process through the master to `n` clients. */
 async function fanOut(n: number): Promise<{ rate: number; lost: number }> {
-  const { master, base } = await startMaster();
+  const { base } = await startMaster();
   try {
     const clients = procs.start({ labDir, cmd: "bench/clients.ts", name: "clients", args: [base, String(n)] });
     await waitUntil(() => clients.lines.includes("ready"), { timeoutMs: 30_000, what: "the clients' snapshots" });
@@ -76,7 +91,11 @@ async function fanOut(n: number): Promise<{ rate: number; lost: number }> {
       const started = performance.now();
       for (let i = 0; i < config.updates; i++) await u.send(kv(`/bench/${i % 1000}`, rule(i)));
       await u.send(kv("/bench/end", "deny any any any any any"));
-      await waitUntil(() => clients.lines.some((l) => l.startsWith("done")), { timeoutMs: 120_000, what: "every client to apply the updates", everyMs: 2 });
+      await waitUntil(() => clients.lines.some((l) => l.startsWith("done")), {
+        timeoutMs: 120_000,
+        what: "every client to apply the updates",
+        everyMs: 2,
+      });
       const ms = performance.now() - started;
       const [, seqSum, gaps] = (clients.lines.find((l) => l.startsWith("done")) as string).split(" ");
       // Every client ends at the master's last sequence: updates + 1 unless the collector dropped some.
@@ -98,7 +117,14 @@ async function lateJoiner(): Promise<{ ms: number; rssMiB: number }> {
       if (!(await u.set(kv("/acl/edge/zz-last", rule(1)), 60_000))) throw new Error("the last rule was not acknowledged");
     });
     const node = new FirewallNode(
-      { name: "late", subtree: "/acl/edge/", servers: [chpServer(base)], query: "tcp://127.0.0.1:*", serverTtlMs: 60_000, maxKeys: 1_000_000 },
+      {
+        name: "late",
+        subtree: "/acl/edge/",
+        servers: [chpServer(base)],
+        query: "tcp://127.0.0.1:*",
+        serverTtlMs: 60_000,
+        maxKeys: 1_000_000,
+      },
       log,
     );
     const stop = new AbortController();
@@ -123,11 +149,15 @@ for (const n of [1, 10]) {
   const runs: { rate: number; lost: number }[] = [];
   for (let r = 0; r < config.rounds; r++) runs.push(await fanOut(n));
   const rate = median(runs.map((x) => x.rate));
-  rows.push(`| updates/s through the master to ${n} client${n === 1 ? "" : "s"} | ${Math.round(rate).toLocaleString("en-US")} | lost at the collector: ${Math.max(...runs.map((x) => x.lost))} |`);
+  rows.push(
+    `| updates/s through the master to ${n} client${n === 1 ? "" : "s"} | ${Math.round(rate).toLocaleString("en-US")} | lost at the collector: ${Math.max(...runs.map((x) => x.lost))} |`,
+  );
 }
 const joins: { ms: number; rssMiB: number }[] = [];
 for (let r = 0; r < config.rounds; r++) joins.push(await lateJoiner());
 rows.push(
   `| late joiner: ${config.rules.toLocaleString("en-US")}-rule snapshot loaded into its ACL | ${Math.round(median(joins.map((x) => x.ms))).toLocaleString("en-US")} ms | master RSS ${median(joins.map((x) => x.rssMiB))} MiB |`,
 );
-process.stdout.write(`\nlab07 bench: ${config.updates.toLocaleString("en-US")} updates per run, medians of ${config.rounds} runs\n\n| case | result | note |\n|---|---|---|\n${rows.join("\n")}\n`);
+process.stdout.write(
+  `\nlab07 bench: ${config.updates.toLocaleString("en-US")} updates per run, medians of ${config.rounds} runs\n\n| case | result | note |\n|---|---|---|\n${rows.join("\n")}\n`,
+);

@@ -17,7 +17,9 @@ const clients = Array.from({ length: Number(countText) }, (_, i) => {
     {
       onUpdate: (m) => {
         if (m.key === "/bench/end" && ++ended === clients.length) {
-          process.stdout.write(`done ${clients.reduce((sum, x) => sum + Number(x.seq), 0)} ${clients.reduce((s, x) => s + x.counts.gaps, 0)}\n`);
+          process.stdout.write(
+            `done ${clients.reduce((sum, x) => sum + Number(x.seq), 0)} ${clients.reduce((s, x) => s + x.counts.gaps, 0)}\n`,
+          );
           stop.abort();
         }
       },

@@ -85,6 +85,8 @@ export class CloneClient {
   current = 0;
   /** Counters for the view and the tests. */
   readonly counts = { snapshots: 0, updates: 0, stale: 0, gaps: 0, failovers: 0, invalid: 0, outside: 0 };
+  /** Updates that came while the last snapshot loaded (applied after it when newer). */
+  lastBuffered = 0;
   /** Whether a snapshot has been loaded at least once. */
   synced = false;
   private readonly now: () => number;
@@ -214,6 +216,7 @@ export class CloneClient {
       this.state = "active";
       this.synced = true;
       this.counts.snapshots += 1;
+      this.lastBuffered = buffered.length;
       log.info(
         { server: server.snapshot, keys: this.map.size, seq: String(this.seq), subtree, buffered: buffered.length },
         "snapshot loaded",

@@ -31,6 +31,8 @@ export const TTL_SWEEP_MS = 1000;
 export const PENDING_TTL_MS = 30_000;
 /** A snapshot is abandoned when its client does not read for this long (the ROUTER is mandatory). */
 const SNAPSHOT_SEND_TIMEOUT_MS = 5000;
+/** Snapshot messages queued per client before a send waits for it to read. */
+const SNAPSHOT_HWM = 20_000;
 /** Clients listed in the view, the most recent snapshot requests. */
 const MAX_CLIENTS_SHOWN = 32;
 
@@ -75,6 +77,7 @@ export class PolicyMaster {
     linger: 0,
     mandatory: true,
     sendTimeout: SNAPSHOT_SEND_TIMEOUT_MS,
+    sendHighWaterMark: SNAPSHOT_HWM,
     ...peerLimits(MAX_FRAME_BYTES),
   });
   private readonly publisher = new Publisher({ linger: 0, sendHighWaterMark: 100_000 });
@@ -257,7 +260,10 @@ export class PolicyMaster {
           this.expiring.clear();
           for (const [key, e] of map) this.store({ key, seq: e.seq, uuid: e.uuid, props: ttlProps(e.ttlS), body: e.value }, e.ttlS);
           this.seq = seq;
-          this.log.info({ keys: this.map.size, seq: String(seq), digest: this.digest(), superseded }, "snapshot from the active peer loaded");
+          this.log.info(
+            { keys: this.map.size, seq: String(seq), digest: this.digest(), superseded },
+            "snapshot from the active peer loaded",
+          );
         },
         onUpdate: (msg, ttlS) => {
           this.peerHeardAt = this.now();

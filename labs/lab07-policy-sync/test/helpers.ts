@@ -1,7 +1,5 @@
-// What the lab's tests share: CHP endpoints (three ports in a row), in-process masters, a recording logger.
+// What the lab's tests share: CHP endpoints (three ports in a row), in-process masters.
 import { createServer } from "node:net";
-import { Writable } from "node:stream";
-import { createLogger } from "@zlabs/kit";
 import { freeTcpEndpoint, freeTcpEndpoints } from "@zlabs/kit/testing";
 import { type MasterConfig, PolicyMaster } from "../internal/policy-master.ts";
 
@@ -25,24 +23,6 @@ export async function freeChpEndpoint(): Promise<string> {
 export function plus(endpoint: string, n: number): string {
   const port = Number(endpoint.split(":").at(-1));
   return `${endpoint.slice(0, endpoint.lastIndexOf(":"))}:${port + n}`;
-}
-
-export interface Entry {
-  msg: string;
-  level: number;
-  [field: string]: unknown;
-}
-
-/** A logger whose JSON lines a test reads. */
-export function recordingLogger(role: string, level = "info") {
-  const entries: Entry[] = [];
-  const destination = new Writable({
-    write(chunk, _enc, done) {
-      for (const line of String(chunk).split("\n").filter(Boolean)) entries.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { log: createLogger({ lab: "lab07", role, level, pretty: false, destination }), entries };
 }
 
 /** Timings for tests: fast heartbeats and HUGZ, a short silence before fail-over. */

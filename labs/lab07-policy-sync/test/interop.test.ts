@@ -79,7 +79,10 @@ describe.skipIf(!hasPyzmq())("a pyzmq CHP client (python3-zmq needed)", () => {
     void tasks.run((s) => master.run(s));
     await master.bind();
     // Our own client first: its snapshot request is the vote that makes the lone primary active.
-    const ours = new CloneClient({ servers: [chpServer(master.endpoints.snapshot)], subtree: "", serverTtlMs: 5000, maxKeys: 10_000, name: "ts" }, log);
+    const ours = new CloneClient(
+      { servers: [chpServer(master.endpoints.snapshot)], subtree: "", serverTtlMs: 5000, maxKeys: 10_000, name: "ts" },
+      log,
+    );
     void tasks.run((s) => ours.run(s));
     await waitUntil(() => ours.synced, { timeoutMs: WAIT_MS, what: "our client synced" });
     const u = new Updater([chpServer(master.endpoints.snapshot)], log);

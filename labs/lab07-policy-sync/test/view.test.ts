@@ -68,7 +68,15 @@ describe("views", () => {
   it("the admin: what it changed, acknowledged or not, and what the nodes decided after", () => {
     const v = adminView({
       changes: [
-        { what: "set", key: "/acl/edge/0300", rule: "allow tcp 10.0.0.0/8 any 10.1.0.22 22", ttlS: 8, seq: 5n, nodes: "fw-1 ALLOW", agoMs: 1000 },
+        {
+          what: "set",
+          key: "/acl/edge/0300",
+          rule: "allow tcp 10.0.0.0/8 any 10.1.0.22 22",
+          ttlS: 8,
+          seq: 5n,
+          nodes: "fw-1 ALLOW",
+          agoMs: 1000,
+        },
         { what: "delete", key: "/acl/edge/0050", rule: "", ttlS: 0, seq: undefined, nodes: "", agoMs: 10 },
       ],
       sent: 2,
