@@ -32,6 +32,27 @@ async function fakePeer(endpoint: string) {
   return pub;
 }
 
+/** The fake peer publishes `frame` every half heartbeat while `body` runs. */
+async function publishing<T>(fake: Publisher, frame: string, body: () => Promise<T>): Promise<T> {
+  const timer = setInterval(() => fake.send(frame).catch(() => {}), HB / 2);
+  try {
+    return await body();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** What run() rejected with (undefined if it resolved), within the deadline. */
+const rejection = (done: Promise<unknown>) =>
+  withDeadline(
+    done.then(
+      () => undefined,
+      (err: unknown) => err,
+    ),
+    WAIT_MS,
+    "run() to reject",
+  );
+
 describe("Binary Star over PUB-SUB", () => {
   it.each([["primary first"], ["backup first"]])("%s: the primary ends active, the backup passive", async (order) => {
     const [p, b] = (await freeTcpEndpoints(2)) as [string, string];
@@ -84,20 +105,8 @@ describe("Binary Star over PUB-SUB", () => {
     const { s, done } = star("primary", p, peer);
     const changes: string[] = [];
     s.onChange((state, previous) => changes.push(`${previous}->${state}`));
-    await until("the primary active on the backup's state", () => {
-      void fake.send("2");
-      return s.state === "active";
-    });
-    const rejected = done.then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-    const timer = setInterval(() => void fake.send("3"), HB);
-    try {
-      expect(await withDeadline(rejected, WAIT_MS, "run() to reject")).toBeInstanceOf(DualActive);
-    } finally {
-      clearInterval(timer);
-    }
+    await publishing(fake, "2", () => until("the primary active on the backup's state", () => s.state === "active"));
+    expect(await publishing(fake, "3", () => rejection(done))).toBeInstanceOf(DualActive);
     expect(changes).toEqual(["primary->active"]);
   });
 
@@ -105,33 +114,21 @@ describe("Binary Star over PUB-SUB", () => {
     const [b, peer] = (await freeTcpEndpoints(2)) as [string, string];
     const fake = await fakePeer(peer);
     const { s, done } = star("backup", b, peer);
-    await until("the backup passive on the primary's state", () => {
-      void fake.send("3");
-      return s.state === "passive";
-    });
-    const rejected = done.then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-    const stop = setInterval(() => void fake.send("4"), HB);
-    try {
-      expect(await withDeadline(rejected, WAIT_MS, "run() to reject")).toBeInstanceOf(DualPassive);
-    } finally {
-      clearInterval(stop);
-    }
+    await publishing(fake, "3", () => until("the backup passive on the primary's state", () => s.state === "passive"));
+    expect(await publishing(fake, "4", () => rejection(done))).toBeInstanceOf(DualPassive);
   });
 
   it("anything on the state link but one digit 1-4 is dropped, counted, and does not count as the peer heard", async () => {
     const [b, peer] = (await freeTcpEndpoints(2)) as [string, string];
     const fake = await fakePeer(peer);
     const { s } = star("backup", b, peer);
-    await until("the fake peer's junk to arrive", () => {
-      void fake.send("9");
-      void fake.send(["3", "3"]);
-      void fake.send("33");
-      void fake.send("");
-      return s.dropped >= 8;
-    });
+    await waitUntil(
+      async () => {
+        for (const junk of ["9", ["3", "3"], "33", ""]) await fake.send(junk);
+        return s.dropped >= 8;
+      },
+      { timeoutMs: WAIT_MS, what: "the fake peer's junk to arrive" },
+    );
     expect(s.peerHeardAt).toBeUndefined();
     expect(s.state).toBe("backup");
   });
@@ -161,22 +158,10 @@ describe("holding: an active server whose peer went silent keeps its state to it
     const [p, peer] = (await freeTcpEndpoints(2)) as [string, string];
     const fake = await fakePeer(peer);
     const { s, done } = star("primary", p, peer);
-    await until("the primary active on the backup's state", () => {
-      void fake.send("2");
-      return s.state === "active";
-    });
+    await publishing(fake, "2", () => until("the primary active on the backup's state", () => s.state === "active"));
     await until("the primary to hold", () => s.holding());
     const sent = s.statesSent;
-    const rejected = done.then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-    const timer = setInterval(() => void fake.send("3"), HB);
-    try {
-      expect(await withDeadline(rejected, WAIT_MS, "run() to reject")).toBeInstanceOf(DualActive);
-    } finally {
-      clearInterval(timer);
-    }
+    expect(await publishing(fake, "3", () => rejection(done))).toBeInstanceOf(DualActive);
     expect(s.statesSent).toBe(sent);
   });
 });
