@@ -2,7 +2,7 @@
 import { ANY_LOOPBACK_TCP, Tasks, testLogger, waitUntil } from "@zlabs/kit/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { MdpAsyncClient } from "../internal/async-client.ts";
-import { MdpClient, MdpServiceError, MdpTimeout } from "../internal/client.ts";
+import { MdpAborted, MdpClient, MdpServiceError, MdpTimeout } from "../internal/client.ts";
 import { MajordomoBroker } from "../internal/majordomo-broker.ts";
 import { MdpWorker } from "../internal/worker.ts";
 
@@ -80,5 +80,73 @@ describe("broker, worker and clients in-process", () => {
     const c = client(broker.endpoints.endpoint, 100, 3);
     await expect(c.request("nobody", [Buffer.from("x")])).rejects.toBeInstanceOf(MdpTimeout);
     expect(c.stats.retries).toBe(2);
+  });
+
+  it("the sync client takes calls made meanwhile in turn, one request at a time", async () => {
+    const broker = await startBroker();
+    let inside = 0;
+    let most = 0;
+    const handle = async (body: Buffer[]) => {
+      most = Math.max(most, ++inside);
+      await new Promise((r) => setTimeout(r, 5));
+      inside -= 1;
+      return body;
+    };
+    startWorker(broker.endpoints.endpoint, "echo", handle);
+    startWorker(broker.endpoints.endpoint, "echo", handle);
+    await waitUntil(() => broker.workerCount() === 2, { timeoutMs: 5000, what: "two workers" });
+    const c = client(broker.endpoints.endpoint);
+    const replies = await Promise.all([1, 2, 3, 4].map((n) => c.request("echo", [Buffer.from(`${n}`)])));
+    expect(replies.map(text)).toEqual([["1"], ["2"], ["3"], ["4"]]);
+    expect(broker.counts.requests).toBe(4);
+    // Two idle workers, yet never two requests at once: the client sent each after the last reply.
+    expect(most).toBe(1);
+  });
+
+  it("a request cancelled through its signal fails with MdpAborted; closing the async client fails those in flight", async () => {
+    const broker = await startBroker();
+    const c = client(broker.endpoints.endpoint, 5000, 3);
+    const controller = new AbortController();
+    const pending = c.request("nobody", [Buffer.from("x")], controller.signal);
+    await waitUntil(() => broker.waiting === 1, { timeoutMs: 5000, what: "the request queued" });
+    controller.abort();
+    await expect(pending).rejects.toBeInstanceOf(MdpAborted);
+    const a = new MdpAsyncClient({ broker: broker.endpoints.endpoint, timeoutMs: 5000 }, log);
+    const inFlight = [a.request("nobody", [Buffer.from("y")]), a.request("nobody", [Buffer.from("z")])];
+    await waitUntil(() => broker.waiting === 3, { timeoutMs: 5000, what: "both queued" });
+    a.close();
+    for (const p of inFlight) await expect(p).rejects.toBeInstanceOf(MdpAborted);
+    expect(a.inFlight).toBe(0);
+  });
+
+  it("beyond --max-waiting a request gets the 503 error reply at once", async () => {
+    const broker = await startBroker({ maxWaiting: 2 });
+    const a = new MdpAsyncClient({ broker: broker.endpoints.endpoint, timeoutMs: 5000 }, log);
+    closers.push(() => a.close());
+    const waiting = [a.request("nobody", [Buffer.from("1")]), a.request("nobody", [Buffer.from("2")])];
+    for (const p of waiting) p.catch(() => {});
+    await waitUntil(() => broker.waiting === 2, { timeoutMs: 5000, what: "two queued" });
+    const err = await a.request("nobody", [Buffer.from("3")]).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "503", expired: false });
+    expect(err).toBeInstanceOf(MdpServiceError);
+  });
+
+  it("the async client drops a late reply whose request already timed out", async () => {
+    const broker = await startBroker();
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    startWorker(broker.endpoints.endpoint, "slow", async (body) => {
+      await held;
+      return body;
+    });
+    await waitUntil(() => broker.workerCount("slow") === 1, { timeoutMs: 5000, what: "the worker" });
+    const a = new MdpAsyncClient({ broker: broker.endpoints.endpoint, timeoutMs: 100 }, log);
+    closers.push(() => a.close());
+    await expect(a.request("slow", [Buffer.from("x")])).rejects.toBeInstanceOf(MdpTimeout);
+    release();
+    await waitUntil(() => a.stats.dropped === 1, { timeoutMs: 5000, what: "the late reply dropped" });
+    expect(a.stats).toMatchObject({ requests: 1, replies: 0, timeouts: 1 });
   });
 });
