@@ -35,15 +35,31 @@ describe("the lab's processes", () => {
     const cert = join(dir, "secure-server.key");
     const server = procs.start({ labDir, cmd: "cmd/secure-server.ts", name: "server", args: ["--bind", endpoint, "--cert", cert] });
     await server.waitForLog("waiting for the server certificate (keygen writes it)", WAIT_MS);
-    expect(await runKeygen(["--dir", dir, "secure-server"])).toBe(0);
+    expect(await runKeygen(["--dir", dir, "secure-server", "proc-client"])).toBe(0);
     await server.waitForLog("listening", WAIT_MS);
     const client = procs.start({
       labDir,
       cmd: "cmd/secure-client.ts",
       name: "client",
-      args: ["--server", endpoint, "--server-cert", cert, "--id", "proc-client", "--interval", "100", "--request-timeout", "500"],
+      args: [
+        "--server",
+        endpoint,
+        "--server-cert",
+        cert,
+        "--cert",
+        join(dir, "proc-client.key"),
+        "--id",
+        "proc-client",
+        "--interval",
+        "100",
+        "--request-timeout",
+        "500",
+      ],
     });
     await client.waitForLog("CURVE handshake ok: the server proved it holds the key", WAIT_MS);
+    // The client's own key pair came from its certificate (--cert), not a fresh one.
+    const clientPublic = (await readFile(join(dir, "proc-client.key"), "utf8")).match(/public-key = "(.{40})"/)?.[1];
+    expect(client.find("connecting over CURVE")[0]?.publicKey).toBe(clientPublic);
     await client.waitForLog(/known-bad \(Demo\.Dropper\.A\)/, WAIT_MS);
     await server.waitForLog({ msg: "known-bad file reported", client: "proc-client" }, WAIT_MS);
 
@@ -63,9 +79,11 @@ describe("the lab's processes", () => {
     expect(client.find(/^giving up/)).toEqual([]);
 
     // Secrets never reach a log: the server's secret key is in no line either process wrote.
-    const secret = (await readFile(`${cert}_secret`, "utf8")).match(/secret-key = "(.{40})"/)?.[1] as string;
-    expect(secret).toHaveLength(40);
-    for (const p of [server, again, client]) expect(p.lines.join("\n")).not.toContain(secret);
+    for (const file of [`${cert}_secret`, join(dir, "proc-client.key_secret")]) {
+      const secret = (await readFile(file, "utf8")).match(/secret-key = "(.{40})"/)?.[1] as string;
+      expect(secret).toHaveLength(40);
+      for (const p of [server, again, client]) expect(p.lines.join("\n")).not.toContain(secret);
+    }
   });
 
   it("a client with the wrong server key exits 3 with a clear error after its deadline; a plaintext client at once", async () => {
