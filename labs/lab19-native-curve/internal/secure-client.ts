@@ -94,6 +94,8 @@ export class SecureClient {
     }
     const path = this.config.serverCert;
     if (path === undefined) throw new UsageError("which server? give --server-key or --server-cert");
+    if (!(await waitForFile(path, 0)))
+      this.log.info({ path, waitMs: this.config.certWaitMs }, "waiting for the server's public certificate");
     if (!(await waitForFile(path, this.config.certWaitMs, signal))) {
       throw new UsageError(`no server certificate at ${path}: create it with keygen, or give --server-key`);
     }
