@@ -32,6 +32,16 @@ export const SERVER_NAME = "c2-server";
 export const DEMO_OPERATOR = "ops";
 export const DEMO_AGENTS = ["agent-1", "agent-2"];
 export const DEMO_STRANGER = "stranger";
+/**
+ * Certificate files are named NAME.key (and NAME.key_secret): CZMQ's zcertstore reads every file
+ * of a store, pyzmq's zmq.auth only `*.key` ones, so this name suits both.
+ */
+export const CERT_SUFFIX = ".key";
+
+/** The certificate file of NAME in a folder of certificates. */
+export function certFile(dir: string, name: string): string {
+  return join(dir, `${name}${CERT_SUFFIX}`);
+}
 
 export interface KeyLayout {
   root: string;
@@ -46,7 +56,7 @@ export interface KeyLayout {
 export function keyLayout(root: string): KeyLayout {
   return {
     root,
-    server: join(root, "server", SERVER_NAME),
+    server: certFile(join(root, "server"), SERVER_NAME),
     operators: join(root, "operators"),
     agents: join(root, "agents"),
     store: join(root, "authorized"),
@@ -80,7 +90,7 @@ async function userFacing<T>(fn: () => Promise<T>): Promise<T> {
 export async function createAgent(layout: KeyLayout, name: string, options: { admit?: boolean; force?: boolean } = {}): Promise<string> {
   await mkdir(layout.agents, { recursive: true });
   const pair = generateKeyPair();
-  await userFacing(() => writeCertificate(join(layout.agents, checkName(name)), pair, { name, role: "secure-agent" }, options));
+  await userFacing(() => writeCertificate(certFile(layout.agents, checkName(name)), pair, { name, role: "secure-agent" }, options));
   if (options.admit) await admit(layout, name);
   return pair.publicKey;
 }
@@ -103,11 +113,11 @@ export async function createOperator(layout: KeyLayout, name: string, force = fa
 /** Into the store: from agents/ (its public file only), or back from revoked/. */
 export async function admit(layout: KeyLayout, name: string): Promise<string> {
   await mkdir(layout.store, { recursive: true });
-  const target = join(layout.store, checkName(name));
-  const back = join(layout.revoked, name);
+  const target = certFile(layout.store, checkName(name));
+  const back = certFile(layout.revoked, name);
   if (await exists(back)) await rename(back, target);
   else {
-    const source = join(layout.agents, name);
+    const source = certFile(layout.agents, name);
     if (!(await exists(source))) throw new UsageError(`no certificate ${source}: create it first (cert-tool create ${name})`);
     await userFacing(() => readCertificate(source));
     await copyFile(source, target);
@@ -116,10 +126,10 @@ export async function admit(layout: KeyLayout, name: string): Promise<string> {
 }
 
 export async function revoke(layout: KeyLayout, name: string): Promise<string> {
-  const source = join(layout.store, checkName(name));
+  const source = certFile(layout.store, checkName(name));
   if (!(await exists(source))) throw new UsageError(`${name} is not in the store (${layout.store})`);
   await mkdir(layout.revoked, { recursive: true });
-  const target = join(layout.revoked, name);
+  const target = certFile(layout.revoked, name);
   await rename(source, target);
   return target;
 }
@@ -156,7 +166,7 @@ export async function demoKeys(layout: KeyLayout): Promise<string[]> {
     made.push(DEMO_OPERATOR);
   }
   for (const name of [...DEMO_AGENTS, DEMO_STRANGER]) {
-    if (await exists(join(layout.agents, `${name}_secret`))) continue;
+    if (await exists(`${certFile(layout.agents, name)}_secret`)) continue;
     await createAgent(layout, name, { admit: name !== DEMO_STRANGER });
     made.push(name);
   }
@@ -179,7 +189,7 @@ export async function runCertTool(
     case "create": {
       const key = await createAgent(layout, name as string, { admit: options.admit, force: options.force });
       print(
-        `created ${join(layout.agents, name as string)} (and _secret, mode 0600) public key ${key}${options.admit ? "; admitted" : ""}`,
+        `created ${certFile(layout.agents, name as string)} (and _secret, mode 0600) public key ${key}${options.admit ? "; admitted" : ""}`,
       );
       return 0;
     }

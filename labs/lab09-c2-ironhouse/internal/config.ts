@@ -13,7 +13,7 @@ import {
   type ServerConfig,
 } from "./c2-server.ts";
 import { AddressRules } from "./cert-store.ts";
-import { DEMO_OPERATOR, type KeyLayout, keyLayout } from "./cert-tool.ts";
+import { certFile, DEMO_OPERATOR, type KeyLayout, keyLayout } from "./cert-tool.ts";
 import { KeyFileError, MAX_COMMAND_TTL_MS, readOperator, readTrustedOperators } from "./operator.ts";
 import { type AgentConfig, HANDSHAKE_TIMEOUT_MS } from "./secure-agent.ts";
 
@@ -122,7 +122,7 @@ async function waitFor(path: string, ms: number): Promise<void> {
 
 export async function agentConfig(a: ConfigOf<typeof agentOptions>, log: Logger): Promise<AgentConfig> {
   const layout = layoutFor(a.keys);
-  const base = join(layout.agents, a.name);
+  const base = certFile(layout.agents, a.name);
   if (a.waitForKeys > 0) {
     for (const path of [`${base}_secret`, layout.server, layout.trusted]) await waitFor(path, a.waitForKeys);
   }

@@ -21,6 +21,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Dealer, Router } from "zeromq";
 import { C2Server, ZAP_DOMAIN } from "../internal/c2-server.ts";
 import { AddressRules, CertificateStore, ironhousePolicy } from "../internal/cert-store.ts";
+import { certFile } from "../internal/cert-tool.ts";
 import { readOperator } from "../internal/operator.ts";
 import { MAX_C2_BYTES } from "../internal/protocol.ts";
 import { SecureAgent } from "../internal/secure-agent.ts";
@@ -47,7 +48,7 @@ afterEach(async () => {
 
 /** A CURVE DEALER with an admitted agent's keys: what an authorised (or compromised) agent could send. */
 async function curveClient(name: string, endpoint: string): Promise<Dealer> {
-  const pair = await readKeyPair(join(keys.layout.agents, name));
+  const pair = await readKeyPair(certFile(keys.layout.agents, name));
   const dealer = jar.add(
     new Dealer({
       linger: 0,

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { createLogger } from "@zlabs/kit";
 import { readCertificate, readKeyPair } from "lab19/certificates";
-import { demoKeys, type KeyLayout, keyLayout } from "../internal/cert-tool.ts";
+import { certFile, demoKeys, type KeyLayout, keyLayout } from "../internal/cert-tool.ts";
 import { readOperator, readTrustedOperators } from "../internal/operator.ts";
 
 export interface Entry {
@@ -46,7 +46,7 @@ export async function freshKeys(): Promise<DemoKeys> {
 /** Every secret in a key folder, as it would appear in a log if it leaked (Z85, and hex of the raw bytes). */
 export async function secretsOf(layout: KeyLayout): Promise<string[]> {
   const out: string[] = [];
-  for (const base of [layout.server, ...["agent-1", "agent-2", "stranger"].map((n) => join(layout.agents, n))]) {
+  for (const base of [layout.server, ...["agent-1", "agent-2", "stranger"].map((n) => certFile(layout.agents, n))]) {
     out.push((await readKeyPair(base)).secretKey);
   }
   const op = await readOperator(join(layout.operators, "ops"));
@@ -55,7 +55,7 @@ export async function secretsOf(layout: KeyLayout): Promise<string[]> {
 }
 
 export async function agentSetup(layout: KeyLayout, name: string, server: string, extra: Record<string, unknown> = {}) {
-  const pair = await readKeyPair(join(layout.agents, name));
+  const pair = await readKeyPair(certFile(layout.agents, name));
   return {
     name,
     server,

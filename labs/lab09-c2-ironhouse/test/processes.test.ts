@@ -7,6 +7,7 @@ import { freeTcpEndpoint, ProcessPool, type RoleProcess } from "@zlabs/kit/testi
 import { readKeyPair } from "lab19/certificates";
 import { generateKeyPair, keyLabel } from "lab19/keys";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { certFile } from "../internal/cert-tool.ts";
 import { type DemoKeys, freshKeys, secretsOf } from "./helpers.ts";
 
 const labDir = fileURLToPath(new URL("..", import.meta.url));
@@ -55,7 +56,7 @@ describe("the real processes", () => {
     const stranger = agent("stranger", endpoint);
     expect(await stranger.exited).toEqual({ code: 3, signal: null });
     expect(stranger.find({ level: 50 })[0]?.msg).toMatch(/^giving up: the server refused this agent's key \(ZAP 400\)/);
-    const strangerKey = keyLabel((await readKeyPair(join(keys.layout.agents, "stranger"))).publicKey);
+    const strangerKey = keyLabel((await readKeyPair(certFile(keys.layout.agents, "stranger"))).publicKey);
     await c2.waitForLog({ msg: "ZAP denied a handshake", key: strangerKey, why: "No access: unknown key" }, WAIT);
 
     // Revocation through cert-tool: the server closes agent-2's live session; agent-2 is refused and gives up.
@@ -66,7 +67,7 @@ describe("the real processes", () => {
       args: ["revoke", "agent-2", "--keys", keys.layout.root],
     });
     expect(await tool.exited).toEqual({ code: 0, signal: null });
-    expect(tool.lines[0]).toMatch(/^revoked agent-2: moved to .*revoked\/agent-2/);
+    expect(tool.lines[0]).toMatch(/^revoked agent-2: moved to .*revoked\/agent-2\.key/);
     await c2.waitForLog(/revoked key had a live session/, WAIT);
     expect(await a2.exited).toEqual({ code: 3, signal: null });
     expect(a2.find({ level: 50 })[0]?.msg).toMatch(/ZAP 400/);
@@ -88,11 +89,13 @@ describe("the real processes", () => {
   });
 
   it("a secret key file with loose permissions is refused with one clear line, exit 2", async () => {
-    chmodSync(join(keys.layout.agents, "agent-1_secret"), 0o644);
+    chmodSync(`${certFile(keys.layout.agents, "agent-1")}_secret`, 0o644);
     const a = agent("agent-1", "tcp://127.0.0.1:1");
     expect(await a.exited).toEqual({ code: 2, signal: null });
     expect(a.lines).toEqual([
-      expect.stringMatching(/^secure-agent: .*agent-1_secret: secret certificate with mode 0644: group or others may read it; chmod 600/),
+      expect.stringMatching(
+        /^secure-agent: .*agent-1\.key_secret: secret certificate with mode 0644: group or others may read it; chmod 600/,
+      ),
     ]);
     copyFileSync(join(keys.layout.operators, "ops_secret"), join(keys.layout.operators, "loose_secret"));
     chmodSync(join(keys.layout.operators, "loose_secret"), 0o644);

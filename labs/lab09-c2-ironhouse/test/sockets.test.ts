@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Dealer, Router } from "zeromq";
 import { C2Server, ZAP_DOMAIN } from "../internal/c2-server.ts";
 import { AddressRules, CertificateStore, ironhousePolicy } from "../internal/cert-store.ts";
-import { admit, revoke } from "../internal/cert-tool.ts";
+import { admit, certFile, revoke } from "../internal/cert-tool.ts";
 import { generateOperator, readOperator, type SignedCommand, signCommand } from "../internal/operator.ts";
 import { commandFrames, decodeReply, fromAgent, unseal } from "../internal/protocol.ts";
 import { EXIT_GAVE_UP, SecureAgent } from "../internal/secure-agent.ts";
@@ -228,7 +228,7 @@ describe("the certificate store", () => {
     const changes: string[][] = [];
     const store = new CertificateStore(keys.layout.store, log, (c) => changes.push(c.removed.map((r) => r.name)));
     await store.refresh();
-    renameSync(join(keys.layout.store, "agent-1"), join(keys.layout.root, "agent-1.moved"));
+    renameSync(certFile(keys.layout.store, "agent-1"), join(keys.layout.root, "agent-1.moved"));
     await store.refresh();
     expect(changes).toEqual([["agent-1"]]);
     expect(store.size).toBe(1);

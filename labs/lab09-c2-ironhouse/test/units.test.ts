@@ -9,7 +9,7 @@ import { z85Decode, z85Encode } from "lab19/z85";
 import nacl from "tweetnacl";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AddressRules, CertificateStore, ironhousePolicy } from "../internal/cert-store.ts";
-import { admit, list, revoke, runCertTool } from "../internal/cert-tool.ts";
+import { admit, certFile, list, revoke, runCertTool } from "../internal/cert-tool.ts";
 import { checkArgs, prepareSandbox, runCommand } from "../internal/commands.ts";
 import {
   authorise,
@@ -101,8 +101,8 @@ describe("with a key folder", () => {
   it("the policy: domain, address, mechanism, then the key in the store", async () => {
     const { log } = recordingLogger("units");
     const store = new CertificateStore(keys.layout.store, log);
-    const agent1 = (await readKeyPair(join(keys.layout.agents, "agent-1"))).publicKey;
-    const stranger = (await readKeyPair(join(keys.layout.agents, "stranger"))).publicKey;
+    const agent1 = (await readKeyPair(certFile(keys.layout.agents, "agent-1"))).publicKey;
+    const stranger = (await readKeyPair(certFile(keys.layout.agents, "stranger"))).publicKey;
     const raw = (k: string) => Buffer.from((z85Decode(k) as { value: Buffer }).value);
     const policy = ironhousePolicy({ domain: "c2", store, rules: new AddressRules([], ["10.1.1.1"]) });
     expect(await policy(request({ credentials: [raw(agent1)] }))).toMatchObject({
@@ -125,7 +125,7 @@ describe("with a key folder", () => {
     const lines: string[] = [];
     const opts = { admit: true, force: false, json: false };
     await runCertTool(["create", "agent-9"], keys.layout, opts, (l) => lines.push(l));
-    expect(existsSync(join(keys.layout.store, "agent-9"))).toBe(true);
+    expect(existsSync(certFile(keys.layout.store, "agent-9"))).toBe(true);
     await expect(runCertTool(["create", "agent-9"], keys.layout, opts, () => {})).rejects.toThrow(
       /exists: not overwriting it without --force/,
     );
@@ -136,14 +136,14 @@ describe("with a key folder", () => {
     await expect(runCertTool(["revoke", "../x"], keys.layout, opts, () => {})).rejects.toThrow(/certificate name/);
     await expect(runCertTool(["frobnicate"], keys.layout, opts, () => {})).rejects.toThrow(/unknown command/);
     // Never a secret key in what it prints.
-    const secret = (await readKeyPair(join(keys.layout.agents, "agent-9"))).secretKey;
+    const secret = (await readKeyPair(certFile(keys.layout.agents, "agent-9"))).secretKey;
     expect(lines.join("\n")).not.toContain(secret);
   });
 
   it("key files with loose permissions are refused with a clear error (CURVE and operator secrets)", async () => {
     const dir = join(keys.layout.root, "loose");
     mkdirSync(dir, { recursive: true });
-    copyFileSync(join(keys.layout.agents, "agent-1_secret"), join(dir, "a_secret"));
+    copyFileSync(`${certFile(keys.layout.agents, "agent-1")}_secret`, join(dir, "a_secret"));
     chmodSync(join(dir, "a_secret"), 0o644);
     await expect(readKeyPair(join(dir, "a"))).rejects.toThrow(/mode 0644: group or others may read it; chmod 600/);
     await writeOperator(join(dir, "op"), generateOperator("op"));
