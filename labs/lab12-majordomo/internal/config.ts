@@ -7,6 +7,7 @@ import {
   HEARTBEAT_LIVENESS,
   isMmi,
   isServiceName,
+  MAX_WAITING_BYTES,
   MAX_WAITING_REQUESTS,
   RECONNECT_MS,
   REQUEST_EXPIRY_MS,
@@ -29,6 +30,10 @@ export const brokerOptions = {
     max: 86_400_000,
   }),
   maxWaiting: intOption(MAX_WAITING_REQUESTS, "most requests waiting for workers at once (more get 503)", { min: 1, max: 1_000_000 }),
+  maxWaitingMib: intOption(MAX_WAITING_BYTES / 1024 / 1024, "most MiB of request bodies waiting at once (more get 503)", {
+    min: 1,
+    max: 65_536,
+  }),
   ...heartbeat,
 } as const;
 
@@ -39,6 +44,7 @@ export function brokerConfig(a: ConfigOf<typeof brokerOptions>): BrokerConfig {
     liveness: a.liveness,
     requestExpiryMs: a.requestExpiry,
     maxWaiting: a.maxWaiting,
+    maxWaitingBytes: a.maxWaitingMib * 1024 * 1024,
   };
 }
 

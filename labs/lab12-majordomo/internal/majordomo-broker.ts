@@ -13,6 +13,7 @@ import {
   HEARTBEAT,
   isMmi,
   MAX_SERVICES,
+  MAX_WAITING_BYTES,
   MMI_FOUND,
   MMI_NOT_FOUND,
   MMI_NOT_IMPLEMENTED,
@@ -36,6 +37,8 @@ export interface BrokerConfig {
   requestExpiryMs: number;
   /** The most requests waiting for workers, over all services; beyond it a request gets "503" at once. */
   maxWaiting: number;
+  /** The most bytes of request bodies waiting, over all services (a request is up to 64 frames of 1 MiB); beyond it "503". */
+  maxWaitingBytes?: number;
   /** The largest frame the ROUTER takes; the kit's 1 MiB by default. */
   maxMessageBytes?: number;
 }
@@ -57,6 +60,8 @@ interface Request {
   since: number;
   /** Workers it has been sent to: at most 2 (the first, and one more if that one died). */
   dispatches: number;
+  /** Its body's size, counted against maxWaitingBytes while it waits. */
+  bytes: number;
 }
 
 interface Worker {
@@ -83,6 +88,8 @@ interface Service {
   expired: number;
 }
 
+const sizeOf = (body: readonly Buffer[]) => body.reduce((n, f) => n + f.length, 0);
+
 /** Most requests sent to two workers; a third death of its worker fails it (RFC 7: workers must be idempotent). */
 const MAX_DISPATCHES = 2;
 
@@ -105,6 +112,7 @@ export class MajordomoBroker {
   private readonly services = new Map<string, Service>();
   private readonly workers = new Map<string, Worker>();
   private waitingTotal = 0;
+  private waitingBytes = 0;
   readonly endpoints = { endpoint: "" };
   readonly counts = {
     requests: 0,
@@ -126,6 +134,7 @@ export class MajordomoBroker {
   };
   readonly loop: LoopStats = { received: 0, failed: 0 };
   private readonly now: () => number;
+  private readonly maxWaitingBytes: number;
 
   constructor(
     private readonly config: BrokerConfig,
@@ -133,6 +142,7 @@ export class MajordomoBroker {
     private readonly options: BrokerOptions = {},
   ) {
     this.now = options.now ?? (() => performance.now());
+    this.maxWaitingBytes = config.maxWaitingBytes ?? MAX_WAITING_BYTES;
     this.socket = new Router({ linger: 0, mandatory: true, sendTimeout: 0, ...peerLimits(config.maxMessageBytes) });
   }
 
@@ -170,7 +180,15 @@ export class MajordomoBroker {
       case "request":
         this.counts.requests += 1;
         if (isMmi(msg.service)) this.serveMmi(msg.envelope, msg.service, msg.body);
-        else this.enqueue({ envelope: msg.envelope, service: msg.service, body: msg.body, since: this.now(), dispatches: 0 });
+        else
+          this.enqueue({
+            envelope: msg.envelope,
+            service: msg.service,
+            body: msg.body,
+            since: this.now(),
+            dispatches: 0,
+            bytes: sizeOf(msg.body),
+          });
         return;
       case "ready":
         if (this.workers.has(msg.worker.toString("latin1"))) this.violation(msg.worker, "second READY");
@@ -220,12 +238,12 @@ export class MajordomoBroker {
       this.fail(request, ERROR_FAILED, `the broker serves at most ${MAX_SERVICES} services`);
       return;
     }
-    if (this.waitingTotal >= this.config.maxWaiting) {
-      this.fail(request, ERROR_FAILED, `the broker holds ${this.config.maxWaiting} waiting requests already`);
+    if (this.waitingTotal >= this.config.maxWaiting || this.waitingBytes + request.bytes > this.maxWaitingBytes) {
+      this.fail(request, ERROR_FAILED, `the broker is full (${this.waitingTotal} requests, ${this.waitingBytes} bytes waiting)`);
       return;
     }
     service.requests.push(request);
-    this.waitingTotal += 1;
+    this.hold(request);
     this.dispatch(service);
   }
 
@@ -297,6 +315,16 @@ export class MajordomoBroker {
     this.makeIdle(worker);
   }
 
+  private hold(request: Request): void {
+    this.waitingTotal += 1;
+    this.waitingBytes += request.bytes;
+  }
+
+  private release(request: Request): void {
+    this.waitingTotal -= 1;
+    this.waitingBytes -= request.bytes;
+  }
+
   private makeIdle(worker: Worker): void {
     const { service } = worker;
     service.idle.delete(worker.key);
@@ -310,7 +338,7 @@ export class MajordomoBroker {
       const worker = service.idle.values().next().value as Worker;
       service.idle.delete(worker.key);
       const request = service.requests.shift() as Request;
-      this.waitingTotal -= 1;
+      this.release(request);
       worker.current = request;
       request.dispatches += 1;
       this.toWorker(worker, brokerRequest(worker.identity, request.envelope[0] as Buffer, request.body));
@@ -351,7 +379,7 @@ export class MajordomoBroker {
     this.counts.redispatched += 1;
     request.since = this.now();
     service.requests.unshift(request);
-    this.waitingTotal += 1;
+    this.hold(request);
     // The body's first bytes, so a person can follow the request (the broker never interprets them).
     this.log.warn(
       {
@@ -403,7 +431,7 @@ export class MajordomoBroker {
       if (service.requests.some((r) => now - r.since > limit)) {
         const expired = service.requests.filter((r) => now - r.since > limit);
         service.requests = service.requests.filter((r) => now - r.since <= limit);
-        this.waitingTotal -= expired.length;
+        for (const request of expired) this.release(request);
         service.expired += expired.length;
         for (const request of expired)
           this.fail(request, ERROR_EXPIRED, `no worker of service "${service.name}" took the request within ${limit} ms`);

@@ -79,6 +79,8 @@ export const CLIENT_RETRIES = 3;
 export const REQUEST_EXPIRY_MS = 10_000;
 /** The most requests the broker holds waiting for workers, over all services. */
 export const MAX_WAITING_REQUESTS = 10_000;
+/** The most bytes of request bodies the broker holds waiting (a request may be 64 frames of 1 MiB). */
+export const MAX_WAITING_BYTES = 256 * 1024 * 1024;
 /** The most services the broker keeps a record of (a client names them: this bounds what it can make us allocate). */
 export const MAX_SERVICES = 1000;
 

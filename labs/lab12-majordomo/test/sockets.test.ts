@@ -131,6 +131,16 @@ describe("broker, worker and clients in-process", () => {
     expect(err).toBeInstanceOf(MdpServiceError);
   });
 
+  it("beyond the waiting bytes bound too", async () => {
+    const broker = await startBroker({ maxWaitingBytes: 100 });
+    const a = new MdpAsyncClient({ broker: broker.endpoints.endpoint, timeoutMs: 5000 }, log);
+    closers.push(() => a.close());
+    a.request("nobody", [Buffer.alloc(60)]).catch(() => {});
+    await waitUntil(() => broker.waiting === 1, { timeoutMs: 5000, what: "one queued" });
+    const err = await a.request("nobody", [Buffer.alloc(60)]).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "503", reason: expect.stringMatching(/full \(1 requests, 60 bytes waiting\)/) });
+  });
+
   it("the async client drops a late reply whose request already timed out", async () => {
     const broker = await startBroker();
     let release: () => void = () => {};
