@@ -10,6 +10,13 @@ const STREAMS = [
   { size: 64 * 1024, count: Number(process.env.BENCH_LARGE ?? 3_000) },
 ];
 const HANDSHAKES = Number(process.env.BENCH_HANDSHAKES ?? 300);
+/** Each figure is the median of this many runs, plain and CURVE interleaved (a shared machine is noisy). */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
 
 const server = generateKeyPair();
 const client = generateKeyPair();
@@ -18,7 +25,7 @@ const serverOptions = (mode: Mode) => (mode === "curve" ? { curveServer: true, c
 const clientOptions = (mode: Mode) =>
   mode === "curve" ? { curveServerKey: server.publicKey, curvePublicKey: client.publicKey, curveSecretKey: client.secretKey } : {};
 
-async function stream(mode: Mode, size: number, count: number): Promise<{ perSec: number; mbPerSec: number }> {
+async function stream(mode: Mode, size: number, count: number): Promise<{ perSec: number }> {
   const pull = new zmq.Pull({ linger: 0, receiveHighWaterMark: 10_000, ...serverOptions(mode) });
   await pull.bind("tcp://127.0.0.1:*");
   const push = new zmq.Push({ linger: 0, sendHighWaterMark: 10_000, ...clientOptions(mode) });
@@ -36,7 +43,7 @@ async function stream(mode: Mode, size: number, count: number): Promise<{ perSec
   const seconds = (performance.now() - start) / 1000;
   push.close();
   pull.close();
-  return { perSec: count / seconds, mbPerSec: (count * size) / seconds / 1e6 };
+  return { perSec: count / seconds };
 }
 
 async function handshakes(mode: Mode, count: number): Promise<number> {
@@ -62,19 +69,27 @@ async function handshakes(mode: Mode, count: number): Promise<number> {
 const fmt = (x: number, digits = 0) => x.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const label = (size: number) => (size >= 1024 ? `${size / 1024} KiB` : `${size} B`);
 
-console.log(`lab19 bench: libzmq ${zmq.version}, Node ${process.version}, loopback TCP, one PUSH -> one PULL`);
+console.log(`lab19 bench: libzmq ${zmq.version}, Node ${process.version}, loopback TCP, one PUSH -> one PULL, median of ${ROUNDS} runs`);
 console.log("");
 console.log("| messages | count | plain msg/s | CURVE msg/s | plain MB/s | CURVE MB/s | CURVE / plain |");
 console.log("|---|---:|---:|---:|---:|---:|---:|");
 for (const { size, count } of STREAMS) {
-  const plain = await stream("plain", size, count);
-  const curve = await stream("curve", size, count);
+  const runs: Record<Mode, number[]> = { plain: [], curve: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const mode of ["plain", "curve"] as const) runs[mode].push((await stream(mode, size, count)).perSec);
+  }
+  const plain = { perSec: median(runs.plain), mbPerSec: (median(runs.plain) * size) / 1e6 };
+  const curve = { perSec: median(runs.curve), mbPerSec: (median(runs.curve) * size) / 1e6 };
   console.log(
     `| ${label(size)} | ${fmt(count)} | ${fmt(plain.perSec)} | ${fmt(curve.perSec)} | ${fmt(plain.mbPerSec, 1)} | ${fmt(curve.mbPerSec, 1)} | ${fmt(curve.perSec / plain.perSec, 2)} |`,
   );
 }
-const plainHs = await handshakes("plain", HANDSHAKES);
-const curveHs = await handshakes("curve", HANDSHAKES);
+const hs: Record<Mode, number[]> = { plain: [], curve: [] };
+for (let round = 0; round < ROUNDS; round++) {
+  for (const mode of ["plain", "curve"] as const) hs[mode].push(await handshakes(mode, HANDSHAKES));
+}
+const plainHs = median(hs.plain);
+const curveHs = median(hs.curve);
 console.log("");
 console.log("| connections, one after another | count | plain (NULL) /s | CURVE /s | CURVE / plain |");
 console.log("|---|---:|---:|---:|---:|");
