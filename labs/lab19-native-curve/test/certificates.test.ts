@@ -190,3 +190,72 @@ print(zmq.auth.load_certificate(sec)[1].decode())`;
     expect([...store.keys()]).toEqual([publicCert.publicKey]);
   });
 });
+
+/** CZMQ itself (Debian's libczmq4), through ctypes: the reference for the zcert format. */
+const hasCzmq = hasPyzmq() && spawnSync(PYTHON, ["-c", "import ctypes; ctypes.CDLL('libczmq.so.4')"], { stdio: "ignore" }).status === 0;
+const CZMQ = `
+import ctypes, json, sys
+c = ctypes.CDLL("libczmq.so.4")
+for name, res, args in [
+    ("zcert_load", ctypes.c_void_p, [ctypes.c_char_p]),
+    ("zcert_public_txt", ctypes.c_char_p, [ctypes.c_void_p]),
+    ("zcert_secret_txt", ctypes.c_char_p, [ctypes.c_void_p]),
+    ("zcert_meta", ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_char_p]),
+    ("zcert_new", ctypes.c_void_p, []),
+    ("zcert_set_meta", None, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p]),
+    ("zcert_save", ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p]),
+    ("zcertstore_new", ctypes.c_void_p, [ctypes.c_char_p]),
+    ("zcertstore_lookup", ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_char_p]),
+]:
+    f = getattr(c, name); f.restype = res; f.argtypes = args
+txt = lambda p: p.decode() if p else None
+ours, store_dir, theirs = sys.argv[1:4]
+cert = c.zcert_load(ours.encode())
+store = c.zcertstore_new(store_dir.encode())
+new = c.zcert_new()
+c.zcert_set_meta(new, b"name", b"%s", b"czmq peer")
+c.zcert_set_meta(new, b"email", b"%s", b"czmq@example.org")
+print(json.dumps({
+    "public": txt(c.zcert_public_txt(cert)), "secret": txt(c.zcert_secret_txt(cert)),
+    "name": txt(c.zcert_meta(cert, b"name")), "email": txt(c.zcert_meta(cert, b"email")),
+    "inStore": bool(c.zcertstore_lookup(store, c.zcert_public_txt(cert))),
+    "saved": c.zcert_save(new, theirs.encode()),
+}))`;
+
+describe.skipIf(!hasCzmq)("zcert files with CZMQ (libczmq4 through ctypes)", () => {
+  it("CZMQ's zcert_load and zcertstore read ours; zcert_save writes what we write, byte for byte after the first comment", async () => {
+    const pair = generateKeyPair();
+    const store = join(dir, "store");
+    const { mkdir } = await import("node:fs/promises");
+    await mkdir(store);
+    const base = join(store, "ours.key");
+    await writeCertificate(base, pair, { name: "ours", email: "ops@example.org" });
+    const theirs = join(dir, "theirs.cert");
+    const run = spawnSync(PYTHON, ["-c", CZMQ, base, store, theirs], { encoding: "utf8" });
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual({
+      public: pair.publicKey,
+      secret: pair.secretKey, // zcert_load prefers the _secret file
+      name: "ours",
+      email: "ops@example.org",
+      inStore: true,
+      saved: 0,
+    });
+
+    expect((await stat(`${theirs}_secret`)).mode & 0o777).toBe(0o600);
+    const secret = await readCertificate(`${theirs}_secret`);
+    const publicCert = await readCertificate(theirs);
+    expect(secret.publicKey).toBe(publicCert.publicKey);
+    expect(secret.metadata).toEqual({ name: "czmq peer", email: "czmq@example.org" });
+    const theirPair = { publicKey: secret.publicKey, secretKey: secret.secretKey as string };
+    const withoutFirstLine = (text: string) => text.split("\n").slice(1).join("\n");
+    for (const [kind, path] of [
+      ["public", theirs],
+      ["secret", `${theirs}_secret`],
+    ] as const) {
+      const czmqText = await readFile(path, "utf8");
+      expect(czmqText.split("\n")[0]).toMatch(/^# {3}\*{4} {2}Generated on \d{4}-\d\d-\d\d \d\d:\d\d:\d\d by CZMQ {2}\*{4}$/);
+      expect(withoutFirstLine(formatCertificate(kind, theirPair, secret.metadata))).toBe(withoutFirstLine(czmqText));
+    }
+  });
+});
