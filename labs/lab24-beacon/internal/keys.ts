@@ -9,7 +9,7 @@ import { UsageError } from "@zlabs/kit";
 import { CertificateError, readCertificate, readKeyPair, SECRET_SUFFIX, writeCertificate } from "lab19/certificates";
 import { type CurveKeyPair, generateKeyPair, isZ85Key } from "lab19/keys";
 import { z85Decode, z85Encode } from "lab19/z85";
-import nacl from "tweetnacl";
+import { newSeed, type SigningKey, signingKeyFromSeed } from "./signing.ts";
 
 const certError = (err: unknown): never => {
   if (err instanceof CertificateError) throw new UsageError(err.message);
@@ -49,7 +49,7 @@ export function keyFromFlag(text: string, flag: string): Buffer {
 }
 
 /** Reads the fleet's signing seed; refuses a file others may read, as ssh refuses a loose private key. */
-export async function readSigningKey(path: string): Promise<nacl.SignKeyPair> {
+export async function readSigningKey(path: string): Promise<SigningKey> {
   let text: string;
   try {
     const info = await stat(path);
@@ -62,12 +62,12 @@ export async function readSigningKey(path: string): Promise<nacl.SignKeyPair> {
   }
   const seed = z85Decode(text);
   if (!isZ85Key(text) || !seed.ok) throw new UsageError(`${path}: not a signing key (40 Z85 characters)`);
-  return nacl.sign.keyPair.fromSeed(seed.value);
+  return signingKeyFromSeed(seed.value);
 }
 
 /** Writes a new signing seed (mode 0600, never over an existing file) and returns the verify key scanners are given, in Z85. */
 export async function writeSigningKey(path: string): Promise<string> {
-  const seed = nacl.randomBytes(32);
+  const seed = newSeed();
   await mkdir(dirname(path), { recursive: true });
   try {
     await writeFile(path, `${z85Encode(seed)}\n`, { mode: 0o600, flag: "wx" });
@@ -76,5 +76,5 @@ export async function writeSigningKey(path: string): Promise<string> {
     throw new UsageError(code === "EEXIST" ? `${path} exists: not overwriting a signing key` : `${path}: ${code ?? String(err)}`);
   }
   await chmod(path, 0o600);
-  return z85Encode(nacl.sign.keyPair.fromSeed(seed).publicKey);
+  return z85Encode(signingKeyFromSeed(seed).publicKey);
 }

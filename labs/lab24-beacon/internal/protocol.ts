@@ -18,8 +18,10 @@
  * One decoder per socket: decodeBeacon (the UDP socket), decodeRequest (the device's REP),
  * decodeReply (the scanner's REQ). Each returns a tagged union or a Checked value with a reason.
  */
+
+import type { KeyObject } from "node:crypto";
 import { type Checked, decodeMap, encode, isInt, isText, ok, refuse } from "@zlabs/kit";
-import nacl from "tweetnacl";
+import { type SigningKey, signBytes, verifyBytes } from "./signing.ts";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -72,15 +74,12 @@ export function encodeBeacon(b: { uuid: Buffer; port: number; key?: Buffer }): B
   return out;
 }
 
-/**
- * A v3 beacon with the stamp and an Ed25519 signature over both. `secretKey` is tweetnacl's 64-octet
- * signing key (seed and public half).
- */
-export function encodeSignedBeacon(b: { uuid: Buffer; port: number; key: Buffer }, stamp: number, secretKey: Uint8Array): Buffer {
+/** A v3 beacon with the stamp and an Ed25519 signature over both, by the fleet's key. */
+export function encodeSignedBeacon(b: { uuid: Buffer; port: number; key: Buffer }, stamp: number, fleet: SigningKey): Buffer {
   const message = Buffer.alloc(SIGNED_BYTES);
   encodeBeacon(b).copy(message, 0);
   message.writeBigUInt64BE(BigInt(stamp), BEACON_V3_BYTES);
-  return Buffer.concat([message, Buffer.from(nacl.sign.detached(message, secretKey))]);
+  return Buffer.concat([message, signBytes(message, fleet)]);
 }
 
 /** One datagram from the beacon port, checked octet by octet. */
@@ -113,8 +112,8 @@ export function decodeBeacon(datagram: Buffer): BeaconFrame {
 }
 
 /** Whether a signed beacon's signature is the fleet's. */
-export function signatureValid(signed: NonNullable<Beacon["signed"]>, verifyKey: Uint8Array): boolean {
-  return nacl.sign.detached.verify(signed.message, signed.signature, verifyKey);
+export function signatureValid(signed: NonNullable<Beacon["signed"]>, verifyKey: KeyObject): boolean {
+  return verifyBytes(signed.message, signed.signature, verifyKey);
 }
 
 /** A uuid as text (32 hex digits), the key of every table. */

@@ -4,7 +4,6 @@ import { bindAll, type Logger, type LoopStats, pause, peerLimits, receiveLoop, r
 import type { CurveKeyPair } from "lab19/keys";
 import { keyLabel } from "lab19/keys";
 import { z85Decode, z85Encode } from "lab19/z85";
-import type nacl from "tweetnacl";
 import { Reply } from "zeromq";
 import { BeaconSocket, type BeaconSocketConfig } from "./beacon.ts";
 import { Drops } from "./drops.ts";
@@ -21,6 +20,7 @@ import {
   PROTOCOL_VERSION,
   UUID_BYTES,
 } from "./protocol.ts";
+import type { SigningKey } from "./signing.ts";
 import { type DeviceSnapshot, deviceView, VIEW_MS } from "./view.ts";
 
 /** How long an impostor waits for the certificate of the device it impersonates to appear. */
@@ -67,7 +67,7 @@ export class SecureDevice {
   private pair: CurveKeyPair | undefined;
   /** The key the beacon advertises: its own, or the one it impersonates. */
   private advertised: Buffer | undefined;
-  private signing: nacl.SignKeyPair | undefined;
+  private signing: SigningKey | undefined;
   endpoint = "";
   port = 0;
   beaconsSent = 0;
@@ -191,7 +191,7 @@ export class SecureDevice {
   private async beacon(port: number): Promise<void> {
     const key = this.advertised as Buffer;
     const bytes = this.signing
-      ? encodeSignedBeacon({ uuid: this.uuid, port, key }, this.stamp(), this.signing.secretKey)
+      ? encodeSignedBeacon({ uuid: this.uuid, port, key }, this.stamp(), this.signing)
       : encodeBeacon({ uuid: this.uuid, port, key });
     try {
       await this.udp.send(bytes);

@@ -12,11 +12,13 @@
  * Either way the CURVE handshake then proves the endpoint holds the secret key of the advertised
  * public key; a rogue endpoint cannot complete it (see channel.ts).
  */
+
+import type { KeyObject } from "node:crypto";
 import { type Logger, UsageError } from "@zlabs/kit";
 import { readPublicKeys } from "lab19/certificates";
 import { z85Encode } from "lab19/z85";
-import nacl from "tweetnacl";
 import { type Beacon, signatureValid, uuidText } from "./protocol.ts";
+import { verifyKeyFrom } from "./signing.ts";
 
 /** How far a signed beacon's stamp may be from the scanner's clock. */
 export const MAX_SKEW_MS = 30_000;
@@ -73,17 +75,22 @@ export type Verdict = { ok: true; signed: boolean } | { ok: false; reason: "bad 
 
 /**
  * Signature and replay checks for signed beacons. Without a verify key a signed beacon counts as
- * unsigned (its trailer proves nothing to a scanner that cannot check it).
+ * unsigned (its trailer proves nothing to a scanner that cannot check it). The cheap checks come
+ * first (the stamp's age, then whether it is newer than the last one from that uuid), so only a
+ * fresh stamp costs a signature check; the last stamp is recorded only once the signature holds.
  */
 export class BeaconVerifier {
   private readonly lastStamp = new Map<string, number>();
+  private readonly verifyKey: KeyObject | undefined;
 
   constructor(
-    private readonly verifyKey: Uint8Array | undefined,
+    verifyKey: Uint8Array | undefined,
     private readonly maxSkewMs = MAX_SKEW_MS,
     /** Wall-clock ms: stamps are compared across hosts. */
     private readonly clock: () => number = () => Date.now(),
-  ) {}
+  ) {
+    this.verifyKey = verifyKey ? verifyKeyFrom(verifyKey) : undefined;
+  }
 
   get enabled(): boolean {
     return this.verifyKey !== undefined;
@@ -91,21 +98,16 @@ export class BeaconVerifier {
 
   check(beacon: Beacon): Verdict {
     if (!beacon.signed || !this.verifyKey) return { ok: true, signed: false };
-    if (!signatureValid(beacon.signed, this.verifyKey)) return { ok: false, reason: "bad signature" };
     const stamp = beacon.signed.stamp;
     if (Math.abs(this.clock() - stamp) > this.maxSkewMs) return { ok: false, reason: "stale stamp" };
     const id = uuidText(beacon.uuid);
     const last = this.lastStamp.get(id);
     if (last !== undefined && stamp <= last) return { ok: false, reason: "replayed" };
+    if (!signatureValid(beacon.signed, this.verifyKey)) return { ok: false, reason: "bad signature" };
     // Delete and set: the Map's first entry is then the uuid heard longest ago, forgotten first.
     this.lastStamp.delete(id);
     this.lastStamp.set(id, stamp);
     if (this.lastStamp.size > MAX_STAMPS) this.lastStamp.delete(this.lastStamp.keys().next().value as string);
     return { ok: true, signed: true };
   }
-}
-
-/** The fleet's signing pair from its 32-octet seed (the secret a device holds). */
-export function signingPair(seed: Uint8Array): nacl.SignKeyPair {
-  return nacl.sign.keyPair.fromSeed(seed);
 }

@@ -18,6 +18,7 @@ import { generateKeyPair } from "lab19/keys";
 import { z85Decode } from "lab19/z85";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Dealer, Request, Router } from "zeromq";
+import { writeSigningKey } from "../internal/keys.ts";
 import { decodeReply, encodeBeacon, encodeRequest, MAX_CALL_BYTES } from "../internal/protocol.ts";
 import { BROADCAST, freeUdpPort, tempDir } from "./helpers.ts";
 
@@ -61,32 +62,49 @@ async function probe(endpoint: string, serverKey: string): Promise<void> {
   if (!reply.ok || reply.value.seq !== 42) throw new Error(`the probe got ${JSON.stringify(reply)}`);
 }
 
-/** Hostile datagrams for the beacon port, from a seed. */
-function hostileDatagrams(count: number, seed: number, victim: Buffer): { datagram: Buffer; kind: string }[] {
+/**
+ * Hostile datagrams for the beacon port, from a seed, each with who must refuse it: both roles, or
+ * only the scanner (it checks signatures; to a device a signed-size beacon is a v3 beacon with a
+ * trailer it does not read, from a node it merely hears).
+ */
+type Hostile = { datagram: Buffer; kind: string; refusedBy: "both" | "scanner" | "none" };
+
+function hostileDatagrams(count: number, seed: number, victim: Buffer): Hostile[] {
   const rnd = seededRandom(seed);
   const int = (n: number) => Math.floor(rnd() * n);
   const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
   const valid = () => encodeBeacon({ uuid: bytes(16), port: 1 + int(65535), key: bytes(32) });
-  const kinds: [string, () => Buffer][] = [
-    ["random", () => bytes(int(300))],
-    ["empty", () => Buffer.alloc(0)],
-    ["truncated", () => valid().subarray(0, int(54))],
-    ["too long", () => Buffer.concat([valid(), bytes(1 + int(100))])],
-    ["wrong header", () => Buffer.concat([bytes(3), valid().subarray(3)])],
-    ["wrong version", () => Buffer.concat([Buffer.from([0x5a, 0x52, 0x45, [0, 2, 4, 0xff][int(4)] as number]), valid().subarray(4)])],
-    ["v1 size as v3", () => Buffer.concat([Buffer.from([0x5a, 0x52, 0x45, 3]), bytes(18)])],
-    ["signed size, bad signature", () => Buffer.concat([valid(), bytes(72)])],
-    ["signed size, huge stamp", () => Buffer.concat([valid(), Buffer.alloc(8, 0xff), bytes(64)])],
-    ["spoofed leave of the victim", () => encodeBeacon({ uuid: victim, port: 0, key: bytes(32) })],
-    ["v1 downgrade of the victim", () => encodeBeacon({ uuid: victim, port: 1 + int(65535) })],
-    ["leave from nobody", () => encodeBeacon({ uuid: bytes(16), port: 0, key: bytes(32) })],
+  const stamp = (ms: number) => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64BE(BigInt(ms));
+    return b;
+  };
+  const kinds: [string, Hostile["refusedBy"], () => Buffer][] = [
+    ["random", "both", () => bytes(int(300))],
+    ["empty", "both", () => Buffer.alloc(0)],
+    ["truncated", "both", () => valid().subarray(0, int(54))],
+    ["too long", "both", () => Buffer.concat([valid(), bytes(1 + int(60))])],
+    ["wrong header", "both", () => Buffer.concat([bytes(3), valid().subarray(3)])],
+    [
+      "wrong version",
+      "both",
+      () => Buffer.concat([Buffer.from([0x5a, 0x52, 0x45, [0, 2, 4, 0xff][int(4)] as number]), valid().subarray(4)]),
+    ],
+    ["v1 size as v3", "both", () => Buffer.concat([Buffer.from([0x5a, 0x52, 0x45, 3]), bytes(18)])],
+    ["signed size, huge stamp", "both", () => Buffer.concat([valid(), Buffer.alloc(8, 0xff), bytes(64)])],
+    ["spoofed leave of the victim", "both", () => encodeBeacon({ uuid: victim, port: 0, key: bytes(32) })],
+    ["v1 downgrade of the victim", "both", () => encodeBeacon({ uuid: victim, port: 1 + int(65535) })],
+    ["leave from nobody", "both", () => encodeBeacon({ uuid: bytes(16), port: 0, key: bytes(32) })],
+    // A fresh stamp and a forged signature: the one kind that costs the scanner a signature check.
+    ["fresh stamp, forged signature", "scanner", () => Buffer.concat([valid(), stamp(Date.now()), bytes(64)])],
+    ["old stamp, forged signature", "scanner", () => Buffer.concat([valid(), stamp(Date.now() - 3_600_000), bytes(64)])],
   ];
-  // Made-up nodes (valid beacons, fresh uuids) only now and then: each is a "device joined" line.
-  return Array.from({ length: count }, (_, i) => {
-    if (i % 50 === 0) return { datagram: valid(), kind: "made-up node" };
-    if (i % 100 === 25) return { datagram: Buffer.alloc(20_000 + int(40_000), int(256)), kind: "huge" };
-    const [kind, make] = kinds[int(kinds.length)] as [string, () => Buffer];
-    return { datagram: make(), kind };
+  return Array.from({ length: count }, (_, i): Hostile => {
+    // Made-up nodes (valid beacons, fresh uuids) only now and then: each is a "device joined" line.
+    if (i % 50 === 0) return { datagram: valid(), kind: "made-up node", refusedBy: "none" };
+    if (i % 100 === 25) return { datagram: Buffer.alloc(20_000 + int(40_000), int(256)), kind: "huge", refusedBy: "both" };
+    const [kind, refusedBy, make] = kinds[int(kinds.length)] as [string, Hostile["refusedBy"], () => Buffer];
+    return { datagram: make(), kind, refusedBy };
   });
 }
 
@@ -95,25 +113,33 @@ function hostileDatagrams(count: number, seed: number, victim: Buffer): { datagr
  * reached what was sent, or stopped moving for a moment): a flood faster than a loaded machine
  * reads would only measure the kernel's socket buffers, which drop what overflows them.
  */
-async function sendPaced(port: number, fuzz: { datagram: Buffer; kind: string }[], counters: (() => number)[]): Promise<void> {
+async function sendPaced(
+  port: number,
+  fuzz: Hostile[],
+  receivers: { count: () => number; refuses: (h: Hostile) => boolean }[],
+): Promise<void> {
   const socket = createSocket("udp4");
   await new Promise<void>((r) => socket.bind(0, () => r()));
   socket.setBroadcast(true);
-  const base = counters.map((c) => c());
-  let expected = 0;
+  const base = receivers.map((r) => r.count());
+  const expected = receivers.map(() => 0);
   try {
     for (let i = 0; i < fuzz.length; i += BATCH) {
-      for (const { datagram, kind } of fuzz.slice(i, i + BATCH)) {
-        await new Promise<void>((resolve, reject) => socket.send(datagram, port, BROADCAST, (err) => (err ? reject(err) : resolve())));
-        if (kind !== "made-up node") expected += 1;
+      for (const hostile of fuzz.slice(i, i + BATCH)) {
+        await new Promise<void>((resolve, reject) =>
+          socket.send(hostile.datagram, port, BROADCAST, (err) => (err ? reject(err) : resolve())),
+        );
+        receivers.forEach((r, n) => {
+          if (r.refuses(hostile)) expected[n] = (expected[n] as number) + 1;
+        });
       }
-      let last = -1;
+      let last = "";
       let still = performance.now();
       await waitUntil(
         () => {
-          const seen = Math.min(...counters.map((c, n) => c() - (base[n] as number)));
-          if (seen !== last) [last, still] = [seen, performance.now()];
-          return seen >= expected || performance.now() - still > 500;
+          const seen = receivers.map((r, n) => r.count() - (base[n] as number));
+          if (seen.join() !== last) [last, still] = [seen.join(), performance.now()];
+          return seen.every((c, n) => c >= (expected[n] as number)) || performance.now() - still > 500;
         },
         { timeoutMs: WAIT_MS, what: "the receivers to catch up", everyMs: 20 },
       );
@@ -126,28 +152,43 @@ async function sendPaced(port: number, fuzz: { datagram: Buffer; kind: string }[
 const BATCH = 50;
 
 describe("fuzzing the beacon port", () => {
-  it("1,200 hostile datagrams at the port the device and the scanner share: both count them, stay up and keep working", async () => {
+  it("1,200 hostile datagrams at the port the device and the scanner share: each counts what it refuses, both stay up and keep working", async () => {
     const port = await freeUdpPort();
     const { device, endpoint, serverKey } = await startDevice(port, "fuzzed");
     const scanner = procs.start({
       labDir,
       cmd: "cmd/network-scanner.ts",
       name: "scanner",
-      args: ["--pinned", join(tmp.dir, "pinned"), "--beacon-port", String(port), "--poll", "200", ...FAST],
+      args: [
+        "--pinned",
+        join(tmp.dir, "pinned"),
+        "--verify-key",
+        await writeSigningKey(join(tmp.dir, `fleet-${port}.key`)),
+        "--beacon-port",
+        String(port),
+        "--poll",
+        "200",
+        ...FAST,
+      ],
     });
     await scanner.waitForLog({ msg: "device named itself over CURVE", name: "fuzzed" }, WAIT_MS);
     const uuid = Buffer.from((device.find("beaconing")[0]?.uuid as string) ?? "", "hex");
     const fuzz = hostileDatagrams(1200, 24, uuid);
-    const refused = fuzz.filter((f) => f.kind !== "made-up node").length;
     const counted = (p: RoleProcess) => p.find("datagram dropped").length;
-    await sendPaced(port, fuzz, [() => counted(scanner), () => counted(device)]);
+    const forScanner = fuzz.filter((h) => h.refusedBy !== "none").length;
+    const forDevice = fuzz.filter((h) => h.refusedBy === "both").length;
+    await sendPaced(port, fuzz, [
+      { count: () => counted(scanner), refuses: (h) => h.refusedBy !== "none" },
+      { count: () => counted(device), refuses: (h) => h.refusedBy === "both" },
+    ]);
     // Paced, loopback UDP loses next to nothing; a few lost on a very busy machine are allowed for.
-    await waitUntil(() => counted(scanner) >= refused * 0.9 && counted(device) >= refused * 0.9, {
+    await waitUntil(() => counted(scanner) >= forScanner * 0.95 && counted(device) >= forDevice * 0.95, {
       timeoutMs: WAIT_MS,
-      what: `about ${refused} drops counted by both`,
+      what: `${forScanner} drops counted by the scanner and ${forDevice} by the device`,
     }).catch((err: Error) => {
       throw new Error(`${err.message}: the scanner counted ${counted(scanner)}, the device ${counted(device)}`);
     });
+    expect(scanner.find(({ msg, reason }) => msg === "datagram dropped" && reason === "bad signature").length).toBeGreaterThan(20);
     for (const p of [device, scanner]) {
       expect(p.running).toBe(true);
       expect(rssMiB(p.pid as number)).toBeLessThan(MAX_RSS_MIB);

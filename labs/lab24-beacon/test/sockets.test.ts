@@ -6,13 +6,13 @@ import { join } from "node:path";
 import { ANY_LOOPBACK_TCP, SocketJar, Tasks, testLogger, waitUntil } from "@zlabs/kit/testing";
 import { readKeyPair } from "lab19/certificates";
 import { z85Decode } from "lab19/z85";
-import nacl from "tweetnacl";
 import { afterEach, describe, expect, it } from "vitest";
 import { capability, Reply } from "zeromq";
 import { readSigningKey, writeSigningKey } from "../internal/keys.ts";
 import { NetworkScanner } from "../internal/network-scanner.ts";
 import { decodeBeacon, decodeRequest, encodeBeacon, encodeReply, encodeSignedBeacon } from "../internal/protocol.ts";
 import { SecureDevice } from "../internal/secure-device.ts";
+import { newSeed, signingKeyFromSeed } from "../internal/signing.ts";
 import type { DeviceRow } from "../internal/view.ts";
 import { deviceConfig, freeUdpPort, Recorder, Sender, scannerConfig, tempDir } from "./helpers.ts";
 
@@ -188,15 +188,11 @@ describe("trust", () => {
     const forged = encodeSignedBeacon(
       { uuid: device.uuid, port: 1, key: beacon.beacon.key },
       Date.now() + 5,
-      nacl.sign.keyPair().secretKey,
+      signingKeyFromSeed(newSeed()),
     );
     await sender.send(forged);
     const fleet = await readSigningKey(keyFile);
-    const stale = encodeSignedBeacon(
-      { uuid: device.uuid, port: device.port, key: beacon.beacon.key },
-      Date.now() - 120_000,
-      fleet.secretKey,
-    );
+    const stale = encodeSignedBeacon({ uuid: device.uuid, port: device.port, key: beacon.beacon.key }, Date.now() - 120_000, fleet);
     await sender.send(stale);
     await sender.send(encodeBeacon({ uuid: device.uuid, port: 1, key: beacon.beacon.key })); // unsigned: a downgrade
     await waitUntil(

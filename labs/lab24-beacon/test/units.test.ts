@@ -17,6 +17,7 @@ import {
   encodeRequest,
   encodeSignedBeacon,
 } from "../internal/protocol.ts";
+import { newSeed, signingKeyFromSeed } from "../internal/signing.ts";
 import { BeaconVerifier } from "../internal/trust.ts";
 
 const uuid = Buffer.from("00112233445566778899aabbccddeeff", "hex");
@@ -45,12 +46,13 @@ describe("the ZRE beacon", () => {
   });
 
   it("a signed v3 beacon is 126 octets: the 54, a u64 stamp, an Ed25519 signature over both", () => {
-    const fleet = nacl.sign.keyPair();
-    const bytes = encodeSignedBeacon({ uuid, port: 40000, key }, 1_780_000_000_123, fleet.secretKey);
+    const fleet = signingKeyFromSeed(newSeed());
+    const bytes = encodeSignedBeacon({ uuid, port: 40000, key }, 1_780_000_000_123, fleet);
     expect(bytes.length).toBe(BEACON_SIGNED_BYTES);
     expect(bytes.readBigUInt64BE(54)).toBe(1_780_000_000_123n);
     const b = beaconOf(bytes);
     expect(b).toMatchObject({ version: 3, port: 40000, key, signed: { stamp: 1_780_000_000_123 } });
+    // Any Ed25519 implementation checks it: tweetnacl does, with the raw verify key.
     expect(nacl.sign.detached.verify(bytes.subarray(0, 62), bytes.subarray(62), fleet.publicKey)).toBe(true);
   });
 
@@ -164,9 +166,9 @@ describe("the peer table", () => {
 });
 
 describe("signed beacons: signature and replay", () => {
-  const fleet = nacl.sign.keyPair();
+  const fleet = signingKeyFromSeed(newSeed());
   const now = 1_780_000_000_000;
-  const signed = (stamp: number, secret = fleet.secretKey) => beaconOf(encodeSignedBeacon({ uuid, port: 4000, key }, stamp, secret));
+  const signed = (stamp: number, by = fleet) => beaconOf(encodeSignedBeacon({ uuid, port: 4000, key }, stamp, by));
 
   it("takes a fresh stamp once, refuses it again (a replay), an older one, a stale one and a forged one", () => {
     const verifier = new BeaconVerifier(fleet.publicKey, 30_000, () => now);
@@ -176,10 +178,20 @@ describe("signed beacons: signature and replay", () => {
     expect(verifier.check(signed(now + 1))).toEqual({ ok: true, signed: true });
     expect(verifier.check(signed(now - 30_001))).toEqual({ ok: false, reason: "stale stamp" });
     expect(verifier.check(signed(now + 30_001))).toEqual({ ok: false, reason: "stale stamp" });
-    expect(verifier.check(signed(now + 2, nacl.sign.keyPair().secretKey))).toEqual({ ok: false, reason: "bad signature" });
-    const tampered = encodeSignedBeacon({ uuid, port: 4000, key }, now + 3, fleet.secretKey);
+    expect(verifier.check(signed(now + 2, signingKeyFromSeed(newSeed())))).toEqual({ ok: false, reason: "bad signature" });
+    const tampered = encodeSignedBeacon({ uuid, port: 4000, key }, now + 3, fleet);
     tampered.writeUInt16BE(4001, 20); // the port changed after signing
     expect(verifier.check(beaconOf(tampered))).toEqual({ ok: false, reason: "bad signature" });
+  });
+
+  it("signs as tweetnacl does (Ed25519 is deterministic): the same seed, the same key and signature", () => {
+    const seed = newSeed();
+    const ours = signingKeyFromSeed(seed);
+    const theirs = nacl.sign.keyPair.fromSeed(seed);
+    expect(ours.publicKey).toEqual(Buffer.from(theirs.publicKey));
+    expect(encodeSignedBeacon({ uuid, port: 1, key }, 5, ours).subarray(62)).toEqual(
+      Buffer.from(nacl.sign.detached(encodeSignedBeacon({ uuid, port: 1, key }, 5, ours).subarray(0, 62), theirs.secretKey)),
+    );
   });
 
   it("an unsigned beacon passes as unsigned; without a verify key a signature proves nothing", () => {
