@@ -1,4 +1,3 @@
-import { closeSync, fsyncSync, openSync } from "node:fs";
 import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { crc32 } from "node:zlib";
@@ -130,14 +129,17 @@ export function checkRecord(
   return record ? { kind: "ok", record, len } : { kind: "bad", reason: "payload does not parse" };
 }
 
-/** A directory entry (a created or renamed file) survives a crash only once the directory is fsynced. */
-export function syncDirectory(dir: string): void {
+/**
+ * A directory entry (a created or renamed file) survives a crash only once the directory is fsynced.
+ * Async, as everything on the journal's path: the event loop goes on serving while the disk works.
+ */
+export async function syncDirectory(dir: string): Promise<void> {
   if (process.platform === "win32") return;
-  const fd = openSync(dir, "r");
+  const fh = await open(dir, "r");
   try {
-    fsyncSync(fd);
+    await fh.sync();
   } finally {
-    closeSync(fd);
+    await fh.close();
   }
 }
 
@@ -187,7 +189,7 @@ export class Journal {
   static async open(path: string, options: JournalOptions, onRecord: (record: JournalRecord, loc: Location) => void): Promise<Journal> {
     const dir = dirname(path);
     const made = await mkdir(dir, { recursive: true });
-    if (made) syncDirectory(dirname(made));
+    if (made) await syncDirectory(dirname(made));
     // A compaction cut short by a crash leaves its unfinished copy: the journal itself is whole.
     for (const name of await readdir(dir))
       if (name.startsWith(".compact-") && name.endsWith(".tmp")) await unlink(join(dir, name)).catch(() => {});
@@ -197,7 +199,7 @@ export class Journal {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
       fh = await open(path, "wx+");
-      syncDirectory(dir);
+      await syncDirectory(dir);
     }
     try {
       const { size, torn } = await scan(fh, path, onRecord);
@@ -379,7 +381,7 @@ export class Journal {
         throw err;
       }
       await rename(tmpPath, this.path);
-      syncDirectory(dirname(this.path));
+      await syncDirectory(dirname(this.path));
       // The new file, its size and the index's new locations change together, with no await between:
       // a read takes a location and the file at the same moment, so it never mixes old and new.
       const old = this.file;

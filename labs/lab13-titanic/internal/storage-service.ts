@@ -135,5 +135,5 @@ async function writeDurably(dir: string, name: string, content: Buffer): Promise
     await unlink(tmp).catch(() => {});
     throw err;
   }
-  syncDirectory(dir);
+  await syncDirectory(dir);
 }
