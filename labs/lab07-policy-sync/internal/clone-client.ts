@@ -17,7 +17,7 @@
  * client sees only its keys' numbers, which jump by design): the client takes a new snapshot from
  * the same server. The old map stays in use until the new snapshot is complete.
  */
-import { type Logger, peerLimits, receiveLoop, runLoops, SendQueue } from "@zlabs/kit";
+import { type Logger, pause, peerLimits, receiveLoop, runLoops, SendQueue } from "@zlabs/kit";
 import { Dealer, Subscriber } from "zeromq";
 import { mapDigest } from "./acl.ts";
 import { type KvMsg, MAX_KEY_BYTES, MAX_VALUE_BYTES } from "./kvmsg.ts";
@@ -113,12 +113,15 @@ export class CloneClient {
     while (!signal.aborted) {
       const why = await this.session(this.server, signal);
       if (!why || signal.aborted) return;
+      this.state = "connecting";
       const from = this.server.snapshot;
       if (why === "silent") {
         this.current = (this.current + 1) % this.config.servers.length;
         this.counts.failovers += 1;
       }
       this.hooks.onSessionEnd?.(why, from, this.server.snapshot);
+      // A snapshot too large for us will be too large again soon: no request storm.
+      if (why === "overflow" && !(await pause(this.config.serverTtlMs, signal))) return;
     }
   }
 

@@ -53,8 +53,10 @@ export interface MasterConfig {
   maxKeys: number;
 }
 
+/** One key's entry: only what a snapshot sends (the key is the map's key). */
 interface Stored {
-  msg: KvMsg;
+  seq: bigint;
+  body: Buffer;
   ttlS: number;
   /** Monotonic ms when it expires; 0 for never. */
   expiresAt: number;
@@ -120,7 +122,7 @@ export class PolicyMaster {
   }
 
   digest(): string {
-    return mapDigest([...this.map].map(([k, s]) => [k, s.msg.body] as [string, Buffer]));
+    return mapDigest([...this.map].map(([k, s]) => [k, s.body] as [string, Buffer]));
   }
 
   private binding: Promise<void> | undefined;
@@ -258,7 +260,7 @@ export class PolicyMaster {
           const superseded = this.pending.dropBefore(askedAt);
           this.map.clear();
           this.expiring.clear();
-          for (const [key, e] of map) this.store({ key, seq: e.seq, uuid: e.uuid, props: ttlProps(e.ttlS), body: e.value }, e.ttlS);
+          for (const [key, e] of map) this.store(key, e.seq, e.value, e.ttlS);
           this.seq = seq;
           this.log.info(
             { keys: this.map.size, seq: String(seq), digest: this.digest(), superseded },
@@ -269,7 +271,7 @@ export class PolicyMaster {
           this.peerHeardAt = this.now();
           this.seq = msg.seq;
           if (msg.body.length === 0) this.remove(msg.key);
-          else this.store(msg, ttlS);
+          else this.store(msg.key, msg.seq, msg.body, ttlS);
         },
       },
       this.now,
@@ -297,13 +299,13 @@ export class PolicyMaster {
     }
     // A consistent copy now: entries are replaced, never changed, so the list is the map at `seq`.
     const seq = this.seq;
-    const entries: Stored[] = [];
-    for (const s of this.map.values()) if (inSubtree(s.msg.key, req.subtree)) entries.push(s);
+    const entries: [string, Stored][] = [];
+    for (const e of this.map) if (inSubtree(e[0], req.subtree)) entries.push(e);
     const now = this.now();
     try {
-      for (const s of entries) {
+      for (const [key, s] of entries) {
         const props = s.expiresAt > 0 ? encodeProps(ttlProps(Math.max(1, Math.ceil((s.expiresAt - now) / 1000)))) : EMPTY;
-        await this.snapshot.send([req.client, Buffer.from(s.msg.key), seqFrame(s.msg.seq), EMPTY, props, s.msg.body]);
+        await this.snapshot.send([req.client, Buffer.from(key), seqFrame(s.seq), EMPTY, props, s.body]);
       }
       await this.snapshot.send([req.client, ...kthxbai(seq, req.subtree)]);
     } catch (err) {
@@ -346,18 +348,18 @@ export class PolicyMaster {
     this.publish(encodeKvMsg(msg));
     const ttl = Number(m.props.get("ttl") ?? 0);
     if (m.body.length === 0) this.remove(m.key);
-    else this.store(msg, Number.isInteger(ttl) ? ttl : 0);
+    else this.store(m.key, this.seq, m.body, Number.isInteger(ttl) ? ttl : 0);
     this.log.info(
       { key: m.key, seq: String(this.seq), ...(m.body.length === 0 ? { deleted: true } : {}), ...(ttl ? { ttl } : {}) },
       m.body.length === 0 ? "deleted" : "updated",
     );
   }
 
-  private store(msg: KvMsg, ttlS: number): void {
+  private store(key: string, seq: bigint, body: Buffer, ttlS: number): void {
     const expiresAt = ttlS > 0 ? this.now() + ttlS * 1000 : 0;
-    this.map.set(msg.key, { msg, ttlS, expiresAt });
-    if (expiresAt > 0) this.expiring.add(msg.key);
-    else this.expiring.delete(msg.key);
+    this.map.set(key, { seq, body, ttlS, expiresAt });
+    if (expiresAt > 0) this.expiring.add(key);
+    else this.expiring.delete(key);
   }
 
   private remove(key: string): void {

@@ -146,6 +146,24 @@ describe("a CHP client and a master", () => {
   });
 });
 
+describe("bounds", () => {
+  it("a snapshot larger than the client's --max-keys is abandoned, never loaded, and not asked for again at once", async () => {
+    const master = await lonePrimary();
+    const u = await updater(master);
+    for (let i = 0; i < 30; i++) await u.send(kv(`/acl/edge/${i}`, rule(i)));
+    await waitUntil(() => master.seq === 30n, { timeoutMs: WAIT_MS, what: "30 keys at the master" });
+    const before = master.counts.snapshots;
+    const small = new CloneClient({ servers: [chpServer(master.endpoints.snapshot)], subtree: "", serverTtlMs: 2000, maxKeys: 10, name: "small" }, log);
+    void tasks.run((s) => small.run(s));
+    await waitUntil(() => master.counts.snapshots > before, { timeoutMs: WAIT_MS, what: "the snapshot sent" });
+    await waitUntil(() => small.state === "connecting", { timeoutMs: WAIT_MS, what: "the client to give the snapshot up" });
+    expect(small.synced).toBe(false);
+    expect(small.map.size).toBe(0);
+    // It waits a server silence before asking again: no storm of snapshot requests.
+    expect(master.counts.snapshots).toBe(before + 1);
+  });
+});
+
 describe("a gap in sequence numbers", () => {
   it("makes a whole-map client take a new snapshot (the policy: re-snapshot, not stop)", async () => {
     // A hand-written CHP server: the snapshot at seq 1, then KVPUB 2 and 4 (3 lost).
