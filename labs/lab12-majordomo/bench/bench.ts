@@ -7,10 +7,13 @@
  *     at a time), through our broker with 4 workers.
  * Every intermediary and worker is its own process; the load comes from this one. Both
  * intermediaries run at once, each idle while the other is measured, and their runs alternate.
- * Heartbeats are set to a minute on both sides (the relay sends none). The table shows medians.
+ * Heartbeats are set to a minute on both sides (the relay sends none). The table shows medians,
+ * and each intermediary's CPU time per request (its whole process, from /proc): on a loaded
+ * machine a steadier measure of what each costs than the rate, which follows the scheduler.
  *
  *   pnpm --filter lab12 bench [-- --requests 20000 --inflight 100 --rounds 3]
  */
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { intOption, parseConfig } from "@zlabs/kit";
 import { freeTcpEndpoint, ProcessPool, type RoleProcess, testLogger } from "@zlabs/kit/testing";
@@ -34,6 +37,12 @@ const QUIET = ["--heartbeat", "60000"];
 const body = [Buffer.from("tiny request")];
 
 type Kind = "broker" | "relay";
+
+/** CPU time of a whole process (all its threads), in µs, from /proc (clock ticks of 10 ms). */
+function cpuUs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
@@ -63,6 +72,8 @@ interface Hub {
   workers: number;
   client: MdpAsyncClient;
   rates: number[];
+  /** CPU µs per request of the intermediary's process, per run. */
+  cpu: number[];
 }
 
 /** Starts the intermediary (no worker yet) and a client for it. */
@@ -78,7 +89,7 @@ async function startHub(procs: ProcessPool, kind: Kind): Promise<Hub> {
     args: ["--endpoint", endpoint, ...(kind === "broker" ? QUIET : [])],
   });
   await proc.waitForLog("listening", 30_000);
-  return { kind, endpoint, proc, workers: 0, client: new MdpAsyncClient({ broker: endpoint, timeoutMs: 30_000 }, log), rates: [] };
+  return { kind, endpoint, proc, workers: 0, client: new MdpAsyncClient({ broker: endpoint, timeoutMs: 30_000 }, log), rates: [], cpu: [] };
 }
 
 /** Adds echo workers up to `count`; resolves when the intermediary has seen each one's READY. */
@@ -103,7 +114,7 @@ try {
     `lab12 bench: ${config.requests} requests a run, ${config.inflight} in flight, median of ${config.rounds} runs (broker and relay runs alternate)`,
   );
   out("");
-  out("WORKERS  BROKER req/s  BARE RELAY req/s  RATIO (target >= 0.8)");
+  out("WORKERS  BROKER req/s  BARE RELAY req/s  RATIO (target >= 0.8)  CPU/req BROKER / RELAY  RELAY/BROKER");
   // Both intermediaries run side by side, idle while the other is measured; runs alternate, so a
   // busy neighbour on the machine slows both alike.
   const hubs = [await startHub(procs, "broker"), await startHub(procs, "relay")];
@@ -112,10 +123,21 @@ try {
       await growTo(procs, hub, workers);
       await asyncLoad(hub.client, 2000); // warm-up: JIT, connections, every worker in the rotation
       hub.rates = [];
+      hub.cpu = [];
     }
-    for (let r = 0; r < config.rounds; r++) for (const hub of hubs) hub.rates.push(await asyncLoad(hub.client, config.requests));
+    for (let r = 0; r < config.rounds; r++)
+      for (const hub of hubs) {
+        const pid = hub.proc.pid as number;
+        const before = cpuUs(pid);
+        hub.rates.push(await asyncLoad(hub.client, config.requests));
+        hub.cpu.push((cpuUs(pid) - before) / config.requests);
+      }
     const [broker, relay] = hubs.map((h) => median(h.rates)) as [number, number];
-    out(`${String(workers).padStart(7)}  ${fmt(broker)}      ${fmt(relay)}          ${(broker / relay).toFixed(2)}x`);
+    const [brokerCpu, relayCpu] = hubs.map((h) => median(h.cpu)) as [number, number];
+    out(
+      `${String(workers).padStart(7)}  ${fmt(broker)}      ${fmt(relay)}          ${(broker / relay).toFixed(2)}x` +
+        `                   ${brokerCpu.toFixed(0).padStart(4)} / ${relayCpu.toFixed(0).padStart(4)} µs  ${(relayCpu / brokerCpu).toFixed(2)}x`,
+    );
   }
   // The synchronous client against the asynchronous one, through the broker and its 4 workers.
   const broker = hubs[0] as Hub;
