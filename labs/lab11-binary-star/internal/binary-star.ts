@@ -28,7 +28,7 @@
  * active when they heard each other would have stopped on dual actives), the other always sends,
  * so a healed link always carries states again.
  */
-import { type Logger, type LoopStats, peerLimits, receiveLoop, reconnectAfterDrops, runLoops } from "@zlabs/kit";
+import { bindAll, type Logger, type LoopStats, peerLimits, receiveLoop, reconnectAfterDrops, runLoops } from "@zlabs/kit";
 import { Subscriber, XPublisher } from "zeromq";
 import { type BStarEvent, type BStarState, PEER_EVENT, step } from "./fsm.ts";
 import { fromPeer, fromSubscriber, MAX_STATE_BYTES, stateFrame } from "./protocol.ts";
@@ -141,8 +141,8 @@ export class BinaryStar {
   /** Binds the state PUB (run() does it if not done): a test binds tcp://127.0.0.1:* and reads stateEndpoint. */
   async bind(): Promise<string> {
     if (this.stateEndpoint) return this.stateEndpoint;
-    await this.pub.bind(this.options.stateBind);
-    this.stateEndpoint = this.pub.lastEndpoint ?? this.options.stateBind;
+    // An address in use is a one-line usage error (exit 2), with a "listening" line when bound.
+    this.stateEndpoint = (await bindAll(this.log, { state: [this.pub, this.options.stateBind] })).state;
     return this.stateEndpoint;
   }
 

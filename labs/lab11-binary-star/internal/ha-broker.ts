@@ -59,8 +59,8 @@ export class HaBroker {
   }
 
   async bind(): Promise<void> {
-    const state = await this.star.bind();
     const bound = await bindAll(this.log, { front: [this.front, this.config.front] });
+    const state = await this.star.bind();
     Object.assign(this.endpoints, { front: bound.front, state });
   }
 

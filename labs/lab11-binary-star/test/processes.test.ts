@@ -149,4 +149,25 @@ describe("the broker pair as real processes", () => {
     expect(fatal).toHaveLength(1);
     expect(fatal[0]?.msg).toMatch(/^fatal error - dual actives, aborting/);
   });
+
+  it("bad flags, and an address in use: one line naming it, exit code 2", async () => {
+    const e = await endpoints();
+    const first = broker("primary", e);
+    await first.waitForLog("binary star started", WAIT_MS);
+    const again = broker("primary", { ...e, pf: (await endpoints()).pf });
+    expect((await withDeadline(again.exited, WAIT_MS, "the second primary to exit")).code).toBe(2);
+    expect(again.lines.filter((l) => !l.startsWith("{"))).toEqual([
+      `ha-broker: cannot bind state to ${e.ps}: the address is in use (is another instance running?)`,
+    ]);
+    for (const args of [
+      ["--role", "tertiary"],
+      ["--role", "backup", "--peer-state", "localhost:5113"],
+      ["--role", "primary", "--heartbeat", "1.5"],
+    ]) {
+      const bad = procs.start({ labDir, cmd: "cmd/ha-broker.ts", name: "bad", args });
+      expect((await withDeadline(bad.exited, WAIT_MS, "a bad flag to exit")).code).toBe(2);
+      expect(bad.lines).toHaveLength(1);
+      expect(bad.lines[0]).toMatch(/^ha-broker: /);
+    }
+  });
 });
