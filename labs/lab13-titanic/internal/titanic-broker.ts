@@ -97,6 +97,7 @@ export class TitanicBroker {
   /** What mmi.service said of each service lately, and until when (ms) that holds. */
   private readonly services = new Map<string, ServiceState>();
   private readonly work = new Wakeup();
+  private readonly quietLog: Logger;
   private readonly recent: { uuid: string; service: string; state: string; at: number }[] = [];
 
   constructor(
@@ -106,6 +107,7 @@ export class TitanicBroker {
   ) {
     this.store = new TitanicStore({ dir: config.dir, groupCommit: config.groupCommit, compactMinBytes: config.compactMinBytes, log });
     this.store.onPending = () => this.work.wake();
+    this.quietLog = log.child({}, { level: "warn" });
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -122,7 +124,8 @@ export class TitanicBroker {
             liveness: this.config.liveness,
             reconnectMs: this.config.reconnectMs,
           },
-          this.log.child({ service }),
+          // The first worker of each service logs its (re)registrations; the others only their trouble.
+          i === 0 ? this.log : this.quietLog,
         );
         workers.push(worker.run(signal, (body) => this.guard(service, body, handle)));
       }

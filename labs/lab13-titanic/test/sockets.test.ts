@@ -1,12 +1,12 @@
 // TSP over real sockets, in-process: lab12's broker, Titanic, the archive and a test client.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Tasks } from "@zlabs/kit/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { digestOf, STORAGE_SERVICE } from "../internal/storage-service.ts";
-import { TitanicStore } from "../internal/store.ts";
+import { JOURNAL_FILE, TitanicStore } from "../internal/store.ts";
 import { TITANIC_CLOSE, TITANIC_REPLY, TITANIC_REQUEST } from "../internal/tsp.ts";
 import { log, startBroker, startStorage, startTitanic, Tsp, titanicConfig } from "./helpers.ts";
 
@@ -82,6 +82,23 @@ describe("TSP through lab12's broker", () => {
     expect((await storage.handle([Buffer.from("a")])).map(String)[0]).toBe("refused");
     const ok = (await storage.handle([Buffer.from("fine.bin"), Buffer.from("x")])).map(String);
     expect(ok).toEqual(["stored", digestOf(Buffer.from("x")), "1"]);
+  });
+
+  it("a torn journal tail (a crash mid-append): Titanic starts, cuts it off, and runs the request stored before it", async () => {
+    const titanicDir = dir("torn");
+    const store = new TitanicStore({ dir: titanicDir, groupCommit: true, compactMinBytes: 1 << 20, log });
+    await store.open();
+    const content = Buffer.from("stored before the crash");
+    const uuid = await store.submit(STORAGE_SERVICE, [Buffer.from("before.bin"), content]);
+    await store.shutdown();
+    // Half a record: a length and a checksum, and the payload cut short.
+    appendFileSync(join(titanicDir, JOURNAL_FILE), Buffer.from([0, 0, 0, 200, 1, 2, 3, 4, 1, 0xab, 0xcd]));
+    const broker = await startBroker(tasks);
+    const titanic = startTitanic(tasks, titanicConfig(broker, titanicDir));
+    startStorage(tasks, broker, dir("archive"));
+    const tsp = client(broker);
+    expect(await tsp.awaitReply(uuid)).toEqual(["stored", digestOf(content), String(content.length)]);
+    expect(titanic.store.stats?.tornBytes).toBe(11);
   });
 
   it("storage whose folder cannot exist (its parent is a file): 500, the process goes on, and 200 once the folder can be made", async () => {
