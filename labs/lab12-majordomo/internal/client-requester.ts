@@ -16,8 +16,6 @@ const UNKNOWN_SAMPLE = `${"0".repeat(63)}1`;
 
 export interface RequesterOptions {
   publish?: (view: View) => void;
-  /** One line per answer, for a person (the log has them too). */
-  out?: (line: string) => void;
 }
 
 /** The n-th request of the round: echo, a hash lookup, and now and then an mmi.service check. */
@@ -92,7 +90,6 @@ export async function runRequester(
         if (text[0] === "malicious") s.malicious += 1;
         const ms = Math.round(performance.now() - t0);
         log.info({ service, ask: body[0]?.subarray(0, 16).toString(), reply: text.join(" · "), ms }, `${service} answered`);
-        options.out?.(`${service} ${body[0]?.toString()} → ${text.join(" · ")} (${ms} ms)\n`);
       } catch (err) {
         if (signal.aborted) return;
         failed = true;
