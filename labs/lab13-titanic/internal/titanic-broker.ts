@@ -250,6 +250,9 @@ export class TitanicBroker {
         } catch (err) {
           skipped.add(uuid);
           this.counters.dispatchErrors += 1;
+          // A service that does not answer is left alone for a while, as one with no worker.
+          const service = this.store.serviceOf(uuid);
+          if (service !== undefined) this.serviceDown(service, this.services.get(service));
           if (!signal.aborted) this.log.warn({ uuid, reason: (err as Error).message }, "dispatch failed: the request stays pending");
         } finally {
           this.inFlight.delete(uuid);
