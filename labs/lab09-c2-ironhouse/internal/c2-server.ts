@@ -6,7 +6,7 @@ import { Router } from "zeromq";
 import type { CertificateStore, StoreChange } from "./cert-store.ts";
 import type { CommandName } from "./commands.ts";
 import { COMMAND_NONCE_BYTES, MAX_COMMAND_TTL_MS, type OperatorKeyPair, signCommand } from "./operator.ts";
-import { commandFrames, decodeHello, decodeReply, type FromAgent, fromAgent, MAX_C2_BYTES, unseal } from "./protocol.ts";
+import { commandFrames, decodeHello, decodeReply, type FromAgent, fromAgent, MAX_C2_BYTES, Opener } from "./protocol.ts";
 import { type ServerSnapshot, serverView, VIEW_MS } from "./view.ts";
 import type { ZapHandler } from "./zap.ts";
 
@@ -100,7 +100,7 @@ export class C2Server {
   private readonly past = new Map<string, Agent>();
   private readonly byRoute = new Map<string, string>();
   private readonly pending = new Map<string, Pending>();
-  private readonly serverSecret: Uint8Array;
+  private readonly opener: Opener;
   private nextAgent = 0;
   private rebinding = false;
   endpoint = "";
@@ -130,7 +130,7 @@ export class C2Server {
     this.now = options.now ?? (() => performance.now());
     const secret = z85Decode(config.secretKey);
     if (!secret.ok) throw new UsageError("the server's secret key is not Z85");
-    this.serverSecret = new Uint8Array(secret.value);
+    this.opener = new Opener(new Uint8Array(secret.value));
   }
 
   /** Binds the CURVE socket; refuses while the ZAP handler is not up (RFC 27: the handler starts first). */
@@ -267,7 +267,11 @@ export class C2Server {
 
   /** A key that left the store loses its live session: the socket is closed and bound again. */
   onStoreChange(change: StoreChange): void {
-    for (const r of change.removed) this.past.delete(r.key);
+    for (const r of change.removed) {
+      this.past.delete(r.key);
+      const raw = z85Decode(r.key);
+      if (raw.ok) this.opener.forget(raw.value);
+    }
     const live = change.removed.filter((r) => this.agents.has(r.key));
     if (live.length === 0 || this.rebinding) return;
     for (const r of live) {
@@ -300,7 +304,7 @@ export class C2Server {
     const key = z85Encode(msg.agentKey);
     const stored = this.store.get(key);
     if (!stored) return this.drop({ key: keyLabel(key), kind: msg.kind }, "message for a key not in the store dropped");
-    const plain = unseal(msg, this.serverSecret);
+    const plain = this.opener.open(msg);
     if (!plain) return this.drop({ key: keyLabel(key), kind: msg.kind }, "box that this key did not seal dropped");
     if (msg.kind === "hello") return this.onHello(msg.routingId, key, stored.name, plain);
     return this.onReply(msg.routingId, key, plain);

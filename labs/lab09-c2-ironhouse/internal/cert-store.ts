@@ -3,9 +3,9 @@
  *
  * - A certificate store: a folder of zcert public certificate files (lab19's format, as CZMQ's
  *   zcertstore reads it). A client is admitted when its public key is in one of them. The store
- *   reloads when the folder changes (zcertstore's rule: its modification time, its file count or
- *   the files' sizes), checked at every handshake and every reload interval, so a new public file
- *   admits a client without a restart and a removed one (revocation) refuses it.
+ *   reloads when the folder changes (as zcertstore: the folder's mtime; the files' sizes and
+ *   mtimes), checked at every handshake (the folder's mtime) and every reload interval (all of
+ *   it), so a new public file admits a client without a restart and a removed one refuses it.
  * - Address lists (zauth's rules): an address on the deny list is refused; when the allow list is
  *   not empty, an address not on it is refused; an allowed address must still present an admitted
  *   key (Ironhouse never lets an address stand in for a key). Entries are addresses or CIDR subnets.
@@ -43,6 +43,7 @@ async function fingerprint(dir: string): Promise<string> {
 export class CertificateStore {
   private keys = new Map<string, StoredKey>();
   private print = "";
+  private folderTime = -1;
   /** One reload at a time: concurrent handshakes share it. */
   private reloading: Promise<StoreChange> | undefined;
   loads = 0;
@@ -65,15 +66,23 @@ export class CertificateStore {
     return [...this.keys.entries()];
   }
 
-  /** Reloads when the folder changed since the last load; resolves with what changed. */
-  refresh(): Promise<StoreChange> {
-    this.reloading ??= this.reloadIfChanged().finally(() => {
+  /**
+   * Reloads when the folder changed since the last load; resolves with what changed. "quick" (at
+   * each handshake) looks only at the folder's mtime, which a file added, removed or renamed in or
+   * out changes: one stat, whatever the store's size. "full" (every reload interval) also looks at
+   * each file's size and mtime, so a certificate rewritten in place is seen too.
+   */
+  refresh(mode: "quick" | "full" = "full"): Promise<StoreChange> {
+    this.reloading ??= this.reloadIfChanged(mode).finally(() => {
       this.reloading = undefined;
     });
     return this.reloading;
   }
 
-  private async reloadIfChanged(): Promise<StoreChange> {
+  private async reloadIfChanged(mode: "quick" | "full"): Promise<StoreChange> {
+    const folderTime = (await stat(this.dir)).mtimeMs;
+    if (mode === "quick" && folderTime === this.folderTime) return { added: [], removed: [] };
+    this.folderTime = folderTime;
     const print = await fingerprint(this.dir);
     if (print === this.print) return { added: [], removed: [] };
     const loaded = await readPublicKeys(this.dir, {
@@ -155,7 +164,7 @@ export function ironhousePolicy({ domain, store, rules }: PolicyOptions): ZapPol
     if (refused) return { status: 400, text: `Address denied: ${refused}` };
     if (request.mechanism !== "CURVE") return { status: 400, text: `${request.mechanism} refused: CURVE only` };
     const key = z85Encode(request.credentials[0] as Buffer);
-    await store.refresh();
+    await store.refresh("quick");
     const known = store.get(key);
     if (!known) return { status: 400, text: "No access: unknown key" };
     return { status: 200, text: "OK", userId: key, metadata: { Name: known.name } };

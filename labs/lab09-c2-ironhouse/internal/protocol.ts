@@ -86,15 +86,59 @@ export function seal(
   agent: { publicKey: Uint8Array; secretKey: Uint8Array },
   server: Uint8Array,
 ): Buffer[] {
-  const nonce = Buffer.concat([BOX_NONCE_PREFIX, randomBytes(BOX_NONCE_BYTES - BOX_NONCE_PREFIX.length)]);
-  const box = nacl.box(encode(inner), nonce, server, agent.secretKey);
-  return [kind === "hello" ? HELLO_FRAME : REPLY_FRAME, Buffer.from(agent.publicKey), nonce, Buffer.from(box)];
+  return new Sealer(agent, server).seal(kind, inner);
 }
 
 /** The plaintext of a sealed message, or undefined when it was not made by that agent key's holder. */
 export function unseal(sealed: Sealed, serverSecret: Uint8Array): Buffer | undefined {
-  const opened = nacl.box.open(sealed.box, sealed.nonce, sealed.agentKey, serverSecret);
-  return opened ? Buffer.from(opened) : undefined;
+  return new Opener(serverSecret).open(sealed);
+}
+
+/**
+ * The agent's side: the X25519 shared key with the server is computed once (nacl.box.before), not
+ * per message; each box is then only XSalsa20-Poly1305.
+ */
+export class Sealer {
+  private readonly shared: Uint8Array;
+  private readonly agentKey: Buffer;
+
+  constructor(agent: { publicKey: Uint8Array; secretKey: Uint8Array }, server: Uint8Array) {
+    this.shared = nacl.box.before(server, agent.secretKey);
+    this.agentKey = Buffer.from(agent.publicKey);
+  }
+
+  seal(kind: "hello" | "reply", inner: object): Buffer[] {
+    const nonce = Buffer.concat([BOX_NONCE_PREFIX, randomBytes(BOX_NONCE_BYTES - BOX_NONCE_PREFIX.length)]);
+    const box = nacl.box.after(encode(inner), nonce, this.shared);
+    return [kind === "hello" ? HELLO_FRAME : REPLY_FRAME, this.agentKey, nonce, Buffer.from(box)];
+  }
+}
+
+/** The most shared keys the server keeps (one per agent key it has opened a box from). */
+const MAX_SHARED_KEYS = 10_000;
+
+/** The server's side: a shared key per agent key, computed at its first box and kept (bounded). */
+export class Opener {
+  private readonly shared = new Map<string, Uint8Array>();
+
+  constructor(private readonly serverSecret: Uint8Array) {}
+
+  open(sealed: Sealed): Buffer | undefined {
+    const id = sealed.agentKey.toString("latin1");
+    let shared = this.shared.get(id);
+    if (!shared) {
+      if (this.shared.size >= MAX_SHARED_KEYS) this.shared.clear();
+      shared = nacl.box.before(sealed.agentKey, this.serverSecret);
+      this.shared.set(id, shared);
+    }
+    const opened = nacl.box.open.after(sealed.box, sealed.nonce, shared);
+    return opened ? Buffer.from(opened) : undefined;
+  }
+
+  /** A revoked key's shared key goes. */
+  forget(agentKey: Buffer): void {
+    this.shared.delete(agentKey.toString("latin1"));
+  }
 }
 
 export interface Hello {

@@ -4,7 +4,7 @@ import { z85Decode } from "lab19/z85";
 import { Dealer } from "zeromq";
 import { type AgentFacts, audit, prepareSandbox, runCommand } from "./commands.ts";
 import { authorise, ReplayCache } from "./operator.ts";
-import { type FromServer, fromServer, MAX_C2_BYTES, PROTOCOL_VERSION, type ReplyStatus, seal } from "./protocol.ts";
+import { type FromServer, fromServer, MAX_C2_BYTES, PROTOCOL_VERSION, type ReplyStatus, Sealer } from "./protocol.ts";
 import { type AgentSnapshot, agentView, RECENT_COMMANDS, VIEW_MS } from "./view.ts";
 
 /** How long an agent tries to complete a CURVE handshake before it gives up (a wrong server key never completes). */
@@ -54,8 +54,7 @@ export class SecureAgent {
   private readonly replay = new ReplayCache();
   private readonly trusted: Uint8Array[];
   private readonly operatorNames = new Map<string, string>();
-  private readonly keys: { publicKey: Uint8Array; secretKey: Uint8Array };
-  private readonly serverKey: Uint8Array;
+  private readonly sealer: Sealer;
   private state: AgentSnapshot["state"] = "connecting";
   private stateSince = performance.now();
   private gaveUp: string | undefined;
@@ -75,8 +74,7 @@ export class SecureAgent {
     private readonly options: AgentOptions = {},
   ) {
     this.wallClock = options.wallClock ?? Date.now;
-    this.keys = { publicKey: raw(config.publicKey), secretKey: raw(config.secretKey) };
-    this.serverKey = raw(config.serverKey);
+    this.sealer = new Sealer({ publicKey: raw(config.publicKey), secretKey: raw(config.secretKey) }, raw(config.serverKey));
     this.trusted = config.operators.map((o) => o.publicKey);
     for (const o of config.operators) this.operatorNames.set(Buffer.from(o.publicKey).toString("hex"), o.name);
     this.facts = { name: config.name, startedAt: Date.now(), run: 0, refused: 0 };
@@ -211,7 +209,7 @@ export class SecureAgent {
 
   private hello(): void {
     if (this.state !== "connected") return;
-    this.send(seal("hello", { v: PROTOCOL_VERSION, name: this.config.name, sent: this.wallClock() }, this.keys, this.serverKey));
+    this.send(this.sealer.seal("hello", { v: PROTOCOL_VERSION, name: this.config.name, sent: this.wallClock() }));
   }
 
   private send(frames: Buffer[]): void {
@@ -251,7 +249,7 @@ export class SecureAgent {
       this.log.warn({ command, err }, "command failed");
     }
     this.remember(operator, `${command}${args.dir ? ` ${args.dir}` : ""}`, status === "done" ? "done" : "failed", status === "done");
-    this.send(seal("reply", { v: PROTOCOL_VERSION, nonce, command, status, output }, this.keys, this.serverKey));
+    this.send(this.sealer.seal("reply", { v: PROTOCOL_VERSION, nonce, command, status, output }));
   }
 
   /** A refused command: counted by reason, logged, and answered "refused" (sealed like any reply). */
@@ -262,14 +260,7 @@ export class SecureAgent {
     this.log.warn({ reason: detail, refused: this.facts.refused }, "command refused");
     this.remember("?", command, `refused: ${key}`, false);
     const output = { reason: detail.slice(0, 200) };
-    this.send(
-      seal(
-        "reply",
-        { v: PROTOCOL_VERSION, nonce: nonce ?? Buffer.alloc(0), command: "?", status: "refused", output },
-        this.keys,
-        this.serverKey,
-      ),
-    );
+    this.send(this.sealer.seal("reply", { v: PROTOCOL_VERSION, nonce: nonce ?? Buffer.alloc(0), command: "?", status: "refused", output }));
   }
 
   private remember(operator: string, command: string, result: string, ok: boolean): void {
