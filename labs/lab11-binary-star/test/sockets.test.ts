@@ -2,10 +2,11 @@
 // states from a fake peer, and a client failing over when the primary stops.
 import { freeTcpEndpoints, SocketJar, Tasks, testLogger, waitUntil, withDeadline } from "@zlabs/kit/testing";
 import { afterEach, describe, expect, it } from "vitest";
-import { Publisher } from "zeromq";
+import { Publisher, Router } from "zeromq";
 import { BinaryStar, DualActive, DualPassive } from "../internal/binary-star.ts";
 import { ClientApp } from "../internal/client-app.ts";
 import { HaBroker } from "../internal/ha-broker.ts";
+import { encodeReply, fromClient } from "../internal/protocol.ts";
 
 const log = testLogger("lab11");
 const HB = 50;
@@ -190,5 +191,32 @@ describe("the ticket pair with a client", () => {
     await until("a ticket from the backup", () => backup.desk.issued >= 1 && client.lastTicket === backup.desk.issued);
     // The backup's desk started from 1: ticket numbers the primary gave out are given out again.
     expect(client.reissued).toBeGreaterThanOrEqual(1);
+  });
+
+  it("the client checks the sequence: a reply to another request is refused, and it moves to the other server", async () => {
+    const [wrong, right] = (await freeTcpEndpoints(2)) as [string, string];
+    // Two fake servers: one answers every request with the next sequence number, one correctly.
+    const serve = async (endpoint: string, shift: number, server: "primary" | "backup") => {
+      const router = jar.add(new Router());
+      await router.bind(endpoint);
+      void tasks.run(async (signal) => {
+        signal.addEventListener("abort", () => router.close(), { once: true });
+        while (!signal.aborted && !router.closed) {
+          const [id, , body] = await router.receive().catch(() => [] as Buffer[]);
+          const request = fromClient([id as Buffer, Buffer.alloc(0), body as Buffer]);
+          if (request.kind !== "request") continue;
+          const { seq } = request.request;
+          await router.send([request.identity, "", encodeReply({ v: 1, seq: seq + shift, ticket: seq, server })]);
+        }
+      });
+    };
+    await serve(wrong, 1, "primary");
+    await serve(right, 0, "backup");
+    const client = new ClientApp({ servers: [wrong, right], id: "c1", timeoutMs: 2000, settleMs: 10, intervalMs: 10, count: 2 }, log);
+    expect(await tasks.run((s) => client.run(s))).toBe(0);
+    expect(client.badReplies).toBe(1);
+    expect(client.served).toBe(2);
+    expect(client.lastTicket).toBe(2);
+    expect(client.snapshot().server).toBe("backup");
   });
 });
