@@ -153,7 +153,10 @@ describe("bounds", () => {
     for (let i = 0; i < 30; i++) await u.send(kv(`/acl/edge/${i}`, rule(i)));
     await waitUntil(() => master.seq === 30n, { timeoutMs: WAIT_MS, what: "30 keys at the master" });
     const before = master.counts.snapshots;
-    const small = new CloneClient({ servers: [chpServer(master.endpoints.snapshot)], subtree: "", serverTtlMs: 2000, maxKeys: 10, name: "small" }, log);
+    const small = new CloneClient(
+      { servers: [chpServer(master.endpoints.snapshot)], subtree: "", serverTtlMs: 2000, maxKeys: 10, name: "small" },
+      log,
+    );
     void tasks.run((s) => small.run(s));
     await waitUntil(() => master.counts.snapshots > before, { timeoutMs: WAIT_MS, what: "the snapshot sent" });
     await waitUntil(() => small.state === "connecting", { timeoutMs: WAIT_MS, what: "the client to give the snapshot up" });
