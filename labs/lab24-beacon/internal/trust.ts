@@ -14,7 +14,8 @@
  */
 
 import type { KeyObject } from "node:crypto";
-import { type Logger, UsageError } from "@zlabs/kit";
+import { stat } from "node:fs/promises";
+import { type Logger, pause, UsageError } from "@zlabs/kit";
 import { readPublicKeys } from "lab19/certificates";
 import { z85Encode } from "lab19/z85";
 import { type Beacon, signatureValid, uuidText } from "./protocol.ts";
@@ -22,16 +23,23 @@ import { verifyKeyFrom } from "./signing.ts";
 
 /** How far a signed beacon's stamp may be from the scanner's clock. */
 export const MAX_SKEW_MS = 30_000;
-/** The allowlist folder is read again for an unknown key at most this often. */
-export const PINNED_RELOAD_MS = 1000;
+/** On an unknown key the folder is looked at (a stat) at most this often; it is read again only when it changed. */
+export const PINNED_CHECK_MS = 100;
 /** The most uuids whose last stamp is remembered; the oldest is forgotten first. */
 const MAX_STAMPS = 4096;
 
-/** The allowlist: public keys (Z85) from the certificate files in one folder. */
+/**
+ * The allowlist: public keys (Z85) from the certificate files in one folder. As zcertstore does, an
+ * unknown key makes it look at the folder again, and read it again when it changed (its mtime, which
+ * a file added, removed or renamed in it moves), so a certificate dropped in admits a device at its
+ * next beacon without a restart; a flood of unknown keys costs at most one stat per PINNED_CHECK_MS
+ * (a lookup waits for the next check rather than miss a device that has just written its certificate).
+ */
 export class PinnedKeys {
   private keys = new Map<string, { path: string; metadata: Record<string, string> }>();
-  private loadedAt = Number.NEGATIVE_INFINITY;
-  private loading: Promise<void> | undefined;
+  private loadedMtime = Number.NaN;
+  private checkedAt = Number.NEGATIVE_INFINITY;
+  private checking: Promise<void> | undefined;
 
   constructor(
     private readonly dir: string | undefined,
@@ -46,28 +54,42 @@ export class PinnedKeys {
   /** Reads the folder (a missing folder is an empty allowlist: devices may not have written theirs yet). */
   async load(): Promise<void> {
     if (!this.dir) return;
-    this.loadedAt = this.now();
     try {
+      this.loadedMtime = (await stat(this.dir)).mtimeMs;
       this.keys = await readPublicKeys(this.dir, {
         onSkip: (path, reason) => this.log.warn({ path, reason }, "not a certificate; skipped"),
       });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== "ENOENT") throw new UsageError(`the allowlist ${this.dir}: ${code ?? (err as Error).message}`);
+      this.loadedMtime = Number.NaN;
       this.keys = new Map();
     }
   }
 
-  /** The pinned certificate's metadata for a raw key, reading the folder again (at most once a second) for a key not yet seen. */
+  /** The pinned certificate's metadata for a raw key; for a key not yet seen, the folder is read again if it changed. */
   async lookup(key: Buffer): Promise<{ path: string; metadata: Record<string, string> } | undefined> {
     const z85 = z85Encode(key);
     const found = this.keys.get(z85);
-    if (found || !this.dir || this.now() - this.loadedAt < PINNED_RELOAD_MS) return found;
-    this.loading ??= this.load().finally(() => {
-      this.loading = undefined;
+    if (found || !this.dir) return found;
+    // One check at a time, for every unknown key that arrives meanwhile; the next one waits out
+    // the rest of PINNED_CHECK_MS (devices that join together are all found by one read).
+    this.checking ??= this.reloadIfChanged().finally(() => {
+      this.checking = undefined;
     });
-    await this.loading;
+    await this.checking;
     return this.keys.get(z85);
+  }
+
+  private async reloadIfChanged(): Promise<void> {
+    const wait = this.checkedAt + PINNED_CHECK_MS - this.now();
+    if (wait > 0) await pause(wait);
+    this.checkedAt = this.now();
+    const mtime = await stat(this.dir as string).then(
+      (s) => s.mtimeMs,
+      () => Number.NaN,
+    );
+    if (mtime !== this.loadedMtime || Number.isNaN(mtime)) await this.load();
   }
 }
 
