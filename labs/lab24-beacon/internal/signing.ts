@@ -1,9 +1,9 @@
 /**
  * The fleet's Ed25519 key, with node's own crypto (OpenSSL). Why not tweetnacl, which the CURVE
- * keys use: its pure-JS verify runs at a few hundred a second on an idle core (18 a second on this
- * busy 2-core machine), so a flood of 126-octet junk beacons, each forcing a verify, would take a
- * scanner's CPU; OpenSSL's runs about 80 times faster. The signatures are the same (Ed25519 is
- * deterministic): the unit tests check ours with tweetnacl.
+ * keys use: its pure-JS verify ran at 9 to 19 a second on this busy 2-core machine, against 1,600
+ * to 2,400 for OpenSSL (`pnpm --filter lab24 bench`), and every signed-size datagram with a fresh
+ * stamp costs the scanner one verify: with tweetnacl, a trickle of junk would take its CPU. The
+ * signatures are the same (Ed25519 is deterministic): the unit tests check ours against tweetnacl.
  *
  * Keys travel as raw octets: the 32-octet seed (the secret a device holds) and the 32-octet public
  * key (the verify key scanners hold). OpenSSL takes them wrapped in fixed DER headers.
