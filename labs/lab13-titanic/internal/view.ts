@@ -5,6 +5,7 @@ import type { JournalStats } from "./journal.ts";
 /** How often a role publishes its view (the kit draws at most four a second). */
 export const VIEW_MS = 500;
 
+const plural = (count: number, word: string) => `${formatCount(count)} ${word}${count === 1 ? "" : "s"}`;
 const short = (uuid: string) => `${uuid.slice(0, 8)}…`;
 
 export interface TitanicSnapshot {
@@ -47,7 +48,7 @@ export function titanicView(s: TitanicSnapshot): View {
     ]),
     summary: [
       `stored ${formatCount(s.counters.stored)} · replied ${formatCount(s.counters.replied)} · closed ${formatCount(s.counters.closed)} · 400 ${formatCount(s.counters.refused)} · 500 ${formatCount(s.counters.failed500)}`,
-      `journal ${formatCount(s.size.bytes)} B (${formatCount(s.size.deadBytes)} B closed) · ${j ? formatCount(j.compactions) : 0} compactions · fsyncs/record ${perRequest}${s.groupCommit ? " (group commit)" : ""}`,
+      `journal ${formatCount(s.size.bytes)} B (${formatCount(s.size.deadBytes)} B closed) · ${plural(j?.compactions ?? 0, "compaction")} · fsyncs/record ${perRequest}${s.groupCommit ? " (group commit)" : ""}`,
     ],
   };
 }
