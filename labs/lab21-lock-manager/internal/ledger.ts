@@ -176,7 +176,10 @@ export class Ledger {
 
   private onCheck(frames: Buffer[]): void {
     const decoded = decodeReply(oneFrame(frames));
-    if (!decoded.ok) return this.drop(`from the lock server: ${decoded.reason}`);
+    if (!decoded.ok) {
+      this.drop(`from the lock server: ${decoded.reason}`);
+      return;
+    }
     this.checks.get(decoded.value.req)?.(decoded.value);
   }
 

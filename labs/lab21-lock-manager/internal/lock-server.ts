@@ -118,12 +118,21 @@ export class LockServer {
 
   private onMessage(frames: Buffer[]): void {
     const msg = fromPeer(frames);
-    if (msg.kind === "invalid") return this.drop({ reason: msg.reason }, "invalid message dropped");
+    if (msg.kind === "invalid") {
+      this.drop({ reason: msg.reason }, "invalid message dropped");
+      return;
+    }
     const decoded = decodeRequest(msg.body);
-    if (!decoded.ok) return this.drop({ peer: msg.peer, reason: decoded.reason }, "malformed request dropped");
+    if (!decoded.ok) {
+      this.drop({ peer: msg.peer, reason: decoded.reason }, "malformed request dropped");
+      return;
+    }
     const r = decoded.value;
     const session = this.session(r.client, msg.peer);
-    if (!session) return this.reply(msg.peer, { req: r.req, status: "DENIED", reason: `too many clients (${this.config.maxClients})` });
+    if (!session) {
+      this.reply(msg.peer, { req: r.req, status: "DENIED", reason: `too many clients (${this.config.maxClients})` });
+      return;
+    }
     this.reply(session.peer, this.answer(session, r));
     this.notifyGrants();
   }

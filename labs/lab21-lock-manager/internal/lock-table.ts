@@ -53,6 +53,7 @@ interface LockState {
 /** What the history checker reads: every grant and every end of a lease, in order. */
 export type HistoryEvent =
   | { kind: "grant"; lock: string; client: string; token: number; at: number; deadline: number }
+  | { kind: "renew"; lock: string; client: string; token: number; at: number; deadline: number }
   | { kind: "end"; lock: string; client: string; token: number; at: number; why: "released" | "expired" };
 
 /** A grant made while handling something else: the lock server sends it as an asynchronous GRANTED. */
@@ -145,6 +146,7 @@ export class LockTable {
     const holder = this.locks.get(lock)?.holder;
     if (holder && holder.client === client && holder.token === token) {
       holder.deadline = now + holder.ttlMs;
+      this.history?.push({ kind: "renew", lock, client, token, at: now, deadline: holder.deadline });
       return granted(req, lock, holder, now);
     }
     // The caller held this lock once (it has a token) and does no more: its lease is over.
@@ -179,15 +181,13 @@ export class LockTable {
    */
   sweep(now: number, alive: (client: string) => boolean): void {
     for (const [lock, state] of this.locks) {
-      if (state.holder && now >= state.holder.deadline) {
-        this.counts.expiries += 1;
-        this.end(lock, state, "expired", now);
-        continue;
-      }
       const before = state.waiters.length;
       state.waiters = state.waiters.filter((w) => alive(w.client));
       this.counts.waitersDropped += before - state.waiters.length;
-      this.handOver(lock, state, now);
+      if (state.holder && now >= state.holder.deadline) {
+        this.counts.expiries += 1;
+        this.end(lock, state, "expired", now);
+      } else this.handOver(lock, state, now);
     }
   }
 
@@ -258,7 +258,7 @@ function granted(req: number, lock: string, lease: Lease, now: number): LockRepl
 /**
  * The history checker: per lock, a lease is granted only after the previous one ended, and tokens
  * strictly increase. Leases of a server that crashed have no "end": they count as held until their
- * deadline. Returns the violations found (empty: none).
+ * deadline (as last renewed). Returns the violations found (empty: none).
  */
 export function checkHistory(events: readonly HistoryEvent[], crashes: readonly number[] = []): string[] {
   const problems: string[] = [];
@@ -281,8 +281,9 @@ export function checkHistory(events: readonly HistoryEvent[], crashes: readonly 
       held.set(e.lock, { client: e.client, token: e.token, at: e.at, deadline: e.deadline });
     } else {
       const h = held.get(e.lock);
-      if (!h || h.token !== e.token) problems.push(`${e.lock}: end of token ${e.token}, which was not held`);
-      held.delete(e.lock);
+      if (!h || h.token !== e.token) problems.push(`${e.lock}: ${e.kind} of token ${e.token}, which was not held`);
+      else if (e.kind === "renew") h.deadline = e.deadline;
+      else held.delete(e.lock);
     }
   }
   return problems;
