@@ -10,7 +10,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { type LogEntry, type LogMatch, matches, waitUntil } from "@zlabs/kit/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tempDir } from "./helpers.ts";
+import { freeUdpPort, tempDir } from "./helpers.ts";
 
 const labDir = fileURLToPath(new URL("..", import.meta.url));
 const WAIT_MS = 30_000;
@@ -22,7 +22,6 @@ const VETH_SCANNER = `zl24vs${tag}`;
 const DEVICE_IP = "10.24.0.1";
 const SCANNER_IP = "10.24.0.2";
 const BROADCAST = "10.24.0.255";
-const BEACON_PORT = "5240"; // a namespace of our own: no other process can hold it
 
 const ip = (...args: string[]) => spawnSync("ip", args, { encoding: "utf8" });
 
@@ -119,7 +118,8 @@ describe.skipIf(unusable !== undefined)(
 
     it("the scanner in one namespace discovers the device in the other, talks CURVE to its address, sees it vanish when the link is cut, return, and leave", async () => {
       const pinned = join(tmp.dir, "pinned");
-      const beacon = ["--beacon-port", BEACON_PORT, "--beacon-address", BROADCAST, "--interval", "200", "--expiry", "1500"];
+      // Every port is free in a new namespace; picked like every other test's all the same.
+      const beacon = ["--beacon-port", String(await freeUdpPort()), "--beacon-address", BROADCAST, "--interval", "200", "--expiry", "1500"];
       const scanner = new NsRole(NS_SCANNER, "cmd/network-scanner.ts", ["--pinned", pinned, "--poll", "300", ...beacon]);
       roles.push(scanner);
       await scanner.waitFor("listening for beacons");
