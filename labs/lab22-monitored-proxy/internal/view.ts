@@ -145,7 +145,7 @@ export interface ClientSnapshot {
 export function clientView(s: ClientSnapshot): View {
   const waiting = s.waitingMs !== undefined ? ` · waiting ${formatSeconds(s.waitingMs)}` : "";
   return {
-    title: `${s.id}${s.curve ? " (CURVE: the proxy speaks NULL)" : ""}: ${formatCount(s.replies)} records · ${s.perSecond.toFixed(1)}/s${
+    title: `${s.curve ? "CURVE against a NULL proxy: " : ""}${formatCount(s.replies)} records · ${s.perSecond.toFixed(1)}/s${
       s.lastMs !== undefined ? ` · last ${s.lastMs.toFixed(1)} ms` : ""
     }${waiting}`,
     summary: `sent ${formatCount(s.sent)} · sent again after a timeout ${formatCount(s.resent)} · errors ${formatCount(s.errors)}`,
@@ -161,7 +161,7 @@ export interface ServiceSnapshot {
 
 export function serviceView(s: ServiceSnapshot): View {
   return {
-    title: `${s.id}: ${formatCount(s.served)} lookups served · ${s.perSecond.toFixed(1)}/s`,
+    title: `${formatCount(s.served)} lookups served · ${s.perSecond.toFixed(1)}/s`,
     summary: `refused (malformed) ${formatCount(s.refused)}`,
   };
 }
