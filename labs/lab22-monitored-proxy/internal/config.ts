@@ -25,6 +25,11 @@ export const proxyOptions = {
   captureFileBytes: intOption(CAPTURE_FILE_BYTES, "rotate the capture file at this size", { min: 1024 }),
   captureFilesKept: intOption(CAPTURE_FILES_KEPT, "rotated capture files kept (.1, .2, ...)", { min: 0, max: 100 }),
   captureHwm: intOption(CAPTURE_HWM, "messages the tap queues per subscriber before it drops", { min: 1 }),
+  countFrames: {
+    type: "boolean",
+    default: false,
+    describe: "STATISTICS counts frames, as libzmq's master branch (default: messages, as libzmq 4.3 releases)",
+  },
   maxPeers: intOption(MAX_PEERS, "clients the traffic table holds (the longest silent is forgotten)", { min: 1, max: 1_000_000 }),
 } as const;
 
@@ -47,6 +52,7 @@ export function proxyConfig(a: ConfigOf<typeof proxyOptions>): ProxyConfig {
       hwm: a.captureHwm,
     },
     maxPeers: a.maxPeers,
+    countFrames: a.countFrames,
   };
 }
 

@@ -19,6 +19,11 @@ export interface ProxyConfig {
   control: string;
   capture: Omit<CaptureConfig, "tap"> & { tap?: string };
   maxPeers: number;
+  /**
+   * STATISTICS counts every frame, as libzmq's master branch does; false (the default): a multipart
+   * message counts once, as every libzmq 4.3 release does (4.3.4 checked against pyzmq in the tests).
+   */
+  countFrames?: boolean;
   /** The largest frame taken from a client or a service (ZMQ_MAXMSGSIZE on the front and back). */
   maxMessageBytes?: number;
 }
@@ -45,8 +50,8 @@ const newMonitor = (): MonitorCounters => ({ accepted: 0, handshakes: 0, handsha
 
 /**
  * The monitored proxy: zmq_proxy_steerable written by hand. Two loops, one per direction, forward
- * every message as it came (the frames untouched), count what libzmq's STATISTICS counts (per
- * frame), count per client, hand each message to the capture, and stop reading while PAUSED; a
+ * every message as it came (the frames untouched), count what libzmq's STATISTICS counts (messages
+ * and bytes, or frames and bytes with countFrames), count per client, hand each message to the capture, and stop reading while PAUSED; a
  * third loop serves the control socket. Each socket's monitor events are logged and counted.
  */
 export class MonitoredProxy {
@@ -140,6 +145,7 @@ export class MonitoredProxy {
       tap: this.endpoints.capture || undefined,
       file: this.config.capture.file,
       invalidCommands: this.invalidCommands,
+      unit: this.config.countFrames ? "frames" : "messages",
       now,
     };
   }
@@ -180,6 +186,7 @@ export class MonitoredProxy {
   private async forwardRequests(signal: AbortSignal): Promise<void> {
     const { front, back, stats, peers, capture } = this;
     const capturing = capture.enabled;
+    const countFrames = this.config.countFrames === true;
     while (!signal.aborted) {
       if (this.paused) await this.untilResumed(signal);
       let frames: Buffer[];
@@ -192,7 +199,8 @@ export class MonitoredProxy {
       }
       let bytes = 0;
       for (const f of frames) bytes += f.length;
-      stats.frontMsgsIn += frames.length;
+      const n = countFrames ? frames.length : 1;
+      stats.frontMsgsIn += n;
       stats.frontBytesIn += bytes;
       peers.request(frames[0] as Buffer, bytes, this.now());
       // A message read just as PAUSE arrived is held, not forwarded, until RESUME: nothing is lost.
@@ -205,7 +213,7 @@ export class MonitoredProxy {
         if (signal.aborted || back.closed) return;
         throw err;
       }
-      stats.backMsgsOut += frames.length;
+      stats.backMsgsOut += n;
       stats.backBytesOut += bytes;
     }
   }
@@ -214,6 +222,7 @@ export class MonitoredProxy {
   private async forwardReplies(signal: AbortSignal): Promise<void> {
     const { front, back, stats, peers, capture } = this;
     const capturing = capture.enabled;
+    const countFrames = this.config.countFrames === true;
     while (!signal.aborted) {
       if (this.paused) await this.untilResumed(signal);
       let frames: Buffer[];
@@ -226,7 +235,8 @@ export class MonitoredProxy {
       }
       let bytes = 0;
       for (const f of frames) bytes += f.length;
-      stats.backMsgsIn += frames.length;
+      const n = countFrames ? frames.length : 1;
+      stats.backMsgsIn += n;
       stats.backBytesIn += bytes;
       if (this.paused) await this.untilResumed(signal);
       if (signal.aborted) return;
@@ -240,7 +250,7 @@ export class MonitoredProxy {
         // A full client (its HWM reached): dropped as libzmq's ROUTER drops it; still counted as sent.
         if ((err as { code?: string }).code !== "EAGAIN") throw err;
       }
-      stats.frontMsgsOut += frames.length;
+      stats.frontMsgsOut += n;
       stats.frontBytesOut += bytes;
     }
   }

@@ -9,7 +9,8 @@
  *   reply    [""] for PAUSE, RESUME, TERMINATE and for anything else (REP duty: always a reply)
  *            8 frames for STATISTICS, each a u64 little-endian (libzmq memcpy's it on x86-64/arm64):
  *            front msgs in, front bytes in, front msgs out, front bytes out, then the same for the back.
- *            Counted per FRAME, as libzmq counts them.
+ *            libzmq 4.3 releases count a multipart message once (bytes: all its frames); libzmq's
+ *            master branch counts every frame. The proxy does the first, or the second with --count-frames.
  * Capture tap (XPUB, our own; libzmq's capture has no direction):
  *   [direction "fe>be" | "be>fe", seq (u64 big-endian, per direction, from 1), ...the message's frames]
  * Capture file: one JSON line per message (see captureLine).

@@ -71,6 +71,8 @@ export interface ProxySnapshot {
   tap: string | undefined;
   file: string | undefined;
   invalidCommands: number;
+  /** What STATISTICS counts. */
+  unit: "messages" | "frames";
   /** Monotonic ms of the snapshot. */
   now: number;
 }
@@ -113,14 +115,14 @@ export function proxyView(s: ProxySnapshot, rates: RateWindow): View {
     ? `file ${formatBytes(c.fileBytes)} · ${formatCount(c.fileWritten)} written · ${formatCount(c.fileDropped)} dropped · rotated ${c.rotations}`
     : "no file";
   return {
-    title: `${state} · ${s.peers.length} client${s.peers.length === 1 ? "" : "s"} · ${rate(inRate)} frames/s in · ${rate(outRate)} out`,
+    title: `${state} · ${s.peers.length} client${s.peers.length === 1 ? "" : "s"} · ${rate(inRate)} ${s.unit}/s in · ${rate(outRate)} out`,
     columns: ["CLIENT", "REQ/S", "REP/S", "REQUESTS", "REPLIES", "BYTES IN", "BYTES OUT", "IDLE"],
     rows,
     summary: [
       ...(more > 0 || s.peersForgotten > 0
         ? [`${more > 0 ? `+${formatCount(more)} quieter clients` : ""}${s.peersForgotten > 0 ? ` · ${formatCount(s.peersForgotten)} forgotten (table full)` : ""}`]
         : []),
-      `STATISTICS (frames) front in ${formatCount(st.frontMsgsIn)} / ${formatBytes(st.frontBytesIn)} · out ${formatCount(st.frontMsgsOut)} / ${formatBytes(st.frontBytesOut)} | back in ${formatCount(st.backMsgsIn)} / ${formatBytes(st.backBytesIn)} · out ${formatCount(st.backMsgsOut)} / ${formatBytes(st.backBytesOut)}`,
+      `STATISTICS (${s.unit}) front in ${formatCount(st.frontMsgsIn)} / ${formatBytes(st.frontBytesIn)} · out ${formatCount(st.frontMsgsOut)} / ${formatBytes(st.frontBytesOut)} | back in ${formatCount(st.backMsgsIn)} / ${formatBytes(st.backBytesIn)} · out ${formatCount(st.backMsgsOut)} / ${formatBytes(st.backBytesOut)}`,
       `monitor ${monitorText("front", s.monitor.front)} | ${monitorText("back", s.monitor.back)}${s.invalidCommands ? ` | ${formatCount(s.invalidCommands)} bad commands` : ""}`,
       `capture ${tap} | ${file}`,
     ],
