@@ -88,6 +88,9 @@ interface Service {
   expired: number;
 }
 
+/** Identities remembered as sent DISCONNECT, at most. */
+const MAX_DISCONNECTED = 10_000;
+
 const sizeOf = (body: readonly Buffer[]) => body.reduce((n, f) => n + f.length, 0);
 
 /** Most requests sent to two workers; a third death of its worker fails it (RFC 7: workers must be idempotent). */
@@ -111,6 +114,12 @@ export class MajordomoBroker {
   private readonly socket: Router;
   private readonly services = new Map<string, Service>();
   private readonly workers = new Map<string, Worker>();
+  /**
+   * Workers sent DISCONNECT lately (identity → when), in that order: RFC 7 says nothing more goes
+   * to them, so what they had queued meanwhile (a restarted broker gets every HEARTBEAT a worker
+   * sent while it was down) is dropped quietly, not answered again. A READY starts afresh.
+   */
+  private readonly disconnected = new Map<string, number>();
   private waitingTotal = 0;
   private waitingBytes = 0;
   readonly endpoints = { endpoint: "" };
@@ -128,6 +137,8 @@ export class MajordomoBroker {
     violations: 0,
     /** Messages that are neither MDPC01 nor MDPW01, or malformed client requests: dropped. */
     dropped: 0,
+    /** Messages from a worker after the broker sent it DISCONNECT (what it had queued meanwhile): dropped, not answered. */
+    afterDisconnect: 0,
     /** Replies whose client had gone. */
     undeliverable: 0,
     workersExpired: 0,
@@ -176,6 +187,20 @@ export class MajordomoBroker {
 
   /** One message from the ROUTER: the whole protocol, as a switch. */
   onMessage(msg: FromPeer): void {
+    if (this.disconnected.size > 0 && msg.kind !== "request" && msg.kind !== "invalid") {
+      const key = msg.worker.toString("latin1");
+      if (this.disconnected.has(key)) {
+        if (msg.kind !== "ready") {
+          this.counts.afterDisconnect += 1;
+          this.log.debug(
+            { worker: msg.worker, kind: msg.kind, afterDisconnect: this.counts.afterDisconnect },
+            "message after DISCONNECT dropped",
+          );
+          return;
+        }
+        this.disconnected.delete(key);
+      }
+    }
     switch (msg.kind) {
       case "request":
         this.counts.requests += 1;
@@ -406,6 +431,10 @@ export class MajordomoBroker {
     const worker = this.workers.get(identity.toString("latin1"));
     if (worker) this.removeWorker(worker, reason);
     this.socket.send(brokerCommand(identity, DISCONNECT)).catch(() => {});
+    const key = identity.toString("latin1");
+    this.disconnected.delete(key);
+    this.disconnected.set(key, this.now());
+    if (this.disconnected.size > MAX_DISCONNECTED) this.disconnected.delete(this.disconnected.keys().next().value as string);
   }
 
   // --- timers --------------------------------------------------------------------------------
@@ -419,6 +448,11 @@ export class MajordomoBroker {
         this.counts.workersExpired += 1;
         this.removeWorker(worker, `silent for ${Math.round(now - worker.lastHeard)} ms`);
       } else this.toWorker(worker, brokerCommand(worker.identity, HEARTBEAT));
+    }
+    // A worker sent DISCONNECT has had a liveness period to close its socket: forget it.
+    for (const [key, at] of this.disconnected) {
+      if (now - at <= deadAfter) break;
+      this.disconnected.delete(key);
     }
   }
 

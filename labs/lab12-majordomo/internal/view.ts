@@ -32,6 +32,7 @@ export interface BrokerSnapshot {
     failed: number;
     violations: number;
     dropped: number;
+    afterDisconnect: number;
     undeliverable: number;
     workersExpired: number;
   };
@@ -70,7 +71,7 @@ export function brokerView(s: BrokerSnapshot): View {
     ]),
     summary: [
       `requests ${formatCount(c.requests)} · replies ${formatCount(c.replies)} · mmi ${formatCount(c.mmi)} · sent again after a worker died ${formatCount(c.redispatched)} · failed ${formatCount(c.failed)}`,
-      `workers expired ${formatCount(c.workersExpired)} · violations (DISCONNECT) ${formatCount(c.violations)} · dropped ${formatCount(c.dropped)} · heartbeat ${formatSeconds(s.heartbeatMs)} × ${s.liveness} · expiry ${formatSeconds(s.requestExpiryMs)}`,
+      `workers expired ${formatCount(c.workersExpired)} · violations (DISCONNECT) ${formatCount(c.violations)} · dropped ${formatCount(c.dropped + c.afterDisconnect)} · heartbeat ${formatSeconds(s.heartbeatMs)} × ${s.liveness} · expiry ${formatSeconds(s.requestExpiryMs)}`,
     ],
   };
 }

@@ -230,9 +230,22 @@ describe("RFC 7 MDP/Worker at the broker", () => {
       expect(w.received[index]).toHaveLength(3);
       expect(broker.counts.violations).toBe(1);
       expect(broker.workerCount("v")).toBe(0);
+      // It keeps talking (as a worker does with heartbeats it queued): nothing more is sent to it, not even DISCONNECT.
+      await w.send(["", "MDPW01", [HEARTBEAT]]);
+      await waitUntil(() => broker.counts.afterDisconnect === 1, { timeoutMs: 5000, what: "the heartbeat dropped" });
       await staysSilent(w, index + 1, control);
+      expect(broker.counts.violations).toBe(1);
     },
   );
+
+  it("a READY after the broker's DISCONNECT registers afresh (a worker on the same identity)", async () => {
+    const { broker, endpoint } = await startBroker();
+    const w = dealer(endpoint, "fixed-id");
+    await w.send(["", "MDPW01", [HEARTBEAT]]);
+    await w.next(isCommand(DISCONNECT), "DISCONNECT");
+    await w.send(["", "MDPW01", [READY], "again"]);
+    await waitUntil(() => broker.workerCount("again") === 1, { timeoutMs: 5000, what: "registered again" });
+  });
 
   it("a REPLY for another client than the request's is a violation; the request goes to another worker", async () => {
     const { broker, endpoint } = await startBroker();

@@ -11,6 +11,7 @@ const counts = {
   failed: 0,
   violations: 2,
   dropped: 3,
+  afterDisconnect: 0,
   undeliverable: 0,
   workersExpired: 1,
 };
