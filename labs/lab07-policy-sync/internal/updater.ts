@@ -24,7 +24,8 @@ export interface Ack {
 }
 
 export class Updater {
-  private readonly pub = new XPublisher({ linger: 1000, sendHighWaterMark: 100_000 });
+  // What an XPUB receives are the collectors' subscriptions: one byte and a topic, small.
+  private readonly pub = new XPublisher({ linger: 1000, sendHighWaterMark: 100_000, ...peerLimits(1024) });
   private readonly subs: Subscriber[];
   private readonly queue = new SendQueue(this.pub);
   private readonly waiting = new Map<string, (ack: Ack) => void>();

@@ -1,8 +1,9 @@
 // Units: kvmsg frames and bounds, the CHP decoders, the ACL (table-driven), the pending list, the digest.
-import { encode } from "@zlabs/kit";
+import { encode, tryParseConfig } from "@zlabs/kit";
 import { describe, expect, it } from "vitest";
 import { Acl, formatFlow, mapDigest, parseFlow, parseRule, priorityOf } from "../internal/acl.ts";
 import { chpServer } from "../internal/clone-client.ts";
+import { adminOptions, checkAdmin, checkMaster, checkNode, LAB, masterOptions, nodeOptions } from "../internal/config.ts";
 import { decodeKvMsg, EMPTY, encodeKvMsg, kv, MAX_KEY_BYTES, MAX_VALUE_BYTES, newUuid, parseProps, seqFrame } from "../internal/kvmsg.ts";
 import { PendingList } from "../internal/pending.ts";
 import {
@@ -278,5 +279,42 @@ describe("the map digest", () => {
     );
     // Length-prefixed: "ab"+"c" and "a"+"bc" differ.
     expect(mapDigest([["ab", b("c")]])).not.toBe(mapDigest([["a", b("bc")]]));
+  });
+});
+
+describe("flags: a bad one is a ConfigError naming it (the processes print it as one line, exit 2)", () => {
+  const specs = {
+    "policy-master": { options: masterOptions, check: checkMaster },
+    "firewall-node": { options: nodeOptions, check: checkNode },
+    "policy-admin": { options: adminOptions, check: checkAdmin },
+  } as const;
+  const parse = (role: keyof typeof specs, argv: string[], env: NodeJS.ProcessEnv = {}) =>
+    tryParseConfig({ lab: LAB, role, describe: role, ...specs[role] } as unknown as Parameters<typeof tryParseConfig>[0], argv, env);
+
+  it.each([
+    ["policy-master", ["--role", "tertiary"], /role/],
+    ["policy-master", ["--endpoint", "ipc:///tmp/x"], /^--endpoint: ipc:\/\/\/tmp\/x is not tcp:\/\/host:port/],
+    ["policy-master", ["--peer", "tcp://127.0.0.1:65535"], /^--peer: /],
+    ["policy-master", ["--heartbeat", "5"], /^--heartbeat \(or LAB07_HEARTBEAT\) must be at least 10/],
+    ["firewall-node", ["--subtree", "/acl"], /^--subtree "\/acl" is not/],
+    ["firewall-node", ["--name", "a b"], /^--name "a b" may hold only/],
+    ["firewall-node", ["--servers", "a,b,c"], /^--servers: give one or two servers/],
+    ["policy-admin", [], /^what\? give --set/],
+    ["policy-admin", ["--set", "no-equals"], /is not KEY=RULE/],
+    ["policy-admin", ["--delete", "HUGZ"], /^"HUGZ" is not a key/],
+    ["policy-admin", ["--check", "tcp 1.2.3.4:1 5.6.7.8:2"], /^--check and --status need --nodes/],
+    [
+      "policy-admin",
+      ["--check", "tcp 1.2.3.4 5.6.7.8:2:3", "--nodes", "tcp://127.0.0.1:5078"],
+      /^--check "tcp 1.2.3.4 5.6.7.8:2:3" is not/,
+    ],
+    ["policy-admin", ["--set", "/k/1=allow any any any any any", "--ttl", "-1"], /^--ttl \(or LAB07_TTL\) must be at least 0/],
+  ] as const)("%s %j", (role, argv, reason) => {
+    expect(() => parse(role, [...argv])).toThrow(reason);
+  });
+
+  it("the environment: LAB07_SERVER_TTL sets --server-ttl; an unknown LAB07_ variable is refused", () => {
+    expect(parse("firewall-node", [], { LAB07_SERVER_TTL: "1500" }).serverTtl).toBe(1500);
+    expect(() => parse("firewall-node", [], { LAB07_SERVER_TTL_MS: "1" })).toThrow(/LAB07_SERVER_TTL_MS is not a setting/);
   });
 });
