@@ -145,6 +145,8 @@ describe.skipIf(unusable !== undefined)(
       run("-n", NS_DEVICE, "link", "set", VETH_DEVICE, "up");
       await scanner.waitFor("device joined", from);
       await scanner.waitFor("CURVE handshake done", from);
+      // A device rejoining is a new entry: its name (which the logs use) comes with its first reply.
+      await scanner.waitFor({ msg: "device named itself over CURVE", name: "far" }, from);
 
       // A clean stop: the port-0 beacon crosses the link and the scanner removes it at once.
       await device.kill("SIGTERM");
