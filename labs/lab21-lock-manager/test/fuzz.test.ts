@@ -28,7 +28,12 @@ async function probeServer(endpoint: string): Promise<void> {
 
 async function start(): Promise<{ server: RoleProcess; ledger: RoleProcess; endpoints: { server: string; ledger: string } }> {
   const [server, ledger] = (await freeTcpEndpoints(2)) as [string, string];
-  const s = procs.start({ labDir, cmd: "cmd/lock-server.ts", name: "server", args: ["--endpoint", server, "--data-dir", tmpDir("fuzz-server")] });
+  const s = procs.start({
+    labDir,
+    cmd: "cmd/lock-server.ts",
+    name: "server",
+    args: ["--endpoint", server, "--data-dir", tmpDir("fuzz-server")],
+  });
   const l = procs.start({
     labDir,
     cmd: "cmd/ledger.ts",

@@ -1,6 +1,14 @@
 // The three live views as data from snapshots.
 import { describe, expect, it } from "vitest";
-import { type ClientSnapshot, clientView, type LedgerSnapshot, ledgerView, MAX_ROWS, type ServerSnapshot, serverView } from "../internal/view.ts";
+import {
+  type ClientSnapshot,
+  clientView,
+  type LedgerSnapshot,
+  ledgerView,
+  MAX_ROWS,
+  type ServerSnapshot,
+  serverView,
+} from "../internal/view.ts";
 
 const server = (over: Partial<ServerSnapshot> = {}): ServerSnapshot => ({
   locks: [{ name: "ledger", holder: "w1", token: 7, leftMs: 4200, ttlMs: 6000, waiters: ["w2", "w3"] }],
@@ -51,7 +59,14 @@ describe("the lock server's view", () => {
   });
 
   it("shows at most MAX_ROWS locks and counts the rest", () => {
-    const locks = Array.from({ length: MAX_ROWS + 5 }, (_, i) => ({ name: `l${i}`, holder: "w", token: i, leftMs: 100, ttlMs: 100, waiters: [] }));
+    const locks = Array.from({ length: MAX_ROWS + 5 }, (_, i) => ({
+      name: `l${i}`,
+      holder: "w",
+      token: i,
+      leftMs: 100,
+      ttlMs: 100,
+      waiters: [],
+    }));
     const v = serverView(server({ locks }));
     expect(v.rows).toHaveLength(MAX_ROWS + 1);
     expect(v.rows?.at(-1)?.[0]).toEqual({ text: "… 5 more locks", tone: "dim" });
