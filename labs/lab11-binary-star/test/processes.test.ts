@@ -150,7 +150,7 @@ describe("the broker pair as real processes", () => {
     expect(fatal[0]?.msg).toMatch(/^fatal error - dual actives, aborting/);
   });
 
-  it("bad flags, and an address in use: one line naming it, exit code 2", async () => {
+  it("a bad flag, and an address in use: one line naming it, exit code 2", async () => {
     const e = await endpoints();
     const first = broker("primary", e);
     await first.waitForLog("binary star started", WAIT_MS);
@@ -159,15 +159,10 @@ describe("the broker pair as real processes", () => {
     expect(again.lines.filter((l) => !l.startsWith("{"))).toEqual([
       `ha-broker: cannot bind state to ${e.ps}: the address is in use (is another instance running?)`,
     ]);
-    for (const args of [
-      ["--role", "tertiary"],
-      ["--role", "backup", "--peer-state", "localhost:5113"],
-      ["--role", "primary", "--heartbeat", "1.5"],
-    ]) {
-      const bad = procs.start({ labDir, cmd: "cmd/ha-broker.ts", name: "bad", args });
-      expect((await withDeadline(bad.exited, WAIT_MS, "a bad flag to exit")).code).toBe(2);
-      expect(bad.lines).toHaveLength(1);
-      expect(bad.lines[0]).toMatch(/^ha-broker: /);
-    }
+    // One bad flag as a process (units.test.ts checks the others in-process, through the same parser).
+    const bad = procs.start({ labDir, cmd: "cmd/ha-broker.ts", name: "bad", args: ["--role", "tertiary"] });
+    expect((await withDeadline(bad.exited, WAIT_MS, "a bad flag to exit")).code).toBe(2);
+    expect(bad.lines).toHaveLength(1);
+    expect(bad.lines[0]).toMatch(/^ha-broker: .*role/);
   });
 });
