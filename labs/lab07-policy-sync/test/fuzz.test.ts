@@ -244,4 +244,28 @@ describe("fuzzing the firewall node", () => {
       server.stop();
     }
   });
+
+  it("its snapshot DEALER takes 1,000 malformed replies from a hostile DEALER at P, and still answers", async () => {
+    // P is the fuzzer's (bound by it); P+1 sends HUGZ, so the node asks for snapshots and reads the fuzz as replies.
+    const base = await freeChpEndpoint();
+    const pub = jar.add(new Publisher());
+    await pub.bind(plus(base, 1));
+    const timer = setInterval(() => pub.send(hugz()).catch(() => {}), 50);
+    try {
+      const { node, query } = await startNode(base);
+      const report = await fuzzRole(node, {
+        endpoint: base,
+        peer: "dealer",
+        bind: true,
+        words: ["KTHXBAI", "/acl/edge/0100", Buffer.alloc(8)],
+        maxMessageBytes: MAX_FRAME_BYTES,
+        maxRssMiB: MAX_RSS_MIB,
+        probe: () => answers(query),
+      });
+      expect(report.sent).toBeGreaterThanOrEqual(1000);
+      expect(node.find("invalid message from the server dropped").length).toBeGreaterThan(100);
+    } finally {
+      clearInterval(timer);
+    }
+  });
 });
