@@ -17,7 +17,7 @@ import {
   TITANIC_REQUEST,
   UNKNOWN,
 } from "./tsp.ts";
-import { type TitanicSnapshot, titanicView, VIEW_MS } from "./view.ts";
+import { type TitanicCounters, type TitanicSnapshot, titanicView, VIEW_MS } from "./view.ts";
 
 /** The Guide's dispatcher scans the queue every second (titanic.c). */
 export const SCAN_MS = 1000;
@@ -57,17 +57,6 @@ export interface TitanicConfig {
 
 export interface TitanicDeps {
   publish?: (view: View) => void;
-}
-
-/** What Titanic counts, for its view, the tests and the bench. */
-export interface TitanicCounters {
-  stored: number;
-  refused: number;
-  failed500: number;
-  dispatched: number;
-  replied: number;
-  closed: number;
-  dispatchErrors: number;
 }
 
 /** Rows of recent requests in the view. */

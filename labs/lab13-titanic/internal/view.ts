@@ -8,17 +8,20 @@ export const VIEW_MS = 500;
 const plural = (count: number, word: string) => `${formatCount(count)} ${word}${count === 1 ? "" : "s"}`;
 const short = (uuid: string) => `${uuid.slice(0, 8)}…`;
 
+/** What Titanic counts, for its view, the tests and the bench. */
+export interface TitanicCounters {
+  stored: number;
+  refused: number;
+  failed500: number;
+  dispatched: number;
+  replied: number;
+  closed: number;
+  dispatchErrors: number;
+}
+
 export interface TitanicSnapshot {
   recent: { uuid: string; service: string; state: string; ageMs: number }[];
-  counters: {
-    stored: number;
-    refused: number;
-    failed500: number;
-    dispatched: number;
-    replied: number;
-    closed: number;
-    dispatchErrors: number;
-  };
+  counters: TitanicCounters;
   size: { entries: number; pending: number; done: number; deadBytes: number; bytes: number };
   journal: JournalStats | undefined;
   /** Why the storage is unusable, or undefined when it works. */
