@@ -102,18 +102,22 @@ export class LockServer {
   async run(signal: AbortSignal): Promise<void> {
     if (!this.endpoints.endpoint) await this.bind();
     const publish = this.options.publish;
-    await runLoops(
-      signal,
-      {
-        sockets: [this.router],
-        every: [
-          { ms: this.config.sweepMs, run: () => this.sweep() },
-          ...(publish ? [{ ms: VIEW_MS, run: () => publish(serverView(this.snapshot())) }] : []),
-        ],
-        log: this.log,
-      },
-      () => receiveLoop(this.router, signal, (frames) => this.onMessage(frames), { log: this.log, name: "clients", stats: this.loop }),
-    );
+    try {
+      await runLoops(
+        signal,
+        {
+          sockets: [this.router],
+          every: [
+            { ms: this.config.sweepMs, run: () => this.sweep() },
+            ...(publish ? [{ ms: VIEW_MS, run: () => publish(serverView(this.snapshot())) }] : []),
+          ],
+          log: this.log,
+        },
+        () => receiveLoop(this.router, signal, (frames) => this.onMessage(frames), { log: this.log, name: "clients", stats: this.loop }),
+      );
+    } finally {
+      this.tokens.close();
+    }
   }
 
   private onMessage(frames: Buffer[]): void {

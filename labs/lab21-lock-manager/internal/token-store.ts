@@ -1,27 +1,31 @@
 /**
  * The fencing tokens' high-water mark, persisted ahead of use so tokens keep increasing across a
  * crash and a restart. The file holds one number: the highest token this server may hand out.
- * Tokens are taken from a block reserved on disk (written to a temporary file, fsynced, renamed,
- * the folder fsynced) before the first of them is used; a crash loses at most the rest of a block,
+ * Tokens are taken from a block reserved on disk (the mark written over itself and fsynced) before
+ * the first of them is used; a crash loses at most the rest of a block,
  * never reuses a token. The file's existence also tells a restart from a first start: a restarted
  * server keeps the grace period (no grants for the longest TTL), because it forgot who held what.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { UsageError } from "@zlabs/kit";
 import type { TokenSource } from "./lock-table.ts";
 
 /** Tokens reserved on disk per write: one fsync per this many grants. */
 export const TOKEN_BLOCK = 1000;
 export const STATE_FILE = "tokens.json";
+/** The record's fixed width: the mark is written over itself, never growing or shrinking. */
+const RECORD_BYTES = 64;
 
 export class TokenStore implements TokenSource {
   private nextToken: number;
+  private readonly fd: number;
   private reserved: number;
   /** True when a previous server's file was found: this start is a restart. */
   readonly restarted: boolean;
 
   constructor(
-    private readonly dir: string,
+    dir: string,
     private readonly block = TOKEN_BLOCK,
   ) {
     mkdirSync(dir, { recursive: true });
@@ -30,7 +34,18 @@ export class TokenStore implements TokenSource {
     const before = this.restarted ? readHighWater(path) : 0;
     this.nextToken = before + 1;
     this.reserved = before;
+    this.fd = openSync(path, this.restarted ? "r+" : "w");
+    if (!this.restarted && process.platform !== "win32") {
+      // A new file: its name must survive a crash too, so the folder is synced once.
+      const folder = openSync(dir, "r");
+      fsyncSync(folder);
+      closeSync(folder);
+    }
     this.reserve();
+  }
+
+  close(): void {
+    closeSync(this.fd);
   }
 
   /** The highest token reserved on disk: no token above it has been handed out. */
@@ -50,19 +65,16 @@ export class TokenStore implements TokenSource {
     return token;
   }
 
+  /**
+   * Writes the new mark over the old one in place, as one fixed-width record of a few bytes (a write
+   * within one disk sector is not torn), and fsyncs the file before any token of the block is used.
+   * The file was created (and its folder synced) once, on the first start.
+   */
   private reserve(): void {
     const reserved = this.nextToken + this.block - 1;
-    const path = join(this.dir, STATE_FILE);
-    const tmp = `${path}.tmp`;
-    const fd = openSync(tmp, "w");
-    try {
-      writeSync(fd, `${JSON.stringify({ highWater: reserved })}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-    syncDirectory(this.dir);
+    const record = Buffer.from(`${JSON.stringify({ highWater: reserved }).padEnd(RECORD_BYTES - 1)}\n`);
+    writeSync(this.fd, record, 0, record.length, 0);
+    fsyncSync(this.fd);
     this.reserved = reserved;
   }
 }
@@ -72,20 +84,10 @@ function readHighWater(path: string): number {
   try {
     value = JSON.parse(readFileSync(path, "utf8"));
   } catch (err) {
-    throw new Error(`${path} is not the token file this server writes (${(err as Error).message}); move it away to start afresh`);
+    throw new UsageError(`${path} is not the token file this server writes (${(err as Error).message}); move it away to start afresh`);
   }
   const high = (value as { highWater?: unknown } | null)?.highWater;
   if (typeof high !== "number" || !Number.isSafeInteger(high) || high < 0)
-    throw new Error(`${path} holds no highWater whole number; move it away to start afresh`);
+    throw new UsageError(`${path} holds no highWater whole number; move it away to start afresh`);
   return high;
-}
-
-function syncDirectory(dir: string): void {
-  if (process.platform === "win32") return;
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
