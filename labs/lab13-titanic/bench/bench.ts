@@ -66,6 +66,7 @@ async function run(broker: string, groupCommit: boolean): Promise<Result> {
       liveness: 5,
       reconnectMs: 500,
       storageRetryMs: 1000,
+      maxOpen: 10_000_000,
     },
     log,
   );

@@ -18,6 +18,7 @@ import {
   DISPATCH_RETRIES,
   DISPATCH_TIMEOUT_MS,
   DISPATCHERS,
+  MAX_OPEN_REQUESTS,
   REPLY_WORKERS,
   REQUEST_WORKERS,
   SCAN_MS,
@@ -70,6 +71,7 @@ export const titanicOptions = {
   dispatchTimeout: intOption(DISPATCH_TIMEOUT_MS, "ms the dispatcher waits for a service's reply, per attempt", { min: 1, max: 3_600_000 }),
   dispatchRetries: intOption(DISPATCH_RETRIES, "attempts per dispatch (the request stays pending after the last)", { min: 1, max: 100 }),
   storageRetry: intOption(STORAGE_RETRY_MS, "ms between attempts to reopen unusable storage", { min: 1, max: 3_600_000 }),
+  maxOpen: intOption(MAX_OPEN_REQUESTS, "most requests stored and not closed (more get 500: retry later)", { min: 1, max: 10_000_000 }),
 } as const;
 
 export function titanicConfig(a: ConfigOf<typeof titanicOptions>): TitanicConfig {
@@ -89,6 +91,7 @@ export function titanicConfig(a: ConfigOf<typeof titanicOptions>): TitanicConfig
     liveness: a.liveness,
     reconnectMs: a.reconnect,
     storageRetryMs: a.storageRetry,
+    maxOpen: a.maxOpen,
   };
 }
 

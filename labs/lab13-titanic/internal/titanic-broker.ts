@@ -34,6 +34,11 @@ export const DISPATCHERS = 4;
 export const REQUEST_WORKERS = 8;
 export const REPLY_WORKERS = 4;
 export const CLOSE_WORKERS = 2;
+/**
+ * The most requests stored and not yet closed. Each costs an index entry in memory, and peers
+ * choose how many they send: past this, titanic.request answers 500 (retry later) until some close.
+ */
+export const MAX_OPEN_REQUESTS = 100_000;
 /** How often unusable storage is tried again. */
 export const STORAGE_RETRY_MS = 1000;
 
@@ -53,6 +58,7 @@ export interface TitanicConfig {
   liveness: number;
   reconnectMs: number;
   storageRetryMs: number;
+  maxOpen: number;
 }
 
 export interface TitanicDeps {
@@ -164,6 +170,11 @@ export class TitanicBroker {
       case "invalid":
         return this.refuse(TITANIC_REQUEST, msg.reason);
       case "request": {
+        if (this.store.size.entries >= this.config.maxOpen) {
+          this.counters.failed500 += 1;
+          this.log.warn({ open: this.store.size.entries, max: this.config.maxOpen }, "too many requests open: answered 500 (retry later)");
+          return [statusFrame(ERROR)];
+        }
         const uuid = await this.store.submit(msg.service, msg.body);
         this.counters.stored += 1;
         this.note(uuid, msg.service, "stored");

@@ -29,6 +29,7 @@ export function titanicConfig(broker: string, dir: string, more: Partial<Titanic
     liveness: LIVENESS,
     reconnectMs: 200,
     storageRetryMs: 200,
+    maxOpen: 100_000,
     ...more,
   };
 }

@@ -72,6 +72,17 @@ describe("TSP through lab12's broker", () => {
     expect(titanic.counters.stored).toBe(0);
   });
 
+  it("past --max-open requests stored and not closed, titanic.request answers 500 until one closes", async () => {
+    const broker = await startBroker(tasks);
+    startTitanic(tasks, titanicConfig(broker, dir("titanic"), { maxOpen: 2 }));
+    const tsp = client(broker);
+    const first = await tsp.submit(STORAGE_SERVICE, ["a", "x"]);
+    await tsp.submit(STORAGE_SERVICE, ["b", "x"]);
+    expect(await tsp.call(TITANIC_REQUEST, [STORAGE_SERVICE, "c", "x"])).toEqual({ kind: "error" });
+    expect((await tsp.call(TITANIC_CLOSE, [first])).kind).toBe("ok");
+    expect((await tsp.call(TITANIC_REQUEST, [STORAGE_SERVICE, "c", "x"])).kind).toBe("ok");
+  });
+
   it("the archive refuses unsafe names and oversized artefacts with a reply, not a file", async () => {
     const broker = await startBroker(tasks);
     const archive = dir("archive");
