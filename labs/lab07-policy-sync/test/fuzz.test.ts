@@ -4,7 +4,7 @@
 import { fileURLToPath } from "node:url";
 import { MAX_MESSAGE_BYTES } from "@zlabs/kit";
 import { freeTcpEndpoints, fuzzRole, ProcessPool, type RoleProcess, SocketJar, testLogger, waitUntil } from "@zlabs/kit/testing";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Publisher, Router } from "zeromq";
 import { CloneClient, chpServer, MAX_FRAME_BYTES } from "../internal/clone-client.ts";
 import { kv } from "../internal/kvmsg.ts";
@@ -52,10 +52,19 @@ async function probeMaster(base: string): Promise<void> {
   }
 }
 
-async function lonePrimary(): Promise<{ master: RoleProcess; base: string; state: string }> {
+/** The lone primary the master's bound sockets are fuzzed on, one after the other (started once). */
+const masterPool = new ProcessPool();
+afterAll(() => masterPool.stopAll());
+let shared: Promise<{ master: RoleProcess; base: string; state: string }> | undefined;
+const lonePrimary = () => {
+  shared ??= startLonePrimary();
+  return shared;
+};
+
+async function startLonePrimary(): Promise<{ master: RoleProcess; base: string; state: string }> {
   const [base, peer] = [await freeChpEndpoint(), await freeChpEndpoint()];
   const [state, peerState] = (await freeTcpEndpoints(2)) as [string, string];
-  const master = procs.start({
+  const master = masterPool.start({
     labDir,
     cmd: "cmd/policy-master.ts",
     name: "primary",
