@@ -104,9 +104,9 @@ export class LockClient {
           this.log.warn({ lock, status: reply.status, reason: reply.reason }, "acquire refused");
           return undefined;
         }
-        const asked = this.now();
         const notified = await Promise.race([granted, pause(this.config.timeoutMs * 2, signal).then(() => undefined)]);
-        if (notified) return this.hold(lock, notified, asked, ttlMs, true);
+        // Counted from its arrival: the server granted a little earlier, which the safety margin covers.
+        if (notified) return this.hold(lock, notified, this.now(), ttlMs, true);
       }
     } finally {
       this.waiting.delete(lock);

@@ -204,10 +204,10 @@ export class LockServer {
   /** Grants made by a release or the sweep: an asynchronous GRANTED to each new holder. */
   private notifyGrants(): void {
     const now = this.now();
-    for (const { lock, lease } of this.table.takeGrants()) {
+    for (const { lock, lease, waitedMs } of this.table.takeGrants()) {
       const s = this.sessions.get(lease.client);
       this.log.info(
-        { client: lease.client, lock, token: lease.token, waitedMs: Math.round(now - lease.grantedAt) },
+        { client: lease.client, lock, token: lease.token, waitedMs: Math.round(waitedMs) },
         "granted to the next in line",
       );
       if (s) this.reply(s.peer, { req: lease.req, status: "GRANTED", lock, token: lease.token, ttl: ttlLeft(lease, now), async: true });

@@ -60,6 +60,8 @@ export type HistoryEvent =
 export interface Grant {
   lock: string;
   lease: Lease;
+  /** ms the new holder waited in line. */
+  waitedMs: number;
 }
 
 export interface TokenSource {
@@ -219,7 +221,7 @@ export class LockTable {
   private handOver(lock: string, state: LockState, now: number): void {
     if (!state.holder && !this.inGrace(now)) {
       const next = state.waiters.shift();
-      if (next) this.pending.push({ lock, lease: this.grant(lock, state, next, now) });
+      if (next) this.pending.push({ lock, lease: this.grant(lock, state, next, now), waitedMs: now - next.since });
     }
     this.forgetIfIdle(lock, state);
   }
