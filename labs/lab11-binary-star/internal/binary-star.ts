@@ -4,7 +4,8 @@
  * - The state link is PUB-SUB: our PUB (bound at `stateBind`) sends our state every heartbeat as one
  *   ASCII frame ("1" primary ... "4" passive, see protocol.ts); our SUB (connected to the peer's PUB
  *   at `peerState`) reads the peer's state as an event. The PUB is an XPUB so that it also sends
- *   our state at once when the peer's SUB subscribes (bstar.c waits for the next heartbeat). PUB-SUB because it never blocks and
+ *   our state at once when the peer's SUB subscribes, and the state goes out at once when it
+ *   changes (bstar.c waits for the next heartbeat in both cases). PUB-SUB because it never blocks and
  *   reconnects by itself, whichever server starts first (the Guide's reasons).
  * - Every peer state heard sets peerExpiry = now + 2 heartbeats, then runs the FSM (fsm.ts).
  * - The caller owns the client-facing socket (the "voter") and calls vote() for every client
@@ -83,6 +84,8 @@ export class BinaryStar {
   private activeWhenHeard = false;
   /** We are holding our state (see holding()). */
   private held = false;
+  /** run() has bound the PUB: states may be sent. */
+  private started = false;
   /** A state send is in progress; another is wanted after it. */
   private sending = false;
   private sendAgain = false;
@@ -177,6 +180,7 @@ export class BinaryStar {
         "binary star started",
       );
       // The first state at once (bstar.c waits a heartbeat): the pair settles a heartbeat sooner.
+      this.started = true;
       this.sendState();
       await runLoops(
         stop.signal,
@@ -225,6 +229,9 @@ export class BinaryStar {
     }
     // zeromq.js takes one send at a time per socket; a state is only worth its latest value, so a
     // state wanted while one is being sent is sent once after it (whatever the state is by then).
+    // Before run() has bound the PUB (a vote may come first) there is nothing to send on: run()
+    // sends the state once bound.
+    if (!this.started || this.pub.closed) return;
     if (this.sending) {
       this.sendAgain = true;
       return;
@@ -308,6 +315,8 @@ export class BinaryStar {
       const sincePeerMs = this.peerHeardAt === undefined ? undefined : Math.round(now - this.peerHeardAt);
       this.log.info({ from: previous, to: next.state, event, why: next.reason, sincePeerMs }, "state changed");
       for (const listener of this.listeners) listener(next.state, previous);
+      // The new state goes out at once too, not at the next heartbeat: the peer follows sooner.
+      this.sendState();
     }
     return next.outcome;
   }
