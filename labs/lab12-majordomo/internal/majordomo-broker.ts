@@ -336,8 +336,10 @@ export class MajordomoBroker {
     worker.served += 1;
     worker.service.served += 1;
     this.counts.replies += 1;
-    this.toClient(clientReply(request.envelope, worker.service.frame, body));
+    // The worker's next request first, then this reply: the worker waits on the broker, the
+    // client does not wait on the worker.
     this.makeIdle(worker);
+    this.toClient(clientReply(request.envelope, worker.service.frame, body));
   }
 
   private hold(request: Request): void {
