@@ -174,11 +174,15 @@ export class ZmqBridge {
     const ping = setInterval(() => this.pingAll(), this.config.pingMs);
     const tick = setInterval(() => this.refresh(), VIEW_EVERY_MS);
     this.refresh();
+    // The SUB's pending receive ends only when the socket closes.
+    const onAbort = () => closeSockets(this.sub);
+    signal.addEventListener("abort", onAbort, { once: true });
     try {
       await receiveLoop(this.sub, signal, (frames) => this.onUpstream(frames), { log: this.log, name: "upstream" });
     } finally {
       clearInterval(ping);
       clearInterval(tick);
+      signal.removeEventListener("abort", onAbort);
       await this.close();
     }
   }
@@ -243,7 +247,7 @@ export class ZmqBridge {
 
   private drop(client: Client, code: number): void {
     if (!this.clients.delete(client.id)) return;
-    for (const prefix of this.fanout.remove(client)) this.sub.unsubscribe(prefix);
+    for (const prefix of this.fanout.remove(client)) this.upstream("unsubscribe", prefix);
     this.stats.browsers = this.clients.size;
     this.log.info(
       {
@@ -284,7 +288,7 @@ export class ZmqBridge {
           this.bad(client, r.reason);
           return;
         }
-        if (r.upstream) this.sub.subscribe(control.prefix);
+        if (r.upstream) this.upstream("subscribe", control.prefix);
         const cached = r.already ? [] : this.fanout.cachedFor(control.prefix, client);
         this.sendTo(client, encodeNotice(NOTICE_SUBSCRIBED, cached.length, control.prefix));
         for (const frames of cached) this.deliver(client, KIND_CACHED, frames);
@@ -302,7 +306,7 @@ export class ZmqBridge {
       }
       case "unsubscribe": {
         const had = client.prefixes.has(control.prefix);
-        if (this.fanout.unsubscribe(client, control.prefix)) this.sub.unsubscribe(control.prefix);
+        if (this.fanout.unsubscribe(client, control.prefix)) this.upstream("unsubscribe", control.prefix);
         this.sendTo(client, encodeNotice(NOTICE_UNSUBSCRIBED, had ? 1 : 0, control.prefix));
         if (had)
           this.log.info(
@@ -353,6 +357,7 @@ export class ZmqBridge {
           "slow browser disconnected",
         );
         client.ws.terminate();
+        this.drop(client, 1006);
       }
       return;
     }
@@ -363,6 +368,13 @@ export class ZmqBridge {
     this.sendTo(client, out);
     client.sent += 1;
     this.stats.delivered += 1;
+  }
+
+  /** Changes the SUB's subscriptions (not once it is closed, while stopping). */
+  private upstream(op: "subscribe" | "unsubscribe", prefix: string): void {
+    if (this.sub.closed) return;
+    if (op === "subscribe") this.sub.subscribe(prefix);
+    else this.sub.unsubscribe(prefix);
   }
 
   private sendTo(client: Client, data: Buffer): void {
