@@ -301,9 +301,11 @@ export class Journal {
       this.stats.appended += p.records;
       try {
         p.apply?.(locs);
-      } finally {
-        p.resolve(locs);
+      } catch (err) {
+        // The records are durable whatever an index update does: every append of the batch resolves.
+        this.options.log.error({ err }, "index update after a journal append failed");
       }
+      p.resolve(locs);
     }
   }
 
