@@ -206,10 +206,7 @@ export class LockServer {
     const now = this.now();
     for (const { lock, lease, waitedMs } of this.table.takeGrants()) {
       const s = this.sessions.get(lease.client);
-      this.log.info(
-        { client: lease.client, lock, token: lease.token, waitedMs: Math.round(waitedMs) },
-        "granted to the next in line",
-      );
+      this.log.info({ client: lease.client, lock, token: lease.token, waitedMs: Math.round(waitedMs) }, "granted to the next in line");
       if (s) this.reply(s.peer, { req: lease.req, status: "GRANTED", lock, token: lease.token, ttl: ttlLeft(lease, now), async: true });
     }
   }

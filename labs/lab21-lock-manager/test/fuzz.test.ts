@@ -3,14 +3,15 @@
 import { fileURLToPath } from "node:url";
 import { MAX_MESSAGE_BYTES } from "@zlabs/kit";
 import { freeTcpEndpoints, fuzzRole, ProcessPool, type RoleProcess, withDeadline } from "@zlabs/kit/testing";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { decodeWriteReply, encodeWrite, OPS, STATUSES } from "../internal/protocol.ts";
-import { RawClient, tmpDir } from "./helpers.ts";
+import { RawClient, removeTmpDirs, tmpDir } from "./helpers.ts";
 
 const labDir = fileURLToPath(new URL("..", import.meta.url));
 const WAIT_MS = 30_000;
 const MAX_RSS_MIB = 300;
 const procs = new ProcessPool();
+afterAll(removeTmpDirs);
 afterEach(() => procs.stopAll());
 
 /** A lock taken and released by a fresh client: the server still serves. */

@@ -1,5 +1,5 @@
 // What the in-process tests share: a lock server (and a ledger) on ephemeral ports, and raw peers.
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Logger, peerLimits } from "@zlabs/kit";
@@ -10,7 +10,18 @@ import { decodeReply, encodeRequest, type LockReply, type Op } from "../internal
 
 export const log: Logger = testLogger("lab21");
 
-export const tmpDir = (what: string) => mkdtempSync(join(tmpdir(), `lab21-${what}-`));
+const made: string[] = [];
+
+/** A fresh folder under the system's tmp; removeTmpDirs() in afterAll deletes every one made. */
+export function tmpDir(what: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `lab21-${what}-`));
+  made.push(dir);
+  return dir;
+}
+
+export function removeTmpDirs(): void {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
 
 export function serverConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
   return {

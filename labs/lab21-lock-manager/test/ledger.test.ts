@@ -4,14 +4,15 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { peerLimits } from "@zlabs/kit";
 import { Tasks, withDeadline } from "@zlabs/kit/testing";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Dealer } from "zeromq";
 import { LEDGER_FILE, Ledger, OLD_LEDGER_FILE } from "../internal/ledger.ts";
 import { decodeWriteReply, encodeWrite, type WriteReply } from "../internal/protocol.ts";
-import { boundServer, log, RawClient, tmpDir } from "./helpers.ts";
+import { boundServer, log, RawClient, removeTmpDirs, tmpDir } from "./helpers.ts";
 
 const tasks = new Tasks();
 const sockets: { close(): void }[] = [];
+afterAll(removeTmpDirs);
 afterEach(async () => {
   for (const s of sockets.splice(0)) s.close();
   await tasks.stopAll();

@@ -1,21 +1,18 @@
 // The real processes: a holder killed with SIGKILL, a holder frozen with SIGSTOP past its lease, the
 // lock server killed with SIGKILL and restarted; bad flags.
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freeTcpEndpoints, loggedAt, ProcessPool, type RoleProcess } from "@zlabs/kit/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { LEDGER_FILE } from "../internal/ledger.ts";
-import { tmpDir } from "./helpers.ts";
+import { removeTmpDirs, tmpDir } from "./helpers.ts";
 
 const labDir = fileURLToPath(new URL("..", import.meta.url));
 const WAIT_MS = 30_000;
 const procs = new ProcessPool();
-const dirs: string[] = [];
 afterEach(() => procs.stopAll());
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+afterAll(removeTmpDirs);
 
 interface Lab {
   server: RoleProcess;
@@ -30,7 +27,6 @@ async function startLab(serverFlags: string[]): Promise<Lab> {
   const [server, ledger] = (await freeTcpEndpoints(2)) as [string, string];
   const serverDir = tmpDir("e2e-server");
   const ledgerDir = tmpDir("e2e-ledger");
-  dirs.push(serverDir, ledgerDir);
   const serverArgs = ["--endpoint", server, "--data-dir", serverDir, "--sweep", "20", "--heartbeat", "100", ...serverFlags];
   const s = procs.start({ labDir, cmd: "cmd/lock-server.ts", name: "server", args: serverArgs });
   const l = procs.start({

@@ -4,14 +4,14 @@
 // under a token that was not the live lease while it checked. LAB21_SEED=N repeats a run.
 import { peerLimits, seededRandom } from "@zlabs/kit";
 import { freeTcpEndpoint, Tasks, withDeadline } from "@zlabs/kit/testing";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Dealer } from "zeromq";
 import { LockClient } from "../internal/lease-client.ts";
 import { Ledger, type LedgerEntry } from "../internal/ledger.ts";
 import { LockServer } from "../internal/lock-server.ts";
 import { checkHistory, type HistoryEvent } from "../internal/lock-table.ts";
 import { decodeWriteReply, encodeWrite } from "../internal/protocol.ts";
-import { log, serverConfig, tmpDir } from "./helpers.ts";
+import { log, removeTmpDirs, serverConfig, tmpDir } from "./helpers.ts";
 
 const SEED = Number(process.env.LAB21_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const RUN_MS = 8000;
@@ -19,6 +19,7 @@ const CLIENTS = 6;
 const LOCKS = ["alpha", "beta"];
 const MAX_TTL_MS = 400;
 const tasks = new Tasks();
+afterAll(removeTmpDirs);
 afterEach(() => tasks.stopAll());
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,12 +1,13 @@
 // The lock server over real sockets, in-process: raw DEALER peers speak the protocol by hand.
 import { encode } from "@zlabs/kit";
 import { Tasks, waitUntil, withDeadline } from "@zlabs/kit/testing";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { LockServer } from "../internal/lock-server.ts";
-import { boundServer, RawClient } from "./helpers.ts";
+import { boundServer, RawClient, removeTmpDirs } from "./helpers.ts";
 
 const tasks = new Tasks();
 const peers: RawClient[] = [];
+afterAll(removeTmpDirs);
 afterEach(async () => {
   for (const p of peers.splice(0)) p.close();
   await tasks.stopAll();

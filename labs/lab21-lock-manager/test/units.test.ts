@@ -26,9 +26,13 @@ describe("the lock table", () => {
     expect(t.acquire("b", 2, "L", 500, 3)).toMatchObject({ status: "QUEUED", place: 1 });
     expect(t.release("b", 3, "X", 4)).toMatchObject({ status: "NOT_OWNER" });
     expect(t.release("a", 2, "L", 10)).toMatchObject({ status: "RELEASED" });
-    expect(t.takeGrants()).toEqual([{ lock: "L", lease: expect.objectContaining({ client: "b", token: 2, req: 1, deadline: 510 }), waitedMs: 9 }]);
+    expect(t.takeGrants()).toEqual([
+      { lock: "L", lease: expect.objectContaining({ client: "b", token: 2, req: 1, deadline: 510 }), waitedMs: 9 },
+    ]);
     expect(t.release("b", 4, "L", 20)).toMatchObject({ status: "RELEASED" });
-    expect(t.takeGrants()).toEqual([{ lock: "L", lease: expect.objectContaining({ client: "c", token: 3, req: 7, deadline: 320 }), waitedMs: 18 }]);
+    expect(t.takeGrants()).toEqual([
+      { lock: "L", lease: expect.objectContaining({ client: "c", token: 3, req: 7, deadline: 320 }), waitedMs: 18 },
+    ]);
     expect(checkHistory(history)).toEqual([]);
   });
 
