@@ -17,9 +17,9 @@ import { fileURLToPath } from "node:url";
 import { createLogger, intOption, parseConfig } from "@zlabs/kit";
 import { freeTcpEndpoint, ProcessPool } from "@zlabs/kit/testing";
 import { MdpClient } from "lab12/client";
+import { decodeTspReply, TITANIC_REQUEST } from "../internal/protocol.ts";
 import { STORAGE_SERVICE } from "../internal/storage-service.ts";
 import { TitanicBroker } from "../internal/titanic-broker.ts";
-import { decodeTspReply, TITANIC_REQUEST } from "../internal/tsp.ts";
 
 const config = parseConfig({
   lab: "lab13",

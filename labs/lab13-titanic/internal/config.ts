@@ -11,6 +11,7 @@ import {
   RETRY_MS,
   CLIENT_TIMEOUT_MS as TSP_CLIENT_TIMEOUT_MS,
 } from "./patient-client.ts";
+import { isTargetService } from "./protocol.ts";
 import { MAX_ARTEFACT_BYTES, STORAGE_SERVICE, type StorageConfig } from "./storage-service.ts";
 import { COMPACT_MIN_BYTES } from "./store.ts";
 import {
@@ -25,7 +26,6 @@ import {
   STORAGE_RETRY_MS,
   type TitanicConfig,
 } from "./titanic-broker.ts";
-import { isTargetService } from "./tsp.ts";
 
 export const LAB = "lab13";
 /** The Majordomo broker every role of this lab talks to (lab12's broker, on lab13's port). */

@@ -2,8 +2,8 @@ import { join } from "node:path";
 import { type Logger, pause, type View } from "@zlabs/kit";
 import { MdpClient } from "lab12/client";
 import { Journal, type JournalRecord } from "./journal.ts";
+import { decodeTspReply, parseUuid, TITANIC_CLOSE, TITANIC_REPLY, TITANIC_REQUEST, uuidBytes, uuidFromBytes } from "./protocol.ts";
 import { digestOf, STORED } from "./storage-service.ts";
-import { decodeTspReply, parseUuid, TITANIC_CLOSE, TITANIC_REPLY, TITANIC_REQUEST, uuidBytes, uuidFromBytes } from "./tsp.ts";
 import { type ClientSnapshot, clientView, VIEW_MS } from "./view.ts";
 
 /** The Guide's ticlient polls titanic.reply every 5 s; the demo polls every second so a person sees it. */

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { Logger } from "@zlabs/kit";
 import { Journal, type JournalRecord, type JournalStats, type Location } from "./journal.ts";
-import { newUuid, uuidBytes, uuidFromBytes } from "./tsp.ts";
+import { newUuid, uuidBytes, uuidFromBytes } from "./protocol.ts";
 
 /** Record types in Titanic's journal. */
 export const REC_REQUEST = 1; // frames: [service, body...]

@@ -4,7 +4,6 @@ import { MdpClient } from "lab12/client";
 import { MMI_FOUND, MMI_SERVICE } from "lab12/mdp";
 import { MdpWorker } from "lab12/worker";
 import { JournalWriteError } from "./journal.ts";
-import { StorageUnavailable, TitanicStore } from "./store.ts";
 import {
   decodeTitanicRequest,
   decodeUuidRequest,
@@ -16,7 +15,8 @@ import {
   TITANIC_REPLY,
   TITANIC_REQUEST,
   UNKNOWN,
-} from "./tsp.ts";
+} from "./protocol.ts";
+import { StorageUnavailable, TitanicStore } from "./store.ts";
 import { type TitanicCounters, type TitanicSnapshot, titanicView, VIEW_MS } from "./view.ts";
 
 /** The Guide's dispatcher scans the queue every second (titanic.c). */

@@ -12,9 +12,9 @@ import { freeTcpEndpoint, fuzzRole, ProcessPool, type RoleProcess, rssMiB, waitU
 import { MDPC01, MDPW01 } from "lab12/mdp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Dealer } from "zeromq";
+import { TITANIC_CLOSE, TITANIC_REPLY, TITANIC_REQUEST } from "../internal/protocol.ts";
 import { digestOf, STORAGE_SERVICE } from "../internal/storage-service.ts";
 import { JOURNAL_FILE } from "../internal/store.ts";
-import { TITANIC_CLOSE, TITANIC_REPLY, TITANIC_REQUEST } from "../internal/tsp.ts";
 import { MDP_FLAGS, Tsp } from "./helpers.ts";
 
 const labDir = fileURLToPath(new URL("..", import.meta.url));

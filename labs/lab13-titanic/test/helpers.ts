@@ -2,9 +2,9 @@
 import { type Tasks, testLogger, waitUntil } from "@zlabs/kit/testing";
 import { MajordomoBroker } from "lab12/broker";
 import { MdpClient } from "lab12/client";
+import { decodeTspReply, parseUuid, TITANIC_REPLY, TITANIC_REQUEST, type TspReply } from "../internal/protocol.ts";
 import { STORAGE_SERVICE, StorageService } from "../internal/storage-service.ts";
 import { TitanicBroker, type TitanicConfig } from "../internal/titanic-broker.ts";
-import { decodeTspReply, parseUuid, TITANIC_REPLY, TITANIC_REQUEST, type TspReply } from "../internal/tsp.ts";
 
 export const log = testLogger("lab13");
 /** Heartbeats for tests: fast, the same on broker and workers. */

@@ -6,8 +6,8 @@ import { fileURLToPath } from "node:url";
 import { freeTcpEndpoint, ProcessPool, type RoleProcess } from "@zlabs/kit/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { readLedger } from "../internal/patient-client.ts";
+import { TITANIC_REPLY } from "../internal/protocol.ts";
 import { digestOf, STORAGE_SERVICE } from "../internal/storage-service.ts";
-import { TITANIC_REPLY } from "../internal/tsp.ts";
 import { log, MDP_FLAGS, Tsp } from "./helpers.ts";
 
 const labDir = fileURLToPath(new URL("..", import.meta.url));

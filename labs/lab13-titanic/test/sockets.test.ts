@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Tasks } from "@zlabs/kit/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { TITANIC_CLOSE, TITANIC_REPLY, TITANIC_REQUEST } from "../internal/protocol.ts";
 import { digestOf, STORAGE_SERVICE } from "../internal/storage-service.ts";
 import { JOURNAL_FILE, TitanicStore } from "../internal/store.ts";
-import { TITANIC_CLOSE, TITANIC_REPLY, TITANIC_REQUEST } from "../internal/tsp.ts";
 import { log, startBroker, startStorage, startTitanic, Tsp, titanicConfig } from "./helpers.ts";
 
 const tasks = new Tasks();

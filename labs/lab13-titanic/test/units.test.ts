@@ -1,7 +1,6 @@
 // TSP frames, uuids, artefact requests, and the views: pure functions, table-driven.
 import { describe, expect, it } from "vitest";
 import { artefact } from "../internal/patient-client.ts";
-import { decodeArtefact, digestOf } from "../internal/storage-service.ts";
 import {
   decodeTitanicRequest,
   decodeTspReply,
@@ -13,7 +12,8 @@ import {
   parseUuid,
   uuidBytes,
   uuidFromBytes,
-} from "../internal/tsp.ts";
+} from "../internal/protocol.ts";
+import { decodeArtefact, digestOf } from "../internal/storage-service.ts";
 import { clientView, storageView, titanicView } from "../internal/view.ts";
 
 const b = (s: string) => Buffer.from(s, "latin1");
