@@ -130,9 +130,9 @@ describe("the bridge with real sockets", () => {
     late.subscribe("plant3.pump1.");
     await late.waitFor("the ack", subscribed("plant3.pump1."));
     const cached = await late.waitFor("the cached value", (m) => m.kind === "cached");
-    expect(cached.kind === "cached" && cached.frames.map((f) => Buffer.from(f))).toEqual(
-      sample("plant3.pump1.flow", 3, 103).map((f, i) => (i === 1 ? (cached.frames[1] as Buffer) : f)),
-    );
+    const expected = sample("plant3.pump1.flow", 3, 103);
+    if (cached.kind !== "cached") throw new Error("not a cached message");
+    expect([cached.frames[0], cached.frames[2]]).toEqual([expected[0], expected[2]]);
     const ack = late.messages.find(subscribed("plant3.pump1."));
     expect(ack?.kind === "notice" && ack.value).toBe(1);
     expect(late.topics()).toEqual(["plant3.pump1.flow"]);

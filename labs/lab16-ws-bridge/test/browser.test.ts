@@ -8,6 +8,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CHROMIUM, hasChromium, labDir, startAgent, startBridge, startTelemetry } from "./fixtures.ts";
 
 const procs = new ProcessPool();
+/** A page-side condition (evaluated in the browser): the chart holds at least n points. */
+const pointsAtLeast = (n: number) => `Number(document.getElementById("chart")?.dataset.points ?? 0) >= ${n}`;
 let browser: Browser | undefined;
 afterEach(() => procs.stopAll());
 
@@ -43,9 +45,7 @@ describe.skipIf(!hasChromium)(
         for (const a of ["web-1", "db-1", "cache-1"])
           await page.waitForSelector(`tr[data-agent="${a}"][data-state="alive"]`, { timeout: 20_000 });
         await page.waitForSelector('#chart[data-series="plant3.pump1.flow"]', { timeout: 20_000 });
-        await page.waitForFunction(() => Number(document.getElementById("chart")?.dataset.points ?? 0) >= 5, undefined, {
-          timeout: 20_000,
-        });
+        await page.waitForFunction(pointsAtLeast(5), undefined, { timeout: 20_000 });
 
         // SIGKILL: no goodbye; the page judges the silence by the agent's own interval.
         await (agents[1] as (typeof agents)[number]).kill("SIGKILL");
@@ -57,16 +57,12 @@ describe.skipIf(!hasChromium)(
         await page.fill("#prefix", "plant3.boiler.temp");
         await page.click("#subscribe");
         await page.waitForSelector('#chart[data-series="plant3.boiler.temp"]', { timeout: 20_000 });
-        await page.waitForFunction(() => Number(document.getElementById("chart")?.dataset.points ?? 0) >= 5, undefined, {
-          timeout: 20_000,
-        });
+        await page.waitForFunction(pointsAtLeast(5), undefined, { timeout: 20_000 });
         await bridge.waitForLog({ msg: "browser unsubscribed", prefix: "plant3.pump1.flow" }, 10_000);
         // Add a second series with a preset button: two lines on the chart.
         await page.click('#presets button:text-is("plant3.pump1.")');
         await page.waitForSelector('#chart[data-series="plant3.boiler.temp,plant3.pump1.flow,plant3.pump1.pressure"]', { timeout: 20_000 });
-        await page.waitForFunction(() => Number(document.getElementById("chart")?.dataset.points ?? 0) >= 30, undefined, {
-          timeout: 20_000,
-        });
+        await page.waitForFunction(pointsAtLeast(30), undefined, { timeout: 20_000 });
         if (process.env.SCREENSHOT_LAB16) await page.screenshot({ path: join(labDir, "docs/page.png") });
         expect(errors).toEqual([]);
       } finally {
