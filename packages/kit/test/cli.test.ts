@@ -21,7 +21,7 @@ describe("the zlabs CLI", () => {
     const rows = p.lines.filter((l) => /^lab\d\d /.test(l));
     expect(rows).toHaveLength(CATALOG.length);
     expect(rows[0]).toMatch(/^lab01 +heartbeat +ready +PUB-SUB/);
-    expect(rows.find((r) => r.startsWith("lab24"))).toMatch(/planned/);
+    expect(rows.find((r) => r.startsWith("lab10"))).toMatch(/planned/);
   });
 
   it("prints its usage on help, with the keys said once", async () => {
@@ -41,10 +41,10 @@ describe("the zlabs CLI", () => {
   });
 
   it("says a planned lab is planned, not unknown", async () => {
-    const p = zlabs(["lab07"]);
+    const p = zlabs(["lab10"]);
     expect(await p.exited).toEqual({ code: 2, signal: null });
     expect(p.lines).toEqual([
-      "zlabs: lab07 (Policy synchronisation: Clone (snapshot + updates)) is planned, not in the repository yet; `./run.sh list` shows the ready labs",
+      "zlabs: lab10 (SOC simulation: Mixed patterns, discovery) is planned, not in the repository yet; `./run.sh list` shows the ready labs",
     ]);
   });
 
