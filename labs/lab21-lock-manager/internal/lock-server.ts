@@ -171,11 +171,11 @@ export class LockServer {
     if (r.op === "HEARTBEAT") return { req: r.req, status: "ALIVE" };
     if (r.op === "CHECK") return this.table.check(r.req, r.lock, r.token, now);
     const cached = s.replies.get(r.req);
-    if (cached) {
+    // A QUEUED whose client has since left the line (dropped while silent) is not answered from the
+    // cache: the ACQUIRE goes through again (which grants nothing twice: a holder gets its own lease).
+    const lapsed = cached?.status === "QUEUED" && !this.table.waitersOf(r.lock).some((w) => w.client === s.client);
+    if (cached && !lapsed) {
       this.retried += 1;
-      // Asked again after a QUEUED that has since been granted: the grant, not a second one.
-      const h = cached.status === "QUEUED" && cached.lock ? this.table.holderOf(cached.lock) : undefined;
-      if (h?.client === s.client) return { req: r.req, status: "GRANTED", lock: cached.lock, token: h.token, ttl: ttlLeft(h, now) };
       return cached;
     }
     let reply: LockReply;
