@@ -2,8 +2,9 @@
 import { encode } from "@zlabs/kit";
 import { Tasks, waitUntil, withDeadline } from "@zlabs/kit/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { LockClient, SAFETY_MARGIN } from "../internal/lease-client.ts";
 import type { LockServer } from "../internal/lock-server.ts";
-import { boundServer, RawClient, removeTmpDirs } from "./helpers.ts";
+import { boundServer, log, RawClient, removeTmpDirs } from "./helpers.ts";
 
 const tasks = new Tasks();
 const peers: RawClient[] = [];
@@ -125,6 +126,29 @@ describe("the lock server over sockets", () => {
     expect(await b.ask("ACQUIRE", { lock: "L", ttl: 2000 }, 7)).toMatchObject({ req: 7, status: "QUEUED", place: 1 });
     await a.ask("RELEASE", { lock: "L" });
     expect(await b.next("b's GRANTED")).toMatchObject({ req: 7, status: "GRANTED", token: 2, async: true });
+  });
+
+  it("the client's own deadline is earlier than the server's by the safety margin, and renewals move both", async () => {
+    const { server } = await start();
+    const client = new LockClient({ id: "m", server: server.endpoints.endpoint, heartbeatMs: 50, timeoutMs: 500 }, log);
+    const controller = new AbortController();
+    const running = client.start(controller.signal);
+    try {
+      const before = performance.now();
+      const lease = await client.acquire("L", 600, controller.signal);
+      expect(lease?.token).toBe(1);
+      const serverDeadline = server.table.holderOf("L")?.deadline as number;
+      expect(lease?.deadline).toBeLessThanOrEqual(serverDeadline - 600 * SAFETY_MARGIN + 1);
+      expect(lease?.deadline).toBeGreaterThanOrEqual(before + 600 - 600 * SAFETY_MARGIN - 1);
+      // Renewed every TTL/3: still held by both clocks well past the first TTL.
+      await waitUntil(() => performance.now() > before + 1000, { timeoutMs: 5000, what: "a second" });
+      expect(client.holds("L")?.token).toBe(1);
+      expect(server.table.holderOf("L")?.client).toBe("m");
+    } finally {
+      client.close();
+      controller.abort();
+      await running;
+    }
   });
 
   it("limits: too many clients, locks, waiters and a TTL over the maximum are DENIED", async () => {
