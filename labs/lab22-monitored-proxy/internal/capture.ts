@@ -5,7 +5,7 @@
 import { mkdirSync } from "node:fs";
 import { type FileHandle, open, rename, stat } from "node:fs/promises";
 import { dirname } from "node:path";
-import { type Logger, peerLimits, receiveLoop, Wakeup } from "@zlabs/kit";
+import { type Logger, peerLimits, receiveLoop, UsageError, Wakeup } from "@zlabs/kit";
 import { XPublisher } from "zeromq";
 import { captureLine, captureMessage, type Direction, FE_TO_BE, fromSubscriber } from "./protocol.ts";
 
@@ -121,9 +121,13 @@ export class Capture {
   /** Opens the file (appending), so a bad path is a clear error before anything is forwarded. */
   async open(): Promise<void> {
     if (this.config.file === undefined) return;
-    mkdirSync(dirname(this.config.file), { recursive: true });
-    this.file = await open(this.config.file, "a");
-    this.counters.fileBytes = (await stat(this.config.file)).size;
+    try {
+      mkdirSync(dirname(this.config.file), { recursive: true });
+      this.file = await open(this.config.file, "a");
+      this.counters.fileBytes = (await stat(this.config.file)).size;
+    } catch (err) {
+      throw new UsageError(`cannot open the capture file ${this.config.file}: ${(err as Error).message}`);
+    }
   }
 
   /** The tap's subscription reader and the file writer, until the signal aborts. */
