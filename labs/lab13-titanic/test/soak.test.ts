@@ -86,7 +86,7 @@ describe("soak", () => {
         // A client that finished before logging... cannot happen; anything else fails below.
       });
     };
-    for (const role of Object.keys(specs) as (keyof typeof specs)[]) await start(role);
+    await Promise.all((Object.keys(specs) as (keyof typeof specs)[]).map(start));
 
     // The client ends by itself (exit 0) once all its requests are answered and closed.
     let finished = false;
@@ -108,11 +108,11 @@ describe("soak", () => {
     const chaos = (async () => {
       const roles = Object.keys(specs) as (keyof typeof specs)[];
       for (let round = 0; round < ROUNDS && !finished; round++) {
-        // Every role once per round, in a random order, at a random moment 1.5-3.5 s after the
+        // Every role once per round, in a random order, at a random moment 1-2.5 s after the
         // previous victim is back up.
         const order = [...roles].sort(() => random() - 0.5);
         for (const role of order) {
-          await Promise.race([pause(1500 + random() * 2000), clientDone]);
+          await Promise.race([pause(1000 + random() * 1500), clientDone]);
           if (finished) return;
           await running[role].kill("SIGKILL");
           kills.push(`${role}@${((performance.now() - began) / 1000).toFixed(1)}s`);
