@@ -72,6 +72,16 @@ async function run(broker: string, groupCommit: boolean): Promise<Result> {
   );
   const stop = new AbortController();
   const running = titanic.run(stop.signal);
+  try {
+    return await measure(titanic, broker);
+  } finally {
+    stop.abort();
+    await running;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function measure(titanic: TitanicBroker, broker: string): Promise<Result> {
   const clients = Array.from({ length: config.clients }, () => new MdpClient({ broker, timeoutMs: 10_000, retries: 1 }, log));
   const body = [Buffer.from(STORAGE_SERVICE), Buffer.from("artefact.bin"), Buffer.alloc(config.bytes, 7)];
   const call = async (client: MdpClient) => {
@@ -100,10 +110,7 @@ async function run(broker: string, groupCommit: boolean): Promise<Result> {
   );
   const elapsed = (performance.now() - start) / 1000;
   const after = titanic.store.stats ?? before;
-  stop.abort();
   for (const c of clients) c.close();
-  await running;
-  rmSync(dir, { recursive: true, force: true });
   const appended = after.appended - before.appended;
   latencies.sort((a, b) => a - b);
   return {
