@@ -3,6 +3,12 @@ import { checkProxy, LAB, proxyConfig, proxyOptions } from "../internal/config.t
 import { MonitoredProxy } from "../internal/monitored-broker.ts";
 
 runRole(
-  { lab: LAB, role: "monitored-broker", describe: "audited ROUTER-DEALER proxy: capture, steering, monitor events", options: proxyOptions, check: checkProxy },
+  {
+    lab: LAB,
+    role: "monitored-broker",
+    describe: "audited ROUTER-DEALER proxy: capture, steering, monitor events",
+    options: proxyOptions,
+    check: checkProxy,
+  },
   (config, log, signal) => new MonitoredProxy(proxyConfig(config), log, { publish: publishView }).run(signal),
 );

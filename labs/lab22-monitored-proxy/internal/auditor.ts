@@ -38,13 +38,19 @@ export class Auditor {
     const socket = new Subscriber({ linger: 0, ...peerLimits(), ...(this.config.stall ? { receiveHighWaterMark: STALLED_HWM } : {}) });
     socket.subscribe();
     socket.connect(this.config.tap);
-    this.log.info({ tap: this.config.tap, stall: this.config.stall }, this.config.stall ? "subscribed to the tap; reading nothing" : "auditing the tap");
+    this.log.info(
+      { tap: this.config.tap, stall: this.config.stall },
+      this.config.stall ? "subscribed to the tap; reading nothing" : "auditing the tap",
+    );
     const publish = this.publish;
     await runLoops(
       signal,
       {
         sockets: [socket],
-        every: [{ ms: 1000, run: () => this.summarise() }, ...(publish ? [{ ms: VIEW_MS, run: () => publish(auditorView(this.snapshot())) }] : [])],
+        every: [
+          { ms: 1000, run: () => this.summarise() },
+          ...(publish ? [{ ms: VIEW_MS, run: () => publish(auditorView(this.snapshot())) }] : []),
+        ],
         log: this.log,
       },
       () =>

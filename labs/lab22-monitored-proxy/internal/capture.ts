@@ -105,7 +105,8 @@ export class Capture {
   /** Called by a forwarding loop for every message, before it forwards it. Never waits, never throws. */
   record(direction: Direction, frames: Buffer[]): void {
     const seq = ++this.seq[direction];
-    if (this.tap && this.counters.subscriptions > 0) this.tap.send(captureMessage(direction, seq, frames)).then(this.onTapSent, this.onTapDropped);
+    if (this.tap && this.counters.subscriptions > 0)
+      this.tap.send(captureMessage(direction, seq, frames)).then(this.onTapSent, this.onTapDropped);
     if (this.config.file === undefined) return;
     let bytes = 0;
     for (const f of frames) bytes += f.length;
@@ -155,7 +156,9 @@ export class Capture {
       if (count > this.lastDropLog[what]) {
         this.log.warn(
           { capture: what, dropped: count - this.lastDropLog[what], total: count },
-          what === "tap" ? "capture tap full: messages not captured (forwarding goes on)" : "capture file behind: messages not written (forwarding goes on)",
+          what === "tap"
+            ? "capture tap full: messages not captured (forwarding goes on)"
+            : "capture file behind: messages not written (forwarding goes on)",
         );
         this.lastDropLog[what] = count;
       }

@@ -4,7 +4,7 @@ import { CAPTURE_FILE_BYTES, CAPTURE_FILES_KEPT, CAPTURE_HWM } from "./capture.t
 import { type ClientConfig, REQUEST_TIMEOUT_MS } from "./client-app.ts";
 import type { ProxyConfig } from "./monitored-broker.ts";
 import { MAX_PEERS } from "./peers.ts";
-import { type Command, COMMANDS } from "./protocol.ts";
+import { COMMANDS, type Command } from "./protocol.ts";
 import { CTL_TIMEOUT_MS, type CtlConfig } from "./proxy-ctl.ts";
 import type { ServiceConfig } from "./records-service.ts";
 
@@ -36,7 +36,9 @@ export const proxyOptions = {
 const ENDPOINT = /^(tcp|ipc|inproc):\/\/\S+$/;
 
 export function checkProxy(a: { capture: string }): string | undefined {
-  return a.capture === OFF || ENDPOINT.test(a.capture) ? undefined : `--capture must be an endpoint such as ${TAP} or "${OFF}" (got "${a.capture}")`;
+  return a.capture === OFF || ENDPOINT.test(a.capture)
+    ? undefined
+    : `--capture must be an endpoint such as ${TAP} or "${OFF}" (got "${a.capture}")`;
 }
 
 export function proxyConfig(a: ConfigOf<typeof proxyOptions>): ProxyConfig {

@@ -2,7 +2,16 @@ import { bindAll, type Logger, type LoopStats, MAX_MESSAGE_BYTES, peerLimits, re
 import { Dealer, Reply, Router, type Socket } from "zeromq";
 import { Capture, type CaptureConfig, type CaptureCounters } from "./capture.ts";
 import { PeerTable } from "./peers.ts";
-import { BE_TO_FE, type Command, EMPTY, encodeStatistics, FE_TO_BE, type FromControl, fromControl, type ProxyStatistics } from "./protocol.ts";
+import {
+  BE_TO_FE,
+  type Command,
+  EMPTY,
+  encodeStatistics,
+  FE_TO_BE,
+  type FromControl,
+  fromControl,
+  type ProxyStatistics,
+} from "./protocol.ts";
 import { type ProxySnapshot, proxyView, RateWindow, VIEW_MS } from "./view.ts";
 
 /** The control socket takes commands of a few bytes: a bigger message drops the connection (libzmq). */
@@ -172,7 +181,12 @@ export class MonitoredProxy {
         },
         () => this.forwardRequests(inner),
         () => this.forwardReplies(inner),
-        () => receiveLoop(this.control, inner, (frames) => this.onControl(fromControl(frames)), { log, name: "control", stats: this.controlLoop }),
+        () =>
+          receiveLoop(this.control, inner, (frames) => this.onControl(fromControl(frames)), {
+            log,
+            name: "control",
+            stats: this.controlLoop,
+          }),
         () => this.capture.run(inner),
       );
     } finally {

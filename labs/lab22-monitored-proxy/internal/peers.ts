@@ -17,8 +17,8 @@ export interface PeerCounters {
 }
 
 /**
- * A Map in least-recently-heard order: each request moves its peer to the end, so the first entry
- * is the one to forget when the table is full. Replies do not reorder (they follow a request).
+ * A Map of peers by routing id. When it is full, a new peer takes the place of the one heard from
+ * longest ago (a scan, only then: the hot path is one lookup and a few additions).
  */
 export class PeerTable {
   private readonly peers = new Map<string, PeerCounters>();
@@ -35,12 +35,11 @@ export class PeerTable {
   request(id: Buffer, bytes: number, now: number): void {
     const key = id.toString("latin1");
     let peer = this.peers.get(key);
-    if (peer) this.peers.delete(key);
-    else {
+    if (!peer) {
       if (this.peers.size >= this.max) this.forgetOldest();
       peer = { id: Buffer.from(id), requests: 0, requestBytes: 0, replies: 0, replyBytes: 0, lastAt: now };
+      this.peers.set(key, peer);
     }
-    this.peers.set(key, peer);
     peer.requests += 1;
     peer.requestBytes += bytes;
     peer.lastAt = now;
@@ -58,14 +57,14 @@ export class PeerTable {
 
   /** Every peer, the one heard from longest ago first. */
   list(): PeerCounters[] {
-    return [...this.peers.values()];
+    return [...this.peers.values()].sort((a, b) => a.lastAt - b.lastAt);
   }
 
   private forgetOldest(): void {
-    for (const key of this.peers.keys()) {
-      this.peers.delete(key);
-      this.forgotten += 1;
-      return;
-    }
+    let oldest: [string, PeerCounters] | undefined;
+    for (const entry of this.peers) if (!oldest || entry[1].lastAt < oldest[1].lastAt) oldest = entry;
+    if (!oldest) return;
+    this.peers.delete(oldest[0]);
+    this.forgotten += 1;
   }
 }

@@ -130,8 +130,10 @@ export interface CaptureRecord {
 }
 
 export function captureLine(direction: Direction, seq: number, frames: readonly Buffer[], at: Date): string {
-  const record: CaptureRecord = { at: at.toISOString(), dir: direction, seq, frames: frames.map((f) => f.toString("base64")) };
-  return `${JSON.stringify(record)}\n`;
+  // Written by hand (base64 and the ISO time need no escaping): the same JSON as JSON.stringify, faster.
+  let line = `{"at":"${at.toISOString()}","dir":"${direction}","seq":${seq},"frames":[`;
+  for (let i = 0; i < frames.length; i++) line += `${i > 0 ? "," : ""}"${(frames[i] as Buffer).toString("base64")}"`;
+  return `${line}]}\n`;
 }
 
 /** A capture-file line read back (by a test, or by a person's script): the frames as Buffers. */

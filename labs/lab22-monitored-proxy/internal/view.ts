@@ -4,7 +4,7 @@ import { formatCount, formatSeconds, type View, type ViewCell } from "@zlabs/kit
 import type { CaptureCounters } from "./capture.ts";
 import type { MonitorCounters, SocketName } from "./monitored-broker.ts";
 import type { PeerCounters } from "./peers.ts";
-import { peerName, type ProxyStatistics } from "./protocol.ts";
+import { type ProxyStatistics, peerName } from "./protocol.ts";
 
 /** How often a role publishes its view (the kit draws at most four a second). */
 export const VIEW_MS = 500;
@@ -120,7 +120,9 @@ export function proxyView(s: ProxySnapshot, rates: RateWindow): View {
     rows,
     summary: [
       ...(more > 0 || s.peersForgotten > 0
-        ? [`${more > 0 ? `+${formatCount(more)} quieter clients` : ""}${s.peersForgotten > 0 ? ` · ${formatCount(s.peersForgotten)} forgotten (table full)` : ""}`]
+        ? [
+            `${more > 0 ? `+${formatCount(more)} quieter clients` : ""}${s.peersForgotten > 0 ? ` · ${formatCount(s.peersForgotten)} forgotten (table full)` : ""}`,
+          ]
         : []),
       `STATISTICS (${s.unit}) front in ${formatCount(st.frontMsgsIn)} / ${formatBytes(st.frontBytesIn)} · out ${formatCount(st.frontMsgsOut)} / ${formatBytes(st.frontBytesOut)} | back in ${formatCount(st.backMsgsIn)} / ${formatBytes(st.backBytesIn)} · out ${formatCount(st.backMsgsOut)} / ${formatBytes(st.backBytesOut)}`,
       `monitor ${monitorText("front", s.monitor.front)} | ${monitorText("back", s.monitor.back)}${s.invalidCommands ? ` | ${formatCount(s.invalidCommands)} bad commands` : ""}`,
@@ -178,7 +180,8 @@ export interface AuditorSnapshot {
 }
 
 export function auditorView(s: AuditorSnapshot): View {
-  if (s.stalled) return { title: "stalled: subscribed to the tap, reading nothing", summary: "the proxy's tap drops what it cannot queue for me" };
+  if (s.stalled)
+    return { title: "stalled: subscribed to the tap, reading nothing", summary: "the proxy's tap drops what it cannot queue for me" };
   const missed = s.missed["fe>be"] + s.missed["be>fe"];
   return {
     title: `${formatCount(s.captured["fe>be"] + s.captured["be>fe"])} messages captured · ${s.perSecond.toFixed(1)}/s`,

@@ -3,7 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ANY_LOOPBACK_TCP, type SocketJar, type Tasks, testLogger, withDeadline } from "@zlabs/kit/testing";
-import { Dealer, Request, Reply } from "zeromq";
+import { Dealer, Reply, Request } from "zeromq";
 import { CAPTURE_FILES_KEPT, CAPTURE_HWM } from "../internal/capture.ts";
 import { MonitoredProxy, type ProxyConfig } from "../internal/monitored-broker.ts";
 import { MAX_PEERS } from "../internal/peers.ts";

@@ -3,8 +3,7 @@
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { waitForCount } from "@zlabs/kit/testing";
-import { freeTcpEndpoints, ProcessPool, type RoleProcess } from "@zlabs/kit/testing";
+import { freeTcpEndpoints, ProcessPool, type RoleProcess, waitForCount } from "@zlabs/kit/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { parseCaptureLine } from "../internal/protocol.ts";
 import { tempDir } from "./helpers.ts";
@@ -105,7 +104,12 @@ describe("bad flags and environment: one line, exit code 2", () => {
     ["cmd/monitored-broker.ts", ["--capture", "nowhere"], {}, /^monitored-broker: --capture must be an endpoint/],
     ["cmd/monitored-broker.ts", ["--max-peers", "0"], {}, /^monitored-broker: --max-peers \(or LAB22_MAX_PEERS\) must be at least 1/],
     ["cmd/monitored-broker.ts", [], { LAB22_FRONT: "bad" }, /^monitored-broker: --front \(or LAB22_FRONT\) must be a ZeroMQ endpoint/],
-    ["cmd/monitored-broker.ts", [], { LAB22_CAPTURE_HWM: "1.5" }, /^monitored-broker: --capture-hwm \(or LAB22_CAPTURE_HWM\) must be a whole number/],
+    [
+      "cmd/monitored-broker.ts",
+      [],
+      { LAB22_CAPTURE_HWM: "1.5" },
+      /^monitored-broker: --capture-hwm \(or LAB22_CAPTURE_HWM\) must be a whole number/,
+    ],
     ["cmd/proxy-ctl.ts", [], {}, /^proxy-ctl: give one command: PAUSE, RESUME, TERMINATE, STATISTICS/],
     ["cmd/proxy-ctl.ts", ["HALT"], {}, /^proxy-ctl: unknown command "HALT"/],
     ["cmd/client-app.ts", ["--id", "a b"], {}, /^client-app: --id "a b" may hold only letters/],
@@ -125,7 +129,18 @@ describe("bad flags and environment: one line, exit code 2", () => {
       labDir,
       cmd: "cmd/monitored-broker.ts",
       name: "broker",
-      args: ["--front", front, "--back", back, "--control", control, "--capture", "off", "--capture-file", join(tmp, "a-file", "audit.jsonl")],
+      args: [
+        "--front",
+        front,
+        "--back",
+        back,
+        "--control",
+        control,
+        "--capture",
+        "off",
+        "--capture-file",
+        join(tmp, "a-file", "audit.jsonl"),
+      ],
     });
     expect(await p.exited).toEqual({ code: 2, signal: null });
     expect(p.lines).toEqual([expect.stringMatching(/^monitored-broker: cannot open the capture file/)]);

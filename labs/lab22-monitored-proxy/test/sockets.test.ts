@@ -4,7 +4,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ANY_LOOPBACK_TCP, SocketJar, Tasks, waitUntil, withDeadline } from "@zlabs/kit/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { curveKeyPair, Dealer, Proxy, Request, Router, Subscriber } from "zeromq";
+import { curveKeyPair, Dealer, Request, Router, Subscriber, Proxy as ZmqProxy } from "zeromq";
 import { decodeStatistics, fromTap, parseCaptureLine } from "../internal/protocol.ts";
 import { command, echoWorker, reqClients, startProxy, startRepWorkers, tempDir, WAIT_MS } from "./helpers.ts";
 
@@ -19,7 +19,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** zeromq.js's built-in Proxy (libzmq's zmq_proxy_steerable in a worker thread), bound like ours. */
 async function builtinProxy() {
-  const proxy = new Proxy(new Router({ linger: 0 }), new Dealer({ linger: 0 }));
+  const proxy = new ZmqProxy(new Router({ linger: 0 }), new Dealer({ linger: 0 }));
   await proxy.frontEnd.bind(ANY_LOOPBACK_TCP);
   await proxy.backEnd.bind(ANY_LOOPBACK_TCP);
   const done = proxy.run();
@@ -265,7 +265,9 @@ describe("monitor events", () => {
     await waitUntil(() => proxy.monitor.front.disconnected === 2, { timeoutMs: WAIT_MS, what: "2 disconnects" });
     clients[2]?.close();
     const keys = curveKeyPair();
-    const curve = jar.add(new Request({ curveServerKey: curveKeyPair().publicKey, curvePublicKey: keys.publicKey, curveSecretKey: keys.secretKey }));
+    const curve = jar.add(
+      new Request({ curveServerKey: curveKeyPair().publicKey, curvePublicKey: keys.publicKey, curveSecretKey: keys.secretKey }),
+    );
     curve.connect(proxy.endpoints.front);
     await waitUntil(() => proxy.monitor.front.handshakeFailures > 0, { timeoutMs: WAIT_MS, what: "a failed handshake" });
   });
