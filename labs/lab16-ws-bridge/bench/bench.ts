@@ -25,7 +25,10 @@ const bridge = new RoleProcess({
   args: ["--http", "127.0.0.1:0", "--upstream", "tcp://127.0.0.1:*"],
   env: { LOG_LEVEL: "info" },
 });
-const served = await bridge.waitForLog("page served", 30_000);
+const served = await bridge.waitForLog("page served", 30_000).catch(async (err) => {
+  await bridge.stop();
+  throw err;
+});
 const url = (served.url as string).replace(/^http/, "ws");
 const origin = (served.url as string).replace(/\/$/, "");
 const pub = new Publisher({ linger: 0, sendHighWaterMark: 100_000 });

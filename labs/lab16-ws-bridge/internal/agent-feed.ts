@@ -8,6 +8,8 @@ import { encodeHeartbeat, type Heartbeat, type HeartbeatMetrics, type Level, MAX
 
 /** lab01's beat interval (the Guide's HEARTBEAT_INTERVAL). */
 export const HEARTBEAT_INTERVAL_MS = 1000;
+/** lab01's hold: a new level from the figures is sent once it has held for this many beats in a row. */
+export const LEVEL_HOLD_BEATS = 5;
 
 export interface AgentFeedConfig {
   agent: string;
@@ -43,6 +45,8 @@ export class AgentFeed {
   private readonly pub = new Publisher({ linger: 0, ...peerLimits(MAX_SUBSCRIPTION_BYTES) });
   private seq = 0;
   private level: Level | undefined;
+  private reason: string | undefined;
+  private pending: { level: Level; beats: number } | undefined;
   private lastCpu = cpuTimes();
 
   constructor(
@@ -75,11 +79,22 @@ export class AgentFeed {
     }
   }
 
+  /** The level to send: the first as measured, later ones once held for LEVEL_HOLD_BEATS beats. */
+  private steady(now: { level: Level; reason?: string }): { level: Level; reason?: string } {
+    if (this.level === undefined || now.level === this.level) {
+      this.pending = undefined;
+      return now;
+    }
+    this.pending = this.pending?.level === now.level ? { level: now.level, beats: this.pending.beats + 1 } : { level: now.level, beats: 1 };
+    if (this.pending.beats >= LEVEL_HOLD_BEATS) return now;
+    return { level: this.level, ...(this.reason ? { reason: this.reason } : {}) };
+  }
+
   async beat(): Promise<Heartbeat> {
     const metrics = this.metrics();
     const judged = this.config.level
       ? { level: this.config.level, reason: this.config.level === "ok" ? undefined : "simulated" }
-      : levelOf(metrics);
+      : this.steady(levelOf(metrics));
     this.seq += 1;
     const hb: Heartbeat = {
       v: 1,
@@ -97,6 +112,7 @@ export class AgentFeed {
     if (this.level && this.level !== hb.level) await this.pub.send(encodeHeartbeat(hb, this.level));
     if (this.level !== hb.level) this.log.info({ agent: hb.agent, from: this.level ?? null, to: hb.level }, "level");
     this.level = hb.level;
+    this.reason = hb.reason;
     await this.pub.send(encodeHeartbeat(hb));
     return hb;
   }
