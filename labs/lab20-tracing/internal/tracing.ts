@@ -1,0 +1,238 @@
+// Spans made with the OpenTelemetry API and SDK (BasicTracerProvider, a ParentBased sampler, the
+// W3C Trace Context propagator of @opentelemetry/core); exported by a SpanExporter of ours that
+// pushes MessagePack batches to the collector over a PUSH socket that never blocks.
+import {
+  type Context,
+  DiagLogLevel,
+  defaultTextMapGetter,
+  defaultTextMapSetter,
+  diag,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  type Tracer,
+  trace,
+} from "@opentelemetry/api";
+import { type ExportResult, ExportResultCode, W3CTraceContextPropagator } from "@opentelemetry/core";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import {
+  AlwaysOffSampler,
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  type ReadableSpan,
+  type SpanExporter,
+  TraceIdRatioBasedSampler,
+} from "@opentelemetry/sdk-trace-base";
+import type { Logger } from "@zlabs/kit";
+import { Push } from "zeromq";
+import { encodeBatch, MAX_ATTR_TEXT, MAX_ATTRS, MAX_NAME, MAX_SPANS_PER_BATCH, parseTraceParent, type WireSpan } from "./protocol.ts";
+
+/** The side channel's send high-water mark, in batches: beyond it a batch is dropped, never queued. */
+export const SIDE_SNDHWM = 64;
+/** Batches waiting for the one outstanding send (zeromq.js allows one send at a time): beyond, dropped. */
+export const EXPORT_QUEUE_BATCHES = 8;
+/** How often the batch span processor flushes, ms. */
+export const FLUSH_MS = 200;
+/** Spans the SDK's batch processor holds at most before it drops (and we count). */
+export const SPAN_QUEUE = 2048;
+
+export interface ExporterStats {
+  batchesSent: number;
+  spansSent: number;
+  /** Spans dropped: side channel full or absent, export queue full, or the SDK's queue full. */
+  spansDropped: number;
+}
+
+function toWire(s: ReadableSpan): WireSpan {
+  const ctx = s.spanContext();
+  const attrs: WireSpan["attrs"] = {};
+  let n = 0;
+  for (const [k, v] of Object.entries(s.attributes)) {
+    if (n >= MAX_ATTRS) break;
+    if (typeof v === "string") attrs[k] = v.slice(0, MAX_ATTR_TEXT);
+    else if (typeof v === "number" || typeof v === "boolean") attrs[k] = v;
+    else continue;
+    n += 1;
+  }
+  const w: WireSpan = {
+    traceId: ctx.traceId,
+    spanId: ctx.spanId,
+    name: s.name.slice(0, MAX_NAME),
+    kind: s.kind,
+    start: [s.startTime[0], s.startTime[1]],
+    end: [s.endTime[0], s.endTime[1]],
+    status: s.status.code,
+    attrs,
+  };
+  const parent = s.parentSpanContext?.spanId;
+  if (parent) w.parentId = parent;
+  return w;
+}
+
+/**
+ * A SpanExporter that never blocks and never queues without bound. export() encodes the batch and
+ * returns at once; one send is outstanding at a time on a PUSH with sendTimeout 0 (EAGAIN at the
+ * high-water mark means drop) and `immediate` (no queue for a collector not connected). Batches
+ * waiting for that send are bounded by EXPORT_QUEUE_BATCHES; every span that does not go is counted.
+ */
+export class ZmqSpanExporter implements SpanExporter {
+  readonly push: Push;
+  readonly stats: ExporterStats = { batchesSent: 0, spansSent: 0, spansDropped: 0 };
+  private readonly queue: { frame: Buffer; spans: number }[] = [];
+  private sending = false;
+  private closed = false;
+
+  constructor(
+    private readonly service: string,
+    collector: string,
+    private readonly log: Logger,
+    hwm = SIDE_SNDHWM,
+  ) {
+    this.push = new Push({ linger: 0, sendHighWaterMark: hwm, sendTimeout: 0, immediate: true });
+    this.push.connect(collector);
+  }
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    for (let i = 0; i < spans.length; i += MAX_SPANS_PER_BATCH) {
+      const part = spans.slice(i, i + MAX_SPANS_PER_BATCH);
+      if (this.closed || this.queue.length >= EXPORT_QUEUE_BATCHES) {
+        this.stats.spansDropped += part.length;
+        continue;
+      }
+      const frame = encodeBatch({ service: this.service, dropped: this.stats.spansDropped, spans: part.map(toWire) });
+      this.queue.push({ frame, spans: part.length });
+    }
+    if (!this.sending) void this.pump();
+    // Always success: a drop is ours to count, not the SDK's to retry.
+    done({ code: ExportResultCode.SUCCESS });
+  }
+
+  private async pump(): Promise<void> {
+    this.sending = true;
+    try {
+      for (let next = this.queue.shift(); next && !this.closed; next = this.queue.shift()) {
+        try {
+          await this.push.send(next.frame);
+          this.stats.batchesSent += 1;
+          this.stats.spansSent += next.spans;
+        } catch (err) {
+          this.stats.spansDropped += next.spans;
+          const code = (err as { code?: string }).code;
+          if (code !== "EAGAIN" && !this.closed) this.log.warn({ err }, "span batch not sent");
+        }
+      }
+    } finally {
+      this.sending = false;
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    this.stats.spansDropped += this.queue.reduce((n, b) => n + b.spans, 0);
+    this.queue.length = 0;
+    this.push.close();
+  }
+
+  async forceFlush(): Promise<void> {}
+}
+
+export interface TracingConfig {
+  service: string;
+  /** The collector's PULL endpoint. */
+  collector: string;
+  /** Tracing on or off: off makes no spans (and no side channel). */
+  enabled: boolean;
+  /** The ratio of new traces (started here, as roots) sampled; a parent's decision always wins. */
+  sampleRatio: number;
+  flushMs: number;
+}
+
+const propagator = new W3CTraceContextPropagator();
+
+/**
+ * A service's tracing: its tracer, the extract/inject of traceparent, and the exporter's counts.
+ * The SDK's own queue-full drops reach us through its diagnostic log and are counted too.
+ */
+export class Tracing {
+  readonly tracer: Tracer;
+  readonly exporter?: ZmqSpanExporter;
+  private readonly provider: BasicTracerProvider;
+  /** Requests whose traceparent frame was present but invalid: they started a new trace. */
+  badTraceparents = 0;
+
+  constructor(
+    readonly config: TracingConfig,
+    log: Logger,
+  ) {
+    const sampler = config.enabled
+      ? new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sampleRatio) })
+      : new AlwaysOffSampler();
+    if (config.enabled) this.exporter = new ZmqSpanExporter(config.service, config.collector, log);
+    const exporter = this.exporter;
+    this.provider = new BasicTracerProvider({
+      resource: resourceFromAttributes({ "service.name": config.service }),
+      sampler,
+      spanProcessors: exporter
+        ? [
+            new BatchSpanProcessor(exporter, {
+              maxQueueSize: SPAN_QUEUE,
+              maxExportBatchSize: MAX_SPANS_PER_BATCH,
+              scheduledDelayMillis: config.flushMs,
+            }),
+          ]
+        : [],
+    });
+    this.tracer = this.provider.getTracer("lab20");
+    diag.setLogger(
+      {
+        error: (m: string) => log.error({ otel: m }, "opentelemetry error"),
+        warn: (m: string) => {
+          const dropped = /^Dropped (\d+) spans/.exec(m);
+          if (dropped && exporter) exporter.stats.spansDropped += Number(dropped[1]);
+          else log.warn({ otel: m }, "opentelemetry warning");
+        },
+        info: () => {},
+        debug: () => {},
+        verbose: () => {},
+      },
+      { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true },
+    );
+  }
+
+  /**
+   * The context a request arrived with. The frame is checked strictly first (parseTraceParent);
+   * a bad one is counted and the request starts a new trace, as the W3C spec says.
+   */
+  extract(frame: Buffer): Context {
+    if (frame.length === 0) return ROOT_CONTEXT;
+    if (!parseTraceParent(frame).ok) {
+      this.badTraceparents += 1;
+      return ROOT_CONTEXT;
+    }
+    return propagator.extract(ROOT_CONTEXT, { traceparent: frame.toString("latin1") }, defaultTextMapGetter);
+  }
+
+  /** The traceparent frame for a request sent on behalf of `span` (empty when there is no context). */
+  inject(span: Span): Buffer {
+    const carrier: Record<string, string> = {};
+    propagator.inject(trace.setSpan(ROOT_CONTEXT, span), carrier, defaultTextMapSetter);
+    return carrier.traceparent ? Buffer.from(carrier.traceparent, "latin1") : Buffer.alloc(0);
+  }
+
+  server(name: string, parent: Context): Span {
+    return this.tracer.startSpan(name, { kind: SpanKind.SERVER }, parent);
+  }
+
+  client(name: string, parent: Span): Span {
+    return this.tracer.startSpan(name, { kind: SpanKind.CLIENT }, trace.setSpan(ROOT_CONTEXT, parent));
+  }
+
+  get stats(): ExporterStats {
+    return this.exporter?.stats ?? { batchesSent: 0, spansSent: 0, spansDropped: 0 };
+  }
+
+  async shutdown(): Promise<void> {
+    await this.provider.shutdown().catch(() => {});
+  }
+}
