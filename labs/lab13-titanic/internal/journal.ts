@@ -1,7 +1,7 @@
 import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { crc32 } from "node:zlib";
-import type { Logger } from "@zlabs/kit";
+import { type Logger, syncDirectory } from "@zlabs/kit";
 
 /**
  * An append-only journal file: the one place a Titanic (or a patient client) keeps what must
@@ -127,20 +127,6 @@ export function checkRecord(
   if (crc32(payload) !== buf.readUInt32BE(4)) return { kind: "bad", reason: "checksum mismatch" };
   const record = decodePayload(payload);
   return record ? { kind: "ok", record, len } : { kind: "bad", reason: "payload does not parse" };
-}
-
-/**
- * A directory entry (a created or renamed file) survives a crash only once the directory is fsynced.
- * Async, as everything on the journal's path: the event loop goes on serving while the disk works.
- */
-export async function syncDirectory(dir: string): Promise<void> {
-  if (process.platform === "win32") return;
-  const fh = await open(dir, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 interface Pending {

@@ -1,9 +1,8 @@
 import { createHash } from "node:crypto";
 import { mkdir, open, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { isSafeName, type Logger, pathInside, pause, type View } from "@zlabs/kit";
+import { isSafeName, type Logger, pathInside, pause, syncDirectory, type View } from "@zlabs/kit";
 import { MdpWorker } from "lab12/worker";
-import { syncDirectory } from "./journal.ts";
 import { type StorageSnapshot, storageView, VIEW_MS } from "./view.ts";
 
 /** The MDP service the evidence archive registers. */

@@ -8,7 +8,7 @@
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { UsageError } from "@zlabs/kit";
+import { syncDirectorySync, UsageError } from "@zlabs/kit";
 import type { TokenSource } from "./lock-table.ts";
 
 /** Tokens reserved on disk per write: one fsync per this many grants. */
@@ -35,12 +35,8 @@ export class TokenStore implements TokenSource {
     this.nextToken = before + 1;
     this.reserved = before;
     this.fd = openSync(path, this.restarted ? "r+" : "w");
-    if (!this.restarted && process.platform !== "win32") {
-      // A new file: its name must survive a crash too, so the folder is synced once.
-      const folder = openSync(dir, "r");
-      fsyncSync(folder);
-      closeSync(folder);
-    }
+    // A new file: its name must survive a crash too, so the folder is synced once.
+    if (!this.restarted) syncDirectorySync(dir);
     this.reserve();
   }
 

@@ -1,5 +1,6 @@
 import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { syncDirectorySync } from "./durable.ts";
 
 /** Group and key names: safe as file names on every platform. */
 const NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
@@ -31,7 +32,7 @@ export class OnceStore {
     }
     try {
       linkSync(tmp, join(groupDir, `${key}.json`));
-      syncDirectory(groupDir);
+      syncDirectorySync(groupDir);
       return "stored";
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "EEXIST") return "duplicate";
@@ -50,16 +51,5 @@ export class OnceStore {
     } catch {
       return [];
     }
-  }
-}
-
-/** The new name must survive a crash too: fsync the folder (not possible, and not needed, on Windows). */
-function syncDirectory(dir: string): void {
-  if (process.platform === "win32") return;
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }
