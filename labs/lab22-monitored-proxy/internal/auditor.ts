@@ -5,8 +5,9 @@ import { type AuditorSnapshot, auditorView, RateWindow, VIEW_MS } from "./view.t
 
 /** Audit lines printed a second at most; the rest are summed up once a second. */
 export const AUDIT_LINES_PER_SECOND = 5;
-/** A stalled auditor's receive queue (ZMQ_RCVHWM): small, so it fills soon. */
+/** A stalled auditor's receive queue (ZMQ_RCVHWM) and kernel buffer (SO_RCVBUF): small, so they fill soon. */
 const STALLED_HWM = 10;
+const STALLED_RCVBUF = 4096;
 
 export interface AuditorConfig {
   tap: string;
@@ -35,7 +36,7 @@ export class Auditor {
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
-    const socket = new Subscriber({ linger: 0, ...peerLimits(), ...(this.config.stall ? { receiveHighWaterMark: STALLED_HWM } : {}) });
+    const socket = new Subscriber({ linger: 0, ...peerLimits(), ...(this.config.stall ? { receiveHighWaterMark: STALLED_HWM, receiveBufferSize: STALLED_RCVBUF } : {}) });
     socket.subscribe();
     socket.connect(this.config.tap);
     this.log.info(

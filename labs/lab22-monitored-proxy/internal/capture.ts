@@ -11,6 +11,11 @@ import { captureLine, captureMessage, type Direction, FE_TO_BE, fromSubscriber }
 
 /** Messages the tap's XPUB queues per subscriber before it drops (ZMQ_SNDHWM). */
 export const CAPTURE_HWM = 10_000;
+/**
+ * The tap's kernel send buffer (SO_SNDBUF) per connection: small, so that what a stalled subscriber
+ * holds up is mostly in the HWM queue, where it is counted, not megabytes in the kernel.
+ */
+export const CAPTURE_SNDBUF = 64 * 1024;
 /** A capture file is rotated when it reaches this size. */
 export const CAPTURE_FILE_BYTES = 8 * 1024 * 1024;
 /** Rotated files kept beside the current one (audit.jsonl.1 ...). */
@@ -93,6 +98,7 @@ export class Capture {
           noDrop: true,
           sendTimeout: 0,
           sendHighWaterMark: config.hwm,
+          sendBufferSize: CAPTURE_SNDBUF,
           ...peerLimits(SUBSCRIPTION_MAX_BYTES),
         })
       : undefined;
