@@ -1,3 +1,8 @@
-// Placeholder while the lab is being written: its engineer replaces this file.
-console.error("not built yet");
-process.exit(1);
+import { publishView, runRole } from "@zlabs/kit";
+import { LAB, mapConfig, mapOptions } from "../internal/config.ts";
+import { MapWorker } from "../internal/map-worker.ts";
+
+const describe = "map worker: maps a split, combines, partitions by key hash";
+runRole({ lab: LAB, role: "map-worker", describe, options: mapOptions }, (config, log, signal) =>
+  new MapWorker(mapConfig(config), log, { publish: publishView }).run(signal),
+);

@@ -1,0 +1,119 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { type Logger, type LoopStats, peerLimits, receiveLoop, runLoops, type View } from "@zlabs/kit";
+import { jobOf, mapSplit, partitionTable } from "./jobs.ts";
+import { encodeEnd, encodeHeader, encodeRecords, F, fromMaster, MAX_BATCH_RECORDS, type MapTask } from "./protocol.ts";
+import { VIEW_MS, type WorkerSnapshot, workerView } from "./view.ts";
+import { Rate, type WorkerConfig, WorkerSockets } from "./worker-common.ts";
+
+export interface MapWorkerConfig extends WorkerConfig {
+  /** Extra ms per task: a slower worker (the demo's pace, a straggler). */
+  taskMs: number;
+  batchRecords: number;
+}
+
+/**
+ * A map worker: takes one map task at a time from the master, reads its split of the input file,
+ * maps every line and combines the pairs per key (the job's reduce as combiner), partitions the
+ * keys by hash among the reducers and pushes them to the master's sink in batches, then one end
+ * marker per partition: the reducers count those, never a quiet period.
+ */
+export class MapWorker {
+  private readonly sockets: WorkerSockets;
+  private readonly rate = new Rate();
+  private current?: MapTask;
+  tasks = 0;
+  lines = 0;
+  dropped = 0;
+  readonly loop: LoopStats = { received: 0, failed: 0 };
+
+  constructor(
+    private readonly config: MapWorkerConfig,
+    private readonly log: Logger,
+    private readonly options: { publish?: (view: View) => void } = {},
+  ) {
+    this.sockets = new WorkerSockets(config, "map", log, peerLimits().maxMessageSize);
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const { work, sink } = this.sockets;
+    const publish = this.options.publish;
+    this.sockets.ready();
+    this.log.info({ name: this.config.name, work: this.config.work, sink: this.config.sink }, "map worker ready");
+    await runLoops(
+      signal,
+      {
+        sockets: [work, sink],
+        every: [
+          { ms: this.config.heartbeatMs, run: () => this.sockets.ready() },
+          ...(publish ? [{ ms: VIEW_MS, run: () => publish(workerView(this.snapshot())) }] : []),
+        ],
+        log: this.log,
+      },
+      () => receiveLoop(work, signal, (frames) => this.onMaster(frames, signal), { log: this.log, name: "work", stats: this.loop }),
+    );
+  }
+
+  snapshot(): WorkerSnapshot {
+    const c = this.current;
+    return {
+      name: this.config.name,
+      kind: "map",
+      doing: c ? `job ${c.job} ${c.kind}: task ${c.task}${c.attempt > 1 ? ` (attempt ${c.attempt})` : ""}` : undefined,
+      done: this.tasks,
+      records: this.lines,
+      perSecond: this.rate.perSecond(performance.now()),
+      dropped: this.dropped,
+    };
+  }
+
+  private async onMaster(frames: Buffer[], signal: AbortSignal): Promise<void> {
+    const msg = fromMaster(frames);
+    switch (msg.kind) {
+      case "map":
+        return this.mapTask(msg.task, signal);
+      case "kill":
+        return;
+      default:
+        this.dropped += 1;
+        this.log.warn(
+          { reason: msg.kind === "invalid" ? msg.reason : `${msg.kind} is not for a mapper`, total: this.dropped },
+          "invalid message from the master dropped",
+        );
+    }
+  }
+
+  private async mapTask(t: MapTask, signal: AbortSignal): Promise<void> {
+    this.current = t;
+    const started = performance.now();
+    const table = new Map<string, number>();
+    let lines: number;
+    try {
+      lines = mapSplit(jobOf(t.kind), { file: t.file, start: t.start, end: t.end }, table);
+    } catch (err) {
+      // A file the master names but this worker cannot read: no output; the master's deadline re-runs it elsewhere.
+      this.log.error({ err, file: t.file, task: t.task }, "map task failed: cannot read its split");
+      this.current = undefined;
+      return;
+    }
+    if (this.config.taskMs > 0) await sleep(this.config.taskMs, undefined, { signal }).catch(() => {});
+    const parts = partitionTable(table, t.reducers);
+    const { sink } = this.sockets;
+    for (let p = 0; p < parts.length; p++) {
+      const records = parts[p] as [string, number][];
+      const header = encodeHeader({ job: t.job, task: t.task, attempt: t.attempt, partition: p });
+      for (let i = 0; i < records.length; i += this.config.batchRecords)
+        await sink.send([F.BATCH, header, encodeRecords(records.slice(i, i + this.config.batchRecords))]);
+      await sink.send([F.END, encodeEnd({ job: t.job, task: t.task, attempt: t.attempt, partition: p, records: records.length })]);
+    }
+    this.tasks += 1;
+    this.lines += lines;
+    this.rate.add(performance.now(), lines);
+    this.current = undefined;
+    this.log.info(
+      { job: t.job, task: t.task, attempt: t.attempt, lines, keys: table.size, ms: Math.round(performance.now() - started) },
+      "map task done",
+    );
+  }
+}
+
+export const BATCH_RECORDS = Math.min(1000, MAX_BATCH_RECORDS);
