@@ -1,0 +1,184 @@
+import { bindAll, type Logger, pause, type View } from "@zlabs/kit";
+import { Publisher } from "zeromq";
+import { encodeHeader, FORMAT_NV12, frameChecksum, nv12Bytes, topicOf } from "./protocol.ts";
+import { drawFrame } from "./scene.ts";
+import { type CameraSnapshot, cameraView, VIEW_MS } from "./view.ts";
+
+/** Frames queued per subscriber before PUB drops for it: HWM counts messages, and one is 12 MB. */
+export const CAMERA_SNDHWM = 4;
+export const CAMERA_FPS = 4;
+/** How often the camera logs its counts (one line, not one per frame). */
+export const STATS_MS = 10_000;
+/**
+ * Buffers allocated per frame: the payload (a fresh one: see below) and the encoded header. The
+ * topic is one Buffer for the camera's life. Counted at the allocation sites (`allocations`).
+ */
+export const ALLOCATIONS_PER_FRAME = 2;
+
+export interface CameraConfig {
+  endpoint: string;
+  camera: string;
+  width: number;
+  height: number;
+  stride: number;
+  /** Frames a second; 0: as fast as the camera can draw (benchmarks). */
+  fps: number;
+  /** Stop after this many frames; 0: run until stopped. */
+  frames: number;
+  sndHwm: number;
+  checksum: boolean;
+  /**
+   * 0: draw every frame live (the demo). N > 0: draw a loop of N frames at the start and copy each
+   * into a fresh Buffer when its turn comes (benchmarks: a memcpy instead of drawing, so the
+   * camera is not bound by the drawing and the transport is what is measured).
+   */
+  loop: number;
+  statsMs: number;
+}
+
+export interface CameraOptions {
+  publish?: (view: View) => void;
+}
+
+/**
+ * The camera: draws a moving scene into a FRESH Buffer per frame and publishes it. zeromq.js sends
+ * a Buffer this large zero-copy: libzmq reads the Buffer's own memory, from its I/O thread, after
+ * `send()` has resolved, for as long as the frame waits in the HWM queue and in the TCP send
+ * path, and nothing tells JavaScript when it is done. So a frame Buffer is never written again
+ * after send(): it is dropped, and V8 frees it once libzmq has released it (zeromq.js keeps a
+ * reference until then). Reusing a pooled buffer after send() resolves corrupts frames (patterns.md,
+ * Lab 18: 20 of 20); the fresh-Buffer strategy is provably safe and costs one allocation a frame.
+ */
+export class CameraFeed {
+  private readonly pub: Publisher;
+  readonly topic: Buffer;
+  readonly frameBytes: number;
+  endpoint = "";
+  sent = 0;
+  /** Buffers allocated for frames and headers since the start. */
+  allocations = 0;
+  private readonly rate: number[] = [];
+  private drawMs = 0;
+  private sendMs = 0;
+  private readonly startedAt = performance.now();
+
+  constructor(
+    private readonly config: CameraConfig,
+    private readonly log: Logger,
+    private readonly options: CameraOptions = {},
+  ) {
+    this.pub = new Publisher({ linger: 0, sendHighWaterMark: config.sndHwm });
+    this.topic = topicOf(config.camera);
+    this.frameBytes = nv12Bytes(config.stride, config.height);
+  }
+
+  async bind(): Promise<string> {
+    this.endpoint = (await bindAll(this.log, { camera: [this.pub, this.config.endpoint] })).camera;
+    return this.endpoint;
+  }
+
+  snapshot(): CameraSnapshot {
+    const now = performance.now();
+    while (this.rate.length && (this.rate[0] as number) < now - 5000) this.rate.shift();
+    const window = Math.min(5000, now - this.startedAt);
+    const mem = process.memoryUsage();
+    return {
+      camera: this.config.camera,
+      width: this.config.width,
+      height: this.config.height,
+      frameBytes: this.frameBytes,
+      targetFps: this.config.fps,
+      sent: this.sent,
+      fps: window > 0 ? (this.rate.length * 1000) / window : 0,
+      drawMs: this.drawMs,
+      sendMs: this.sendMs,
+      allocationsPerFrame: this.sent ? this.allocations / this.sent : 0,
+      rssMiB: mem.rss / 2 ** 20,
+      externalMiB: mem.arrayBuffers / 2 ** 20,
+      checksum: this.config.checksum,
+    };
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    if (!this.endpoint) await this.bind();
+    const { config, log } = this;
+    const publish = this.options.publish;
+    const timers = [
+      setInterval(() => {
+        const s = this.snapshot();
+        log.info({ sent: s.sent, fps: round(s.fps), rssMiB: round(s.rssMiB), externalMiB: round(s.externalMiB) }, "camera stats");
+      }, config.statsMs),
+      ...(publish ? [setInterval(() => publish(cameraView(this.snapshot())), VIEW_MS)] : []),
+    ];
+    const onAbort = () => this.pub.close();
+    signal.addEventListener("abort", onAbort, { once: true });
+    const geometry = { width: config.width, height: config.height, stride: config.stride };
+    const period = config.fps > 0 ? 1000 / config.fps : 0;
+    // The loop's frames are only ever read (copied from), never sent: they need no protection.
+    const loop = Array.from({ length: config.loop }, (_, i) => {
+      const payload = Buffer.allocUnsafeSlow(this.frameBytes);
+      drawFrame(payload, geometry, i);
+      return { payload, sum: config.checksum ? frameChecksum(payload) : -1 };
+    });
+    let next = performance.now();
+    log.info(
+      { camera: config.camera, width: config.width, height: config.height, frameBytes: this.frameBytes, fps: config.fps },
+      "camera on",
+    );
+    try {
+      for (let seq = 0; !signal.aborted && (config.frames === 0 || seq < config.frames); seq++) {
+        const t0 = performance.now();
+        const ts = Date.now();
+        // A fresh Buffer per frame (never pooled, never reused: see the class comment).
+        const payload = Buffer.allocUnsafeSlow(this.frameBytes);
+        let sum = -1;
+        const looped = loop[seq % (loop.length || 1)];
+        if (looped) {
+          looped.payload.copy(payload);
+          sum = looped.sum;
+        } else {
+          drawFrame(payload, geometry, seq);
+          if (config.checksum) sum = frameChecksum(payload);
+        }
+        const header = encodeHeader({
+          camera: config.camera,
+          seq,
+          ts,
+          width: config.width,
+          height: config.height,
+          format: FORMAT_NV12,
+          stride: config.stride,
+          sum,
+        });
+        this.allocations += ALLOCATIONS_PER_FRAME;
+        const t1 = performance.now();
+        // PUB never blocks: a subscriber whose HWM queue is full misses this frame, the others do not.
+        await this.pub.send([this.topic, header, payload]);
+        const t2 = performance.now();
+        this.drawMs = t1 - t0;
+        this.sendMs = t2 - t1;
+        this.sent += 1;
+        this.rate.push(t2);
+        if (this.rate.length > 10_000) this.rate.shift();
+        if (period > 0) {
+          next += period;
+          const wait = next - performance.now();
+          if (wait > 0) await pause(wait, signal);
+          else next = performance.now();
+        } else await new Promise((resolve) => setImmediate(resolve));
+      }
+      log.info({ sent: this.sent, allocations: this.allocations }, "camera done");
+    } catch (err) {
+      if (!signal.aborted) throw err;
+    } finally {
+      for (const t of timers) clearInterval(t);
+      signal.removeEventListener("abort", onAbort);
+      if (!this.pub.closed) {
+        this.pub.linger = 1000;
+        this.pub.close();
+      }
+    }
+  }
+}
+
+const round = (x: number) => Math.round(x * 10) / 10;
