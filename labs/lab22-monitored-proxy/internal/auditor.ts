@@ -36,7 +36,11 @@ export class Auditor {
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
-    const socket = new Subscriber({ linger: 0, ...peerLimits(), ...(this.config.stall ? { receiveHighWaterMark: STALLED_HWM, receiveBufferSize: STALLED_RCVBUF } : {}) });
+    const socket = new Subscriber({
+      linger: 0,
+      ...peerLimits(),
+      ...(this.config.stall ? { receiveHighWaterMark: STALLED_HWM, receiveBufferSize: STALLED_RCVBUF } : {}),
+    });
     socket.subscribe();
     socket.connect(this.config.tap);
     this.log.info(

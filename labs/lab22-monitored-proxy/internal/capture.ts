@@ -37,6 +37,12 @@ export interface CaptureConfig {
   fileBytes: number;
   filesKept: number;
   hwm: number;
+  /**
+   * Plain PUB behaviour: a full subscriber loses messages alone, the others still get them, but
+   * libzmq drops them silently (only the subscribers' sequence gaps tell). Default (false): no-drop,
+   * a full subscriber makes the message fail for every subscriber, and the proxy counts it.
+   */
+  lossy?: boolean;
 }
 
 export interface CaptureCounters {
@@ -95,7 +101,7 @@ export class Capture {
     this.tap = config.tap
       ? new XPublisher({
           linger: 0,
-          noDrop: true,
+          noDrop: !config.lossy,
           sendTimeout: 0,
           sendHighWaterMark: config.hwm,
           sendBufferSize: CAPTURE_SNDBUF,

@@ -109,12 +109,21 @@ export class ClientApp {
       attempts += 1;
       this.sent += 1;
       await socket.send(lookup);
-      let frames: Buffer[];
-      try {
-        frames = await socket.receive();
-      } catch (err) {
-        if (signal.aborted || socket.closed) return;
-        if ((err as { code?: string }).code !== "EAGAIN") throw err;
+      const sentAt = performance.now();
+      let frames: Buffer[] | undefined;
+      while (!frames) {
+        try {
+          frames = await socket.receive();
+        } catch (err) {
+          if (signal.aborted || socket.closed) return;
+          if ((err as { code?: string }).code !== "EAGAIN") throw err;
+          // libzmq wakes a correlating REQ for a late reply to an earlier attempt, drops it, and
+          // says EAGAIN at once: only a wait of the whole timeout is one.
+          if (performance.now() - sentAt < this.config.timeoutMs - 1) continue;
+          break;
+        }
+      }
+      if (!frames) {
         this.resent += 1;
         this.log.warn({ customer, attempts, waitedMs: Math.round(performance.now() - started) }, "no record in time; asking again");
         continue;

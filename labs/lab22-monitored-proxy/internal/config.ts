@@ -30,6 +30,11 @@ export const proxyOptions = {
     default: false,
     describe: "STATISTICS counts frames, as libzmq's master branch (default: messages, as libzmq 4.3 releases)",
   },
+  captureLossy: {
+    type: "boolean",
+    default: false,
+    describe: "tap as a plain PUB: a full subscriber loses messages alone, uncounted (default: counted, for all)",
+  },
   maxPeers: intOption(MAX_PEERS, "clients the traffic table holds (the longest silent is forgotten)", { min: 1, max: 1_000_000 }),
 } as const;
 
@@ -52,6 +57,7 @@ export function proxyConfig(a: ConfigOf<typeof proxyOptions>): ProxyConfig {
       fileBytes: a.captureFileBytes,
       filesKept: a.captureFilesKept,
       hwm: a.captureHwm,
+      lossy: a.captureLossy,
     },
     maxPeers: a.maxPeers,
     countFrames: a.countFrames,
