@@ -1,0 +1,93 @@
+// Test helpers: the real processes of the chain on free ports, and the OTLP JSON the collector writes.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { freeTcpEndpoints, type ProcessPool, type RoleProcess } from "@zlabs/kit/testing";
+
+export const labDir = fileURLToPath(new URL("..", import.meta.url));
+export const WAIT_MS = 20_000;
+
+export interface Chain {
+  collector: RoleProcess;
+  gateway: RoleProcess;
+  enricher: RoleProcess;
+  scorer: RoleProcess;
+  endpoints: { collector: string; gateway: string; enricher: string; scorer: string };
+  dir: string;
+  /** Starts (again) the collector on its endpoint. */
+  startCollector(extra?: string[]): Promise<RoleProcess>;
+  cleanup(): void;
+}
+
+export async function startChain(
+  procs: ProcessPool,
+  opts: { sample?: number; collectorArgs?: string[]; serviceArgs?: string[]; collector?: boolean } = {},
+): Promise<Chain> {
+  const [collector, gateway, enricher, scorer] = (await freeTcpEndpoints(4)) as [string, string, string, string];
+  const dir = mkdtempSync(join(tmpdir(), "lab20-"));
+  const common = ["--collector", collector, "--flush", "50", ...(opts.serviceArgs ?? [])];
+  const chain = {
+    endpoints: { collector, gateway, enricher, scorer },
+    dir,
+    async startCollector(extra: string[] = []) {
+      const p = procs.start({
+        labDir,
+        cmd: "cmd/trace-collector.ts",
+        name: "collector",
+        args: ["--bind", collector, "--settle", "300", "--dir", dir, ...(opts.collectorArgs ?? []), ...extra],
+      });
+      await p.waitForLog("listening", WAIT_MS);
+      chain.collector = p;
+      return p;
+    },
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  } as Chain;
+  if (opts.collector !== false) await chain.startCollector();
+  const service = (stage: string, bind: string, next: string | undefined, extra: string[] = []) =>
+    procs.start({
+      labDir,
+      cmd: "cmd/monitored-service.ts",
+      name: stage,
+      args: ["--stage", stage, "--bind", bind, ...(next ? ["--next", next] : []), ...common, ...extra],
+    });
+  chain.scorer = service("scorer", scorer, undefined);
+  chain.enricher = service("enricher", enricher, scorer);
+  chain.gateway = service("gateway", gateway, enricher, ["--sample", String(opts.sample ?? 1)]);
+  await Promise.all([chain.scorer, chain.enricher, chain.gateway].map((p) => p.waitForLog("listening", WAIT_MS)));
+  return chain;
+}
+
+export interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
+  service: string;
+}
+
+/** Every span in the collector's OTLP JSON files, by trace id. */
+export function readTraces(dir: string): Map<string, OtlpSpan[]> {
+  const out = new Map<string, OtlpSpan[]>();
+  const file = join(dir, "traces.jsonl");
+  if (!existsSync(file)) return out;
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    if (!line) continue;
+    const req = JSON.parse(line) as {
+      resourceSpans: { resource: { attributes: { value: { stringValue: string } }[] }; scopeSpans: { spans: OtlpSpan[] }[] }[];
+    };
+    for (const rs of req.resourceSpans) {
+      const service = rs.resource.attributes[0]?.value.stringValue ?? "?";
+      for (const ss of rs.scopeSpans)
+        for (const s of ss.spans) {
+          const list = out.get(s.traceId) ?? [];
+          list.push({ ...s, service });
+          out.set(s.traceId, list);
+        }
+    }
+  }
+  return out;
+}
