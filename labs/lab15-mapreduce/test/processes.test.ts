@@ -1,0 +1,98 @@
+// The real processes end to end. In every test the distributed result equals the single-process
+// result byte for byte (both sorted), including with a mapper or a reducer SIGKILLed mid-job and a
+// mapper SIGSTOPped (a straggler that gets a backup task).
+import { ProcessPool } from "@zlabs/kit/testing";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import type { JobKind } from "../internal/jobs.ts";
+import { type Cluster, expected, resultOf, startCluster, WAIT_MS } from "./cluster.ts";
+
+const procs = new ProcessPool();
+const clusters: Cluster[] = [];
+afterEach(() => procs.stopAll());
+afterAll(() => {
+  for (const c of clusters) c.cleanup();
+});
+
+describe("jobs in a row", () => {
+  it("counts every worker in before the first task, runs word count then logs with their own job ids, both equal to the single-process result", async () => {
+    const c = await startCluster(procs, { mappers: 2, reduceWorkers: 2, reducers: 2, masterArgs: ["--count", "2"] });
+    clusters.push(c);
+    const counted = await c.master.waitForLog("every worker counted in: tasks may go", WAIT_MS);
+    // No task before all four workers were in: the count-in comes after the fourth "worker in", the first job after it.
+    const ins = c.master.find("worker in");
+    expect(ins.length).toBe(4);
+    expect(c.master.logs.indexOf(counted)).toBeGreaterThan(c.master.logs.indexOf(ins[3] as never));
+    const started = await c.master.waitForLog("job started", WAIT_MS);
+    expect(c.master.logs.indexOf(started)).toBeGreaterThan(c.master.logs.indexOf(counted));
+    await c.master.waitForLog("all jobs done", WAIT_MS);
+    const done = c.master.find("job done");
+    expect(done.map((d) => d.kind)).toEqual(["wordcount", "logs"]);
+    expect(done[1]?.id).toBe((done[0]?.id as number) + 1);
+    for (const d of done) expect(resultOf(d)).toBe(expected(c.dir, d.kind as JobKind));
+    // Both mappers took part (no slow-joiner skew: neither took the whole first job).
+    for (const m of c.mappers) expect(m.find({ msg: "map task done", job: done[0]?.id }).length).toBeGreaterThan(0);
+    await c.master.exited;
+  });
+});
+
+describe("faults mid-job", () => {
+  it("a mapper SIGKILLed mid-job: its task runs again, the result equals the single-process one", async () => {
+    const c = await startCluster(procs, { mappers: 3, reduceWorkers: 2, reducers: 2, masterArgs: ["--count", "1"], mapArgs: ["--task-ms", "150"] });
+    clusters.push(c);
+    const started = await c.master.waitForLog("job started", WAIT_MS);
+    const victim = c.mappers[0] as (typeof c.mappers)[0];
+    await victim.waitForLog({ msg: "map task done", job: started.job }, WAIT_MS);
+    // Its next task was sent at once: it dies holding it.
+    await victim.kill("SIGKILL");
+    await c.master.waitForLog({ msg: "worker lost", worker: "m1" }, WAIT_MS);
+    const done = await c.master.waitForLog("job done", WAIT_MS);
+    expect(done.reruns).toBeGreaterThanOrEqual(1);
+    expect(c.master.find("map task to run again").length).toBeGreaterThanOrEqual(1);
+    expect(resultOf(done)).toBe(expected(c.dir, done.kind as JobKind));
+  });
+
+  it("a reducer SIGKILLed mid-job: its partition goes to another reducer with the map outputs replayed, the result equals the single-process one", async () => {
+    const c = await startCluster(procs, { mappers: 2, reduceWorkers: 3, reducers: 2, masterArgs: ["--count", "1"], mapArgs: ["--task-ms", "150"] });
+    clusters.push(c);
+    const started = await c.master.waitForLog("job started", WAIT_MS);
+    await c.master.waitForLog({ msg: "map task done", job: started.job }, WAIT_MS);
+    const victim = c.reducers.find((r) => r.find({ msg: "partition assigned", job: started.job }).length > 0);
+    expect(victim).toBeDefined();
+    await victim?.kill("SIGKILL");
+    const reassigned = await c.master.waitForLog("partition reassigned", WAIT_MS);
+    expect(reassigned.replay).toBeGreaterThan(0);
+    const done = await c.master.waitForLog("job done", WAIT_MS);
+    expect(resultOf(done)).toBe(expected(c.dir, done.kind as JobKind));
+  });
+
+  it("a mapper SIGSTOPped (a straggler) gets a backup task, the first result wins, its late output is ignored", async () => {
+    const c = await startCluster(procs, {
+      mappers: 3,
+      reduceWorkers: 2,
+      reducers: 2,
+      // Death only after 20 silent heartbeats (4 s): the straggler is handled by speculation, not as dead.
+      masterArgs: ["--count", "2", "--liveness", "20", "--speculate", "300", "--jobs", "logs"],
+      mapArgs: ["--task-ms", "100"],
+    });
+    clusters.push(c);
+    const started = await c.master.waitForLog("job started", WAIT_MS);
+    const victim = c.mappers[0] as (typeof c.mappers)[0];
+    await victim.waitForLog({ msg: "map task done", job: started.job }, WAIT_MS);
+    process.kill(victim.pid as number, "SIGSTOP");
+    try {
+      const backup = await c.master.waitForLog("backup task for a straggler", WAIT_MS);
+      expect(backup.straggler).toBe("m1");
+      const done = await c.master.waitForLog("job done", WAIT_MS);
+      expect(done.backups).toBeGreaterThanOrEqual(1);
+      expect(resultOf(done)).toBe(expected(c.dir, done.kind as JobKind));
+    } finally {
+      process.kill(victim.pid as number, "SIGCONT");
+    }
+    // Woken, it finishes its task: that output is a duplicate (or of a finished job), never counted twice.
+    await victim.waitForLog({ msg: "map task done", job: started.job }, WAIT_MS, victim.logs.length);
+    await c.master.waitForLog("all jobs done", WAIT_MS);
+    const late = c.master.find((e) => e.msg === "duplicate map output ignored" || e.msg === "map output of another job dropped");
+    expect(late.length).toBeGreaterThan(0);
+    for (const d of c.master.find("job done")) expect(resultOf(d)).toBe(expected(c.dir, d.kind as JobKind));
+  });
+});
