@@ -16,6 +16,8 @@ import { type ProxySnapshot, proxyView, RateWindow, VIEW_MS } from "./view.ts";
 
 /** The control socket takes commands of a few bytes: a bigger message drops the connection (libzmq). */
 export const CONTROL_MAX_BYTES = 1024;
+/** Handshake failures are logged once in this long at most (the rest counted into the next line). */
+export const HANDSHAKE_LOG_MS = 5000;
 /** How often capture drops are summarised in the log (a line only when there were new ones). */
 export const DROP_LOG_MS = 5000;
 
@@ -326,12 +328,28 @@ export class MonitoredProxy {
       counters.disconnected += 1;
       this.log.info({ socket: name, address: e.address, disconnected: counters.disconnected }, "peer disconnected");
     });
+    // A peer that fails its handshake reconnects every 100 ms: one line a HANDSHAKE_LOG_MS at most.
+    let loggedAt = Number.NEGATIVE_INFINITY;
+    let unlogged = 0;
     const failed = (e: { address: string; error: Error & { code?: string; status?: number } }) => {
       counters.handshakeFailures += 1;
+      const now = this.now();
+      if (now - loggedAt < HANDSHAKE_LOG_MS) {
+        unlogged += 1;
+        return;
+      }
       this.log.warn(
-        { socket: name, address: e.address, why: e.error.code ?? e.error.status ?? e.error.message, failures: counters.handshakeFailures },
+        {
+          socket: name,
+          address: e.address,
+          why: e.error.code ?? e.error.status ?? e.error.message,
+          failures: counters.handshakeFailures,
+          ...(unlogged ? { sinceLastLine: unlogged + 1 } : {}),
+        },
         "handshake failed",
       );
+      loggedAt = now;
+      unlogged = 0;
     };
     events.on("handshake:error:protocol", failed);
     events.on("handshake:error:auth", failed);
