@@ -20,7 +20,7 @@ export interface Geometry {
 export function layout(g: Geometry, seq: number) {
   const barWidth = Math.max(2, Math.floor(g.width / 32));
   const pitch = Math.floor(g.width / BAR_COUNT);
-  const shift = (seq * Math.max(1, Math.floor(g.width / 160))) % g.width;
+  const shift = (seq * Math.max(1, Math.floor(g.width / 40))) % g.width;
   const bars = Array.from({ length: BAR_COUNT }, (_, i) => (i * pitch + shift) % g.width);
   const box = Math.max(2, Math.floor(Math.min(g.width, g.height) / 6)) & ~1;
   const span = (n: number) => Math.max(1, n - box);
@@ -28,7 +28,7 @@ export function layout(g: Geometry, seq: number) {
     const p = t % (2 * span(n));
     return (p < span(n) ? p : 2 * span(n) - p) & ~1;
   };
-  const step = Math.max(2, Math.floor(g.width / 120));
+  const step = Math.max(2, Math.floor(g.width / 60));
   return { barWidth, bars, box, boxX: bounce(seq * step, g.width), boxY: bounce(seq * step, g.height) };
 }
 
