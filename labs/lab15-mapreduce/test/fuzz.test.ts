@@ -20,7 +20,8 @@ async function probe(c: Cluster): Promise<void> {
   const from = c.master.logs.length;
   await c.master.waitForLog("job started", WAIT_MS, from);
   const done = await c.master.waitForLog("job done", WAIT_MS, c.master.logs.length);
-  if (resultOf(done) !== expected(c.dir, done.kind as JobKind)) throw new Error(`job ${String(done.id)}: result differs from the single-process one`);
+  if (resultOf(done) !== expected(c.dir, done.kind as JobKind))
+    throw new Error(`job ${String(done.id)}: result differs from the single-process one`);
 }
 
 async function cluster(): Promise<Cluster> {

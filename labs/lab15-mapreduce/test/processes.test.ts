@@ -37,7 +37,13 @@ describe("jobs in a row", () => {
 
 describe("faults mid-job", () => {
   it("a mapper SIGKILLed mid-job: its task runs again, the result equals the single-process one", async () => {
-    const c = await startCluster(procs, { mappers: 3, reduceWorkers: 2, reducers: 2, masterArgs: ["--count", "1"], mapArgs: ["--task-ms", "150"] });
+    const c = await startCluster(procs, {
+      mappers: 3,
+      reduceWorkers: 2,
+      reducers: 2,
+      masterArgs: ["--count", "1"],
+      mapArgs: ["--task-ms", "150"],
+    });
     clusters.push(c);
     const started = await c.master.waitForLog("job started", WAIT_MS);
     const victim = c.mappers[0] as (typeof c.mappers)[0];
@@ -52,7 +58,13 @@ describe("faults mid-job", () => {
   });
 
   it("a reducer SIGKILLed mid-job: its partition goes to another reducer with the map outputs replayed, the result equals the single-process one", async () => {
-    const c = await startCluster(procs, { mappers: 2, reduceWorkers: 3, reducers: 2, masterArgs: ["--count", "1"], mapArgs: ["--task-ms", "150"] });
+    const c = await startCluster(procs, {
+      mappers: 2,
+      reduceWorkers: 3,
+      reducers: 2,
+      masterArgs: ["--count", "1"],
+      mapArgs: ["--task-ms", "150"],
+    });
     clusters.push(c);
     const started = await c.master.waitForLog("job started", WAIT_MS);
     await c.master.waitForLog({ msg: "map task done", job: started.job }, WAIT_MS);
