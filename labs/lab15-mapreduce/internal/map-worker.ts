@@ -109,7 +109,8 @@ export class MapWorker {
     this.lines += lines;
     this.rate.add(performance.now(), lines);
     this.current = undefined;
-    this.log.info(
+    // debug: the master logs each task done already (one line per event on the demo screen).
+    this.log.debug(
       { job: t.job, task: t.task, attempt: t.attempt, lines, keys: table.size, ms: Math.round(performance.now() - started) },
       "map task done",
     );

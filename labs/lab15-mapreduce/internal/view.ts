@@ -79,7 +79,7 @@ export interface WorkerSnapshot {
 export function workerView(s: WorkerSnapshot): View {
   const unit = s.kind === "map" ? "lines" : "pairs";
   return {
-    title: `${s.name}: ${s.doing ?? "idle"}`,
+    title: s.doing ?? "idle",
     summary: `${s.kind === "map" ? "tasks" : "partitions"} ${formatCount(s.done)} · ${unit} ${formatCount(s.records)} · ${formatCount(Math.round(s.perSecond))} ${unit}/s · dropped ${formatCount(s.dropped)}`,
   };
 }

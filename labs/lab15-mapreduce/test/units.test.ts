@@ -199,7 +199,7 @@ describe("views", () => {
 
   it("a worker shows its records/s", () => {
     const v = workerView({ name: "m1", kind: "map", doing: undefined, done: 4, records: 12000, perSecond: 2400, dropped: 0 });
-    expect(v.title).toBe("m1: idle");
+    expect(v.title).toBe("idle");
     expect(v.summary).toContain("2,400 lines/s");
   });
 });
