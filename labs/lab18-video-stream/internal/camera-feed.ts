@@ -1,4 +1,4 @@
-import { bindAll, type Logger, pause, type View } from "@zlabs/kit";
+import { bindAll, type Logger, pause, peerLimits, type View } from "@zlabs/kit";
 import { Publisher } from "zeromq";
 import { encodeHeader, FORMAT_NV12, frameChecksum, nv12Bytes, topicOf } from "./protocol.ts";
 import { drawFrame } from "./scene.ts";
@@ -67,7 +67,8 @@ export class CameraFeed {
     private readonly log: Logger,
     private readonly options: CameraOptions = {},
   ) {
-    this.pub = new Publisher({ linger: 0, sendHighWaterMark: config.sndHwm });
+    // A PUB receives subscriptions from its peers: the kit's 1 MiB limit applies to them.
+    this.pub = new Publisher({ linger: 0, sendHighWaterMark: config.sndHwm, ...peerLimits() });
     this.topic = topicOf(config.camera);
     this.frameBytes = nv12Bytes(config.stride, config.height);
   }
