@@ -1,10 +1,10 @@
 import { fileURLToPath } from "node:url";
 import { type ConfigOf, endpointOption, intOption, numberOption } from "@zlabs/kit";
 import { type LoadConfig, REQUEST_TIMEOUT_MS } from "./load-client.ts";
-import { DOWNSTREAM_TIMEOUT_MS, type ServiceConfig, STAGES, type Stage } from "./monitored-service.ts";
+import { DOWNSTREAM_TIMEOUT_MS, type ServiceConfig, STAGES, STATS_MS, type Stage } from "./monitored-service.ts";
 import { type CollectorConfig, FILE_MAX_BYTES, FILES_KEPT } from "./trace-collector.ts";
 import { SETTLE_MS } from "./traces.ts";
-import { FLUSH_MS } from "./tracing.ts";
+import { FLUSH_MS, SIDE_SNDHWM } from "./tracing.ts";
 
 export const LAB = "lab20";
 export const COLLECTOR = "tcp://127.0.0.1:5200";
@@ -22,6 +22,9 @@ export const serviceOptions = {
   tracing: { type: "boolean", default: true, describe: "make spans (--no-tracing: none)" },
   sample: numberOption(1, "ratio of new traces (started here) sampled; a parent's decision always wins", { min: 0, max: 1 }),
   flush: intOption(FLUSH_MS, "ms between span batches", { min: 1 }),
+  sideHwm: intOption(SIDE_SNDHWM, "side channel SNDHWM, in span batches: beyond it batches are dropped", { min: 1 }),
+  sideSndbuf: intOption(0, "side channel kernel send buffer, bytes (0: the system's)", { min: 0 }),
+  statsMs: intOption(STATS_MS, "ms between 'stats' log lines (only when something changed)", { min: 10 }),
   workMs: numberOption(0, "simulated work per request, ms", { min: 0, max: 10_000 }),
   timeout: intOption(DOWNSTREAM_TIMEOUT_MS, "ms to wait for the next stage before answering with an error", { min: 1 }),
 } as const;
@@ -41,7 +44,16 @@ export function serviceConfig(a: ConfigOf<typeof serviceOptions>): ServiceConfig
     next: a.next || undefined,
     workMs: a.workMs,
     timeoutMs: a.timeout,
-    tracing: { service: stage, collector: a.collector, enabled: a.tracing, sampleRatio: a.sample, flushMs: a.flush },
+    statsMs: a.statsMs,
+    tracing: {
+      service: stage,
+      collector: a.collector,
+      enabled: a.tracing,
+      sampleRatio: a.sample,
+      flushMs: a.flush,
+      sideHwm: a.sideHwm,
+      sideSndbuf: a.sideSndbuf,
+    },
   };
 }
 
@@ -51,6 +63,7 @@ export const collectorOptions = {
   dir: { type: "string", default: TRACES_DIR, describe: "folder of the OTLP JSON files ('' for none)" },
   fileMaxBytes: intOption(FILE_MAX_BYTES, "an OTLP JSON file is rotated past this size", { min: 1024 }),
   files: intOption(FILES_KEPT, "OTLP JSON files kept", { min: 1, max: 100 }),
+  rcvbuf: intOption(0, "the PULL's kernel receive buffer, bytes (0: the system's)", { min: 0 }),
   otlpUrl: { type: "string", default: "", describe: "OTLP/HTTP endpoint to forward to (e.g. http://127.0.0.1:4318)" },
 } as const;
 
@@ -71,6 +84,7 @@ export function collectorConfig(a: ConfigOf<typeof collectorOptions>): Collector
     dir: a.dir || undefined,
     fileMaxBytes: a.fileMaxBytes,
     filesKept: a.files,
+    rcvbuf: a.rcvbuf,
     otlpUrl: a.otlpUrl || undefined,
   };
 }

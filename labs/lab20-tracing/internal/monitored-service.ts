@@ -23,6 +23,8 @@ export const DOWNSTREAM_TIMEOUT_MS = 2000;
 export const MAX_IN_FLIGHT = 10_000;
 /** Cards the enricher remembers (their transaction counts); the oldest is forgotten beyond. */
 export const MAX_CARDS = 10_000;
+/** How often a 'stats' line is logged (when something changed). */
+export const STATS_MS = 5000;
 
 export interface ServiceConfig {
   stage: Stage;
@@ -33,6 +35,7 @@ export interface ServiceConfig {
   /** Simulated work per request, ms (0: none). */
   workMs: number;
   timeoutMs: number;
+  statsMs: number;
   tracing: TracingConfig;
 }
 
@@ -129,7 +132,7 @@ export class MonitoredService {
           every: [
             { ms: Math.max(10, Math.min(500, this.config.timeoutMs / 4)), run: () => this.expire() },
             ...(publish ? [{ ms: VIEW_MS, run: () => publish(serviceView(this.config, this.stats())) }] : []),
-            { ms: 5000, run: () => this.report() },
+            { ms: this.config.statsMs, run: () => this.report() },
           ],
           log,
         },

@@ -24,6 +24,8 @@ export interface CollectorConfig {
   dir?: string;
   fileMaxBytes: number;
   filesKept: number;
+  /** The PULL's kernel receive buffer, bytes (0: the system's). */
+  rcvbuf: number;
   /** OTLP/HTTP endpoint base (http://host:4318) or full /v1/traces URL; none: no forwarding. */
   otlpUrl?: string;
 }
@@ -55,7 +57,7 @@ export function otlpTracesUrl(base: string): string {
  * the waterfall, appended to the OTLP JSON file, and forwarded to an OTLP/HTTP endpoint if set.
  */
 export class TraceCollector {
-  private readonly pull = new Pull({ linger: 0, ...peerLimits(MAX_BATCH_BYTES) });
+  private readonly pull: Pull;
   private readonly store: TraceStore;
   readonly recent: Trace[] = [];
   readonly endpoints = { bind: "" };
@@ -82,6 +84,7 @@ export class TraceCollector {
     private readonly log: Logger,
     private readonly publish?: (view: View) => void,
   ) {
+    this.pull = new Pull({ linger: 0, ...peerLimits(MAX_BATCH_BYTES), ...(config.rcvbuf ? { receiveBufferSize: config.rcvbuf } : {}) });
     this.store = new TraceStore(config.settleMs);
     this.url = config.otlpUrl ? otlpTracesUrl(config.otlpUrl) : undefined;
     if (config.dir) mkdirSync(config.dir, { recursive: true });

@@ -88,8 +88,15 @@ export class ZmqSpanExporter implements SpanExporter {
     collector: string,
     private readonly log: Logger,
     hwm = SIDE_SNDHWM,
+    sendBufferSize?: number,
   ) {
-    this.push = new Push({ linger: 0, sendHighWaterMark: hwm, sendTimeout: 0, immediate: true });
+    this.push = new Push({
+      linger: 0,
+      sendHighWaterMark: hwm,
+      sendTimeout: 0,
+      immediate: true,
+      ...(sendBufferSize ? { sendBufferSize } : {}),
+    });
     this.push.connect(collector);
   }
 
@@ -194,6 +201,9 @@ export interface TracingConfig {
   /** The ratio of new traces (started here, as roots) sampled; a parent's decision always wins. */
   sampleRatio: number;
   flushMs: number;
+  /** The side channel's SNDHWM in batches, and its kernel send buffer (bytes; 0: the system's). */
+  sideHwm: number;
+  sideSndbuf: number;
 }
 
 const propagator = new W3CTraceContextPropagator();
@@ -215,7 +225,7 @@ export class Tracing {
     const sampler = config.enabled
       ? new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sampleRatio) })
       : new AlwaysOffSampler();
-    if (config.enabled) this.exporter = new ZmqSpanExporter(config.service, config.collector, log);
+    if (config.enabled) this.exporter = new ZmqSpanExporter(config.service, config.collector, log, config.sideHwm, config.sideSndbuf);
     const exporter = this.exporter;
     this.provider = new BasicTracerProvider({
       resource: resourceFromAttributes({ "service.name": config.service }),

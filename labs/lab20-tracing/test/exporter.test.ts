@@ -11,7 +11,7 @@ import { Tracing } from "../internal/tracing.ts";
 describe("the ZeroMQ span exporter", () => {
   it("with no collector, spans are dropped and counted, and export never waits", async () => {
     const tracing = new Tracing(
-      { service: "gateway", collector: "tcp://127.0.0.1:1", enabled: true, sampleRatio: 1, flushMs: 10 },
+      { service: "gateway", collector: "tcp://127.0.0.1:1", enabled: true, sampleRatio: 1, flushMs: 10, sideHwm: 64, sideSndbuf: 0 },
       testLogger("lab20"),
     );
     try {
@@ -30,7 +30,15 @@ describe("the ZeroMQ span exporter", () => {
     const pull = new Pull({ linger: 0 });
     await pull.bind("tcp://127.0.0.1:*");
     const tracing = new Tracing(
-      { service: "enricher", collector: pull.lastEndpoint as string, enabled: true, sampleRatio: 1, flushMs: 10 },
+      {
+        service: "enricher",
+        collector: pull.lastEndpoint as string,
+        enabled: true,
+        sampleRatio: 1,
+        flushMs: 10,
+        sideHwm: 64,
+        sideSndbuf: 0,
+      },
       testLogger("lab20"),
     );
     try {
@@ -59,7 +67,7 @@ describe("the ZeroMQ span exporter", () => {
 
   it("a bad traceparent starts a new trace and is counted; a good one is the parent", () => {
     const tracing = new Tracing(
-      { service: "scorer", collector: "tcp://127.0.0.1:1", enabled: true, sampleRatio: 1, flushMs: 10 },
+      { service: "scorer", collector: "tcp://127.0.0.1:1", enabled: true, sampleRatio: 1, flushMs: 10, sideHwm: 64, sideSndbuf: 0 },
       testLogger("lab20"),
     );
     const good = tracing.server("x", tracing.extract(Buffer.from("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")));
