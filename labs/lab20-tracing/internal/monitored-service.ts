@@ -155,7 +155,16 @@ export class MonitoredService {
     const s = this.stats();
     if (s.requests === this.lastReported.requests && s.spans.spansDropped === this.lastReported.dropped) return;
     this.lastReported = { requests: s.requests, dropped: s.spans.spansDropped };
-    this.log.info({ requests: s.requests, errors: s.errors, spansSent: s.spans.spansSent, spansDropped: s.spans.spansDropped }, "stats");
+    this.log.info(
+      {
+        requests: s.requests,
+        errors: s.errors,
+        badTraceparents: s.badTraceparents,
+        spansSent: s.spans.spansSent,
+        spansDropped: s.spans.spansDropped,
+      },
+      "stats",
+    );
   }
 
   private async onRequest(frames: Buffer[]): Promise<void> {
