@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { MdpClient } from "../internal/client.ts";
 import { MajordomoBroker } from "../internal/majordomo-broker.ts";
 import { MdpWorker } from "../internal/worker.ts";
+import { DEADLINE_MS } from "./peers.ts";
 
 const log = testLogger("lab12");
 const HB = 100;
@@ -144,12 +145,15 @@ describe.skipIf(!hasPyzmq())("MDP interop with pyzmq (python3-zmq needed)", () =
     const broker = await startBroker();
     const worker = python.start(PY_WORKER, [broker.endpoints.endpoint, "py.echo", String(HB)]);
     expect(await worker.nextLine("READY sent")).toBe("ready");
-    await waitUntil(() => broker.workerCount("py.echo") === 1, { timeoutMs: 5000, what: "the pyzmq worker registered" });
+    await waitUntil(() => broker.workerCount("py.echo") === 1, { timeoutMs: DEADLINE_MS, what: "the pyzmq worker registered" });
     const c = client(broker.endpoints.endpoint);
     expect((await c.request("py.echo", [Buffer.from("hello"), Buffer.from("world")])).map(String)).toEqual(["py:hello", "py:world"]);
     expect(await worker.nextLine("served")).toBe("served hello|world");
     // It heartbeats as the RFC says, so it stays registered past the liveness window.
-    await waitUntil(() => broker.snapshot().counts.requests === 1 && broker.loop.received > 10, { timeoutMs: 5000, what: "heartbeats" });
+    await waitUntil(() => broker.snapshot().counts.requests === 1 && broker.loop.received > 10, {
+      timeoutMs: DEADLINE_MS,
+      what: "heartbeats",
+    });
     expect(broker.workerCount("py.echo")).toBe(1);
     expect(broker.counts.violations).toBe(0);
   });
@@ -177,7 +181,7 @@ describe.skipIf(!hasPyzmq())("MDP interop with pyzmq (python3-zmq needed)", () =
   it("a pyzmq REQ client against our broker: MMI answers, a reply from our worker, the 504 error reply", async () => {
     const broker = await startBroker(300);
     ourWorker(broker.endpoints.endpoint, "ts.echo");
-    await waitUntil(() => broker.workerCount("ts.echo") === 1, { timeoutMs: 5000, what: "our worker registered" });
+    await waitUntil(() => broker.workerCount("ts.echo") === 1, { timeoutMs: DEADLINE_MS, what: "our worker registered" });
     const c = python.start(PY_CLIENT, [broker.endpoints.endpoint]);
     expect(await c.nextLine("mmi.service found")).toBe("MDPC01 mmi.service 200");
     expect(await c.nextLine("mmi.service not found")).toBe("MDPC01 mmi.service 404");

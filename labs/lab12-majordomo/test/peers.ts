@@ -3,6 +3,9 @@
 import { withDeadline } from "@zlabs/kit/testing";
 import { Dealer, Router } from "zeromq";
 
+/** How long a test waits for what the broker should do at once: generous, for a loaded 2-core CI machine. */
+export const DEADLINE_MS = 20_000;
+
 type Frames = Buffer[];
 
 class Recorder {

@@ -9,7 +9,7 @@ import { MdpClient, MdpServiceError } from "../internal/client.ts";
 import { type BrokerConfig, MajordomoBroker } from "../internal/majordomo-broker.ts";
 import { DISCONNECT, HEARTBEAT, READY, REPLY, REQUEST } from "../internal/mdp.ts";
 import { MdpWorker } from "../internal/worker.ts";
-import { any, isCommand, RawDealer, RawRouter, text } from "./peers.ts";
+import { any, DEADLINE_MS, isCommand, RawDealer, RawRouter, text } from "./peers.ts";
 
 const log = testLogger("lab12");
 const HB = 100;
@@ -51,7 +51,7 @@ async function rawWorker(broker: MajordomoBroker, endpoint: string, service: str
     const timer = setInterval(() => void w.send(["", "MDPW01", [HEARTBEAT]]).catch(() => {}), HB / 2);
     closers.unshift(() => clearInterval(timer));
   }
-  await waitUntil(() => broker.workerCount(service) > before, { timeoutMs: 5000, what: `worker of ${service} registered` });
+  await waitUntil(() => broker.workerCount(service) > before, { timeoutMs: DEADLINE_MS, what: `worker of ${service} registered` });
   return w;
 }
 
@@ -63,7 +63,7 @@ function syncClient(endpoint: string, timeoutMs = 5000, retries = 1) {
 
 /** No message reached `peer` from index `from` on, while `control` (a live worker) got three more heartbeats. */
 async function staysSilent(peer: RawDealer, from: number, control: RawDealer) {
-  await control.count(isCommand(HEARTBEAT), 3, "heartbeats to the control worker", 5000, control.received.length);
+  await control.count(isCommand(HEARTBEAT), 3, "heartbeats to the control worker", DEADLINE_MS, control.received.length);
   expect(peer.received.slice(from).map(text)).toEqual([]);
 }
 
@@ -82,7 +82,7 @@ describe("RFC 7 MDP/Client", () => {
     expect(frames[3]?.length).toBeGreaterThan(0);
     expect(text(frames.slice(4))).toEqual(["", "a", "b"]);
     await w.send(["", "MDPW01", [REPLY], frames[3] as Buffer, "", "A", "B"]);
-    expect(text(await withDeadline(req.receive(), 5000, "the reply"))).toEqual(["MDPC01", "echo", "A", "B"]);
+    expect(text(await withDeadline(req.receive(), DEADLINE_MS, "the reply"))).toEqual(["MDPC01", "echo", "A", "B"]);
   });
 
   it("our DEALER clients create the empty frame 0 explicitly (the async one after its tag)", async () => {
@@ -123,7 +123,7 @@ describe("RFC 7 MDP/Client", () => {
   it("SHOULD queue a request for a service with no worker: served when a worker registers", async () => {
     const { broker, endpoint } = await startBroker();
     const reply = syncClient(endpoint).request("late", [Buffer.from("q")]);
-    await waitUntil(() => broker.waiting === 1, { timeoutMs: 5000, what: "the request queued" });
+    await waitUntil(() => broker.waiting === 1, { timeoutMs: DEADLINE_MS, what: "the request queued" });
     const w = await rawWorker(broker, endpoint, "late");
     const { frames } = await w.next(isCommand(REQUEST), "the queued REQUEST");
     await w.send(["", "MDPW01", [REPLY], frames[3] as Buffer, "", "served"]);
@@ -136,7 +136,7 @@ describe("RFC 7 MDP/Client", () => {
     closers.push(() => req.close());
     req.connect(endpoint);
     await req.send(["MDPC01", "nobody", "q"]);
-    const [header, service, marker, code, reason] = text(await withDeadline(req.receive(), 5000, "the error reply"));
+    const [header, service, marker, code, reason] = text(await withDeadline(req.receive(), DEADLINE_MS, "the error reply"));
     expect([header, service, marker, code]).toEqual(["MDPC01", "nobody", "mmi.error", "504"]);
     expect(reason).toMatch(/no worker .* within 200 ms/);
     const err = await syncClient(endpoint)
@@ -161,7 +161,7 @@ describe("RFC 7 MDP/Worker at the broker", () => {
     expect(text([first.frames[5] as Buffer, second.frames[5] as Buffer])).toEqual(["r1", "r2"]);
     // The third waits until a worker is free: w2 answers first and gets it.
     await w2.send(["", "MDPW01", [REPLY], second.frames[3] as Buffer, "", "R2"]);
-    const third = await w2.next(isCommand(REQUEST), "the third request, at the worker free first", 5000, second.index + 1);
+    const third = await w2.next(isCommand(REQUEST), "the third request, at the worker free first", DEADLINE_MS, second.index + 1);
     expect(third.frames[5]?.toString()).toBe("r3");
     expect(w1.received.filter(isCommand(REQUEST))).toHaveLength(1);
     await w1.send(["", "MDPW01", [REPLY], first.frames[3] as Buffer, "", "R1"]);
@@ -181,10 +181,10 @@ describe("RFC 7 MDP/Worker at the broker", () => {
     const control = await rawWorker(broker, endpoint, "control", true);
     const w = await rawWorker(broker, endpoint, "quiet");
     // control keeps talking; quiet says nothing after READY.
-    await waitUntil(() => broker.workerCount("quiet") === 0, { timeoutMs: 5000, what: "the silent worker removed" });
+    await waitUntil(() => broker.workerCount("quiet") === 0, { timeoutMs: DEADLINE_MS, what: "the silent worker removed" });
     expect(broker.workerCount("control")).toBe(1);
     expect(broker.counts.workersExpired).toBe(1);
-    await control.count(isCommand(HEARTBEAT), 2, "heartbeats to the control worker", 5000, control.received.length);
+    await control.count(isCommand(HEARTBEAT), 2, "heartbeats to the control worker", DEADLINE_MS, control.received.length);
     await staysSilent(w, w.received.length, control);
   });
 
@@ -193,7 +193,7 @@ describe("RFC 7 MDP/Worker at the broker", () => {
     const control = await rawWorker(broker, endpoint, "control", true);
     const w = await rawWorker(broker, endpoint, "leaving");
     await w.send(["", "MDPW01", [DISCONNECT]]);
-    await waitUntil(() => broker.workerCount("leaving") === 0, { timeoutMs: 5000, what: "the worker removed" });
+    await waitUntil(() => broker.workerCount("leaving") === 0, { timeoutMs: DEADLINE_MS, what: "the worker removed" });
     const err = await syncClient(endpoint)
       .request("leaving", [Buffer.from("x")])
       .catch((e: unknown) => e);
@@ -232,7 +232,7 @@ describe("RFC 7 MDP/Worker at the broker", () => {
       expect(broker.workerCount("v")).toBe(0);
       // It keeps talking (as a worker does with heartbeats it queued): nothing more is sent to it, not even DISCONNECT.
       await w.send(["", "MDPW01", [HEARTBEAT]]);
-      await waitUntil(() => broker.counts.afterDisconnect === 1, { timeoutMs: 5000, what: "the heartbeat dropped" });
+      await waitUntil(() => broker.counts.afterDisconnect === 1, { timeoutMs: DEADLINE_MS, what: "the heartbeat dropped" });
       await staysSilent(w, index + 1, control);
       expect(broker.counts.violations).toBe(1);
     },
@@ -244,7 +244,7 @@ describe("RFC 7 MDP/Worker at the broker", () => {
     await w.send(["", "MDPW01", [HEARTBEAT]]);
     await w.next(isCommand(DISCONNECT), "DISCONNECT");
     await w.send(["", "MDPW01", [READY], "again"]);
-    await waitUntil(() => broker.workerCount("again") === 1, { timeoutMs: 5000, what: "registered again" });
+    await waitUntil(() => broker.workerCount("again") === 1, { timeoutMs: DEADLINE_MS, what: "registered again" });
   });
 
   it("a REPLY for another client than the request's is a violation; the request goes to another worker", async () => {
@@ -279,7 +279,7 @@ describe("RFC 7 MDP/Worker at the broker", () => {
     const w = dealer(endpoint);
     await w.send(["", "MDPW02", [READY], "x"]);
     await w.send(["garbage"]);
-    await waitUntil(() => broker.counts.dropped === 2, { timeoutMs: 5000, what: "two drops" });
+    await waitUntil(() => broker.counts.dropped === 2, { timeoutMs: DEADLINE_MS, what: "two drops" });
     await staysSilent(w, 0, control);
     expect(broker.counts.violations).toBe(0);
   });
@@ -302,8 +302,8 @@ describe("RFC 7 MDP/Worker at the broker", () => {
 });
 
 describe("RFC 7 MDP/Worker at the worker (ours, against a raw ROUTER)", () => {
-  function startWorker(endpoint: string, handle: (b: Buffer[]) => Promise<Buffer[]> = async (b) => b, heartbeatMs = HB) {
-    const worker = new MdpWorker({ broker: endpoint, service: "svc", heartbeatMs, liveness: 3, reconnectMs: 50 }, log);
+  function startWorker(endpoint: string, handle: (b: Buffer[]) => Promise<Buffer[]> = async (b) => b, heartbeatMs = HB, liveness = 3) {
+    const worker = new MdpWorker({ broker: endpoint, service: "svc", heartbeatMs, liveness, reconnectMs: 50 }, log);
     void tasks.run((s) => worker.run(s, handle));
     return worker;
   }
@@ -311,7 +311,8 @@ describe("RFC 7 MDP/Worker at the worker (ours, against a raw ROUTER)", () => {
 
   it("opens with READY on one DEALER, sends no further READY, heartbeats regularly, one REPLY per REQUEST", async () => {
     const r = await router();
-    startWorker(r.endpoint);
+    // Liveness 50 (5 s): a loaded machine that delays the stand-in's heartbeats must not make it reconnect.
+    startWorker(r.endpoint, undefined, HB, 50);
     const { frames: ready } = await r.next(isCommand(READY, 1), "READY");
     expect(text(ready.slice(1))).toEqual(["", "MDPW01", "\x01", "svc"]);
     const id = ready[0] as Buffer;
@@ -331,7 +332,7 @@ describe("RFC 7 MDP/Worker at the worker (ours, against a raw ROUTER)", () => {
     const { frames: ready } = await r.next(isCommand(READY, 1), "READY");
     const id = ready[0] as Buffer;
     await r.send([id, "", "MDPW01", [DISCONNECT]]);
-    const again = await r.next((f) => isCommand(READY, 1)(f) && !from(id)(f), "READY from a new socket", 5000);
+    const again = await r.next((f) => isCommand(READY, 1)(f) && !from(id)(f), "READY from a new socket", DEADLINE_MS);
     // Heartbeats every 60 s and liveness 3: this READY came from the DISCONNECT, not from silence.
     expect(r.received.slice(again.index).filter(from(id))).toEqual([]);
     expect(r.received.filter(from(id)).map((f) => text(f.slice(1)))).toEqual([["", "MDPW01", "\x01", "svc"]]);
@@ -341,7 +342,7 @@ describe("RFC 7 MDP/Worker at the worker (ours, against a raw ROUTER)", () => {
     const r = await router();
     const worker = startWorker(r.endpoint);
     const { frames: ready } = await r.next(isCommand(READY, 1), "READY");
-    await r.next((f) => isCommand(READY, 1)(f) && !f[0]?.equals(ready[0] as Buffer), "READY after the broker's silence", 5000);
+    await r.next((f) => isCommand(READY, 1)(f) && !f[0]?.equals(ready[0] as Buffer), "READY after the broker's silence", DEADLINE_MS);
     expect(worker.stats.reconnects).toBeGreaterThanOrEqual(1);
   });
 
@@ -368,7 +369,7 @@ describe("RFC 8 MMI", () => {
     const w = await rawWorker(broker, endpoint, "echo");
     expect(await ask(endpoint, "mmi.service", "echo")).toEqual(["200"]);
     await w.send(["", "MDPW01", [DISCONNECT]]);
-    await waitUntil(() => broker.workerCount("echo") === 0, { timeoutMs: 5000, what: "the worker gone" });
+    await waitUntil(() => broker.workerCount("echo") === 0, { timeoutMs: DEADLINE_MS, what: "the worker gone" });
     expect(await ask(endpoint, "mmi.service", "echo")).toEqual(["404"]);
   });
 

@@ -5,6 +5,7 @@ import { MdpAsyncClient } from "../internal/async-client.ts";
 import { MdpAborted, MdpClient, MdpServiceError, MdpTimeout } from "../internal/client.ts";
 import { MajordomoBroker } from "../internal/majordomo-broker.ts";
 import { MdpWorker } from "../internal/worker.ts";
+import { DEADLINE_MS } from "./peers.ts";
 
 const log = testLogger("lab12");
 const tasks = new Tasks();
@@ -45,7 +46,7 @@ describe("broker, worker and clients in-process", () => {
     const broker = await startBroker();
     startWorker(broker.endpoints.endpoint, "echo", async (body) => body);
     startWorker(broker.endpoints.endpoint, "upper", async (body) => body.map((b) => Buffer.from(b.toString().toUpperCase())));
-    await waitUntil(() => broker.workerCount() === 2, { timeoutMs: 5000, what: "two workers" });
+    await waitUntil(() => broker.workerCount() === 2, { timeoutMs: DEADLINE_MS, what: "two workers" });
     const c = client(broker.endpoints.endpoint);
     expect(text(await c.request("echo", [Buffer.from("a"), Buffer.from("b")]))).toEqual(["a", "b"]);
     expect(text(await c.request("upper", [Buffer.from("x")]))).toEqual(["X"]);
@@ -58,7 +59,7 @@ describe("broker, worker and clients in-process", () => {
         await new Promise((r) => setTimeout(r, Math.random() * 10));
         return body;
       });
-    await waitUntil(() => broker.workerCount() === 3, { timeoutMs: 5000, what: "three workers" });
+    await waitUntil(() => broker.workerCount() === 3, { timeoutMs: DEADLINE_MS, what: "three workers" });
     const c = new MdpAsyncClient({ broker: broker.endpoints.endpoint, timeoutMs: 5000 }, log);
     closers.push(() => c.close());
     const replies = await Promise.all(Array.from({ length: 200 }, (_, i) => c.request("echo", [Buffer.from(`n${i}`)])));
@@ -94,7 +95,7 @@ describe("broker, worker and clients in-process", () => {
     };
     startWorker(broker.endpoints.endpoint, "echo", handle);
     startWorker(broker.endpoints.endpoint, "echo", handle);
-    await waitUntil(() => broker.workerCount() === 2, { timeoutMs: 5000, what: "two workers" });
+    await waitUntil(() => broker.workerCount() === 2, { timeoutMs: DEADLINE_MS, what: "two workers" });
     const c = client(broker.endpoints.endpoint);
     const replies = await Promise.all([1, 2, 3, 4].map((n) => c.request("echo", [Buffer.from(`${n}`)])));
     expect(replies.map(text)).toEqual([["1"], ["2"], ["3"], ["4"]]);
@@ -108,12 +109,12 @@ describe("broker, worker and clients in-process", () => {
     const c = client(broker.endpoints.endpoint, 5000, 3);
     const controller = new AbortController();
     const pending = c.request("nobody", [Buffer.from("x")], controller.signal);
-    await waitUntil(() => broker.waiting === 1, { timeoutMs: 5000, what: "the request queued" });
+    await waitUntil(() => broker.waiting === 1, { timeoutMs: DEADLINE_MS, what: "the request queued" });
     controller.abort();
     await expect(pending).rejects.toBeInstanceOf(MdpAborted);
     const a = new MdpAsyncClient({ broker: broker.endpoints.endpoint, timeoutMs: 5000 }, log);
     const inFlight = [a.request("nobody", [Buffer.from("y")]), a.request("nobody", [Buffer.from("z")])];
-    await waitUntil(() => broker.waiting === 3, { timeoutMs: 5000, what: "both queued" });
+    await waitUntil(() => broker.waiting === 3, { timeoutMs: DEADLINE_MS, what: "both queued" });
     a.close();
     for (const p of inFlight) await expect(p).rejects.toBeInstanceOf(MdpAborted);
     expect(a.inFlight).toBe(0);
@@ -125,7 +126,7 @@ describe("broker, worker and clients in-process", () => {
     closers.push(() => a.close());
     const waiting = [a.request("nobody", [Buffer.from("1")]), a.request("nobody", [Buffer.from("2")])];
     for (const p of waiting) p.catch(() => {});
-    await waitUntil(() => broker.waiting === 2, { timeoutMs: 5000, what: "two queued" });
+    await waitUntil(() => broker.waiting === 2, { timeoutMs: DEADLINE_MS, what: "two queued" });
     const err = await a.request("nobody", [Buffer.from("3")]).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "503", expired: false });
     expect(err).toBeInstanceOf(MdpServiceError);
@@ -136,7 +137,7 @@ describe("broker, worker and clients in-process", () => {
     const a = new MdpAsyncClient({ broker: broker.endpoints.endpoint, timeoutMs: 5000 }, log);
     closers.push(() => a.close());
     a.request("nobody", [Buffer.alloc(60)]).catch(() => {});
-    await waitUntil(() => broker.waiting === 1, { timeoutMs: 5000, what: "one queued" });
+    await waitUntil(() => broker.waiting === 1, { timeoutMs: DEADLINE_MS, what: "one queued" });
     const err = await a.request("nobody", [Buffer.alloc(60)]).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "503", reason: expect.stringMatching(/full \(1 requests, 60 bytes waiting\)/) });
   });
@@ -151,12 +152,12 @@ describe("broker, worker and clients in-process", () => {
       await held;
       return body;
     });
-    await waitUntil(() => broker.workerCount("slow") === 1, { timeoutMs: 5000, what: "the worker" });
+    await waitUntil(() => broker.workerCount("slow") === 1, { timeoutMs: DEADLINE_MS, what: "the worker" });
     const a = new MdpAsyncClient({ broker: broker.endpoints.endpoint, timeoutMs: 100 }, log);
     closers.push(() => a.close());
     await expect(a.request("slow", [Buffer.from("x")])).rejects.toBeInstanceOf(MdpTimeout);
     release();
-    await waitUntil(() => a.stats.dropped === 1, { timeoutMs: 5000, what: "the late reply dropped" });
+    await waitUntil(() => a.stats.dropped === 1, { timeoutMs: DEADLINE_MS, what: "the late reply dropped" });
     expect(a.stats).toMatchObject({ requests: 1, replies: 0, timeouts: 1 });
   });
 });
