@@ -1,5 +1,5 @@
-import { join } from "node:path";
-import { type ConfigOf, endpointOption, intOption, listOption } from "@zlabs/kit";
+import { join, resolve } from "node:path";
+import { type ConfigOf, endpointOption, intOption, listOption, userCwd } from "@zlabs/kit";
 import { isJobKind, JOB_KINDS, type JobKind } from "./jobs.ts";
 import { BATCH_RECORDS, type MapWorkerConfig } from "./map-worker.ts";
 import { HEARTBEAT_MS, LIVENESS, type MasterConfig, PAUSE_MS, SPECULATE_MS, SPLIT_BYTES, TASK_TIMEOUT_MS } from "./mr-master.ts";
@@ -51,8 +51,9 @@ export function masterConfig(a: ConfigOf<typeof masterOptions>): MasterConfig {
     reducers: a.reducers,
     jobs: listOption(a.jobs) as JobKind[],
     count: a.count,
-    input: a.input,
-    out: a.out,
+    // Paths the user typed resolve against the folder they ran the command in.
+    input: resolve(userCwd(), a.input),
+    out: resolve(userCwd(), a.out),
     generateLines: a.generate,
     generateFiles: a.files,
     seed: a.seed,

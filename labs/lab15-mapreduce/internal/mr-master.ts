@@ -1,8 +1,19 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { bindAll, type Logger, type LoopStats, peerLimits, receiveLoop, runLoops, SendQueue, type View } from "@zlabs/kit";
+import {
+  bindAll,
+  type Logger,
+  type LoopStats,
+  peerLimits,
+  receiveLoop,
+  runLoops,
+  SendQueue,
+  UsageError,
+  userPath,
+  type View,
+} from "@zlabs/kit";
 import { Pull, Router } from "zeromq";
-import { inputFiles, writeInputs } from "./inputs.ts";
+import { inputFiles, inputPrefix, writeInputs } from "./inputs.ts";
 import { formatResult, type JobKind, type Split, splitFiles, topKeys } from "./jobs.ts";
 import {
   type BatchHeader,
@@ -196,6 +207,13 @@ export class MrMaster {
 
   async run(signal: AbortSignal): Promise<void> {
     this.prepareInputs();
+    for (const kind of new Set(this.config.jobs)) {
+      const files = existsSync(this.config.input) ? inputFiles(this.config.input, kind) : [];
+      if (files.length === 0)
+        throw new UsageError(
+          `no ${inputPrefix(kind)}* files in --input ${userPath(this.config.input)} for the ${kind} job (give --generate N to write some)`,
+        );
+    }
     if (!this.endpoints.work) await this.bind();
     const publish = this.options.publish;
     const log = this.log;

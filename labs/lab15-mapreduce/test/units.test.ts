@@ -1,7 +1,7 @@
 // The protocol's decoders (table-driven), the reducer's duplicate handling with real sockets in
 // process, and the views.
 import { encode } from "@zlabs/kit";
-import { testLogger, withDeadline } from "@zlabs/kit/testing";
+import { testLogger, waitUntil, withDeadline } from "@zlabs/kit/testing";
 import { describe, expect, it } from "vitest";
 import { Pull, Router } from "zeromq";
 import {
@@ -120,8 +120,8 @@ describe("the reducer, in process", () => {
       await to(F.BATCH, encodeHeader({ job: 8, task: 1, attempt: 1, partition: 0 }), encodeRecords([["z", 100]]));
       await to(F.BATCH, h(0, 2), encodeRecords([["a", 50]]));
       await to(...end(0, 2, 1));
-      // No result yet: task 1's end marker is missing, however long it is quiet.
-      await new Promise((r) => setTimeout(r, 300));
+      // Every one of those handled, and no result: task 1's end marker is missing.
+      await waitUntil(() => reducer.duplicates === 2 && reducer.dropped === 1, { timeoutMs: 10_000, what: "the duplicates handled" });
       expect(sink.readable).toBe(false);
       await to(
         F.BATCH,
