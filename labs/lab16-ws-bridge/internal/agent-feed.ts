@@ -1,10 +1,10 @@
-// A feed of lab01 heartbeats for one agent, written from lab01's wire table: its PUB connects to
+// A feed of lab01 heartbeats for one agent, encoded by lab01's own package (lab01/protocol): its PUB connects to
 // the bridge's bound SUB (the bridge is the stable end). Kill it and the page sees the agent die.
 import { randomBytes } from "node:crypto";
 import { cpus, freemem, loadavg, totalmem, uptime } from "node:os";
-import { closeSockets, type Logger, pause, peerLimits } from "@zlabs/kit";
+import { closeSockets, encode, type Logger, pause, peerLimits } from "@zlabs/kit";
 import { Publisher } from "zeromq";
-import { encodeHeartbeat, type Heartbeat, type HeartbeatMetrics, type Level, MAX_SUBSCRIPTION_BYTES } from "./protocol.ts";
+import { encodeHeartbeat, type Heartbeat, type HeartbeatMetrics, type Level, MAX_SUBSCRIPTION_BYTES, topicFor } from "./protocol.ts";
 
 /** lab01's beat interval (the Guide's HEARTBEAT_INTERVAL). */
 export const HEARTBEAT_INTERVAL_MS = 1000;
@@ -109,7 +109,7 @@ export class AgentFeed {
       metrics,
     };
     // lab01: a beat that changes the level goes twice, on the old level's topic and on the new one.
-    if (this.level && this.level !== hb.level) await this.pub.send(encodeHeartbeat(hb, this.level));
+    if (this.level && this.level !== hb.level) await this.pub.send([topicFor(this.level, hb.rack, hb.agent), encode(hb)]);
     if (this.level !== hb.level) this.log.info({ agent: hb.agent, from: this.level ?? null, to: hb.level }, "level");
     this.level = hb.level;
     this.reason = hb.reason;

@@ -1,7 +1,6 @@
 // The two wires of the bridge: ZeroMQ upstream (lab01 heartbeats and lab04 telemetry samples, as
 // their READMEs define them; the bridge forwards any topic-first message without reading its body)
 // and the WebSocket downstream (binary messages only, the format in the README's wire section).
-import { encode } from "@zlabs/kit";
 
 /** Topic frame (frame 0 upstream) and subscription prefix: at most 200 bytes of [A-Za-z0-9_.-]. */
 export const MAX_TOPIC_BYTES = 200;
@@ -126,57 +125,10 @@ export function decodeServerMessage(data: Buffer): ServerMessage {
   return { kind: kind === KIND_LIVE ? "live" : "cached", seq, frames };
 }
 
-// ---- The feeds' wire: lab01's heartbeat and lab04's telemetry sample, written from their READMEs ----
+// ---- The feeds' wire: lab01's heartbeat and lab04's telemetry sample, from their packages ----
 
-export type Level = "ok" | "warn" | "crit";
+export { encodeHeartbeat, type Heartbeat, type Level, topicFor } from "lab01/protocol";
+export { encodeSample, type Sample, type SampleHeader } from "lab04/protocol";
 
-export interface HeartbeatMetrics {
-  cpu: number;
-  memUsedBytes: number;
-  memTotalBytes: number;
-  load1: number;
-  load5: number;
-  load15: number;
-  uptimeSec: number;
-}
-
-export interface Heartbeat {
-  v: 1;
-  agent: string;
-  rack: string;
-  incarnation: string;
-  seq: number;
-  sentAt: number;
-  intervalMs: number;
-  level: Level;
-  reason?: string;
-  metrics: HeartbeatMetrics;
-}
-
-/** lab01's topic: `hb.<level>.<rack>.<agent>.`, every segment ending with a dot. */
-export function heartbeatTopic(level: Level, rack: string, agent: string): string {
-  return `hb.${level}.${rack}.${agent}.`;
-}
-
-export function encodeHeartbeat(hb: Heartbeat, topicLevel: Level = hb.level): Buffer[] {
-  return [Buffer.from(heartbeatTopic(topicLevel, hb.rack, hb.agent)), encode(hb)];
-}
-
-export interface SampleHeader {
-  v: 1;
-  source: string;
-  seq: number;
-  ts: number;
-  units: string;
-  schema: "f64le";
-  count: number;
-}
-
-/** lab04's sample: [topic `<site>.<device>.<metric>`, MessagePack header, count × float64 LE]. */
-export function encodeSample(topic: string, header: SampleHeader, values: readonly number[]): Buffer[] {
-  const payload = Buffer.alloc(values.length * 8);
-  values.forEach((v, i) => {
-    payload.writeDoubleLE(v, i * 8);
-  });
-  return [Buffer.from(topic), encode({ ...header, count: values.length }), payload];
-}
+/** The figures in a heartbeat (lab01's `metrics` map). */
+export type HeartbeatMetrics = import("lab01/protocol").Heartbeat["metrics"];

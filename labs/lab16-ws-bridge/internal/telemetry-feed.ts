@@ -1,5 +1,5 @@
 // A feed of lab04 telemetry samples (topic, MessagePack header, float64 LE values), written from
-// lab04's wire table: a few metrics of one site, each a bounded random walk, published in turn.
+// lab04's package (lab04/protocol): a few metrics of one site, each a bounded random walk, published in turn.
 import { closeSockets, type Logger, pause, peerLimits, seededRandom } from "@zlabs/kit";
 import { Publisher } from "zeromq";
 import { encodeSample, MAX_SUBSCRIPTION_BYTES } from "./protocol.ts";
@@ -73,12 +73,15 @@ export class TelemetryFeed {
     }
     this.seq += 1;
     const topic = `${this.config.site}.${m.name}`;
-    await this.pub.send(
-      encodeSample(
-        topic,
-        { v: 1, source: `feed-${this.config.site}`, seq: this.seq, ts: Date.now(), units: m.units, schema: "f64le", count: values.length },
-        values,
-      ),
-    );
+    const header = {
+      v: 1,
+      source: `feed-${this.config.site}`,
+      seq: this.seq,
+      ts: Date.now(),
+      units: m.units,
+      schema: "f64le",
+      count: values.length,
+    };
+    await this.pub.send(encodeSample({ topic, header, values }));
   }
 }

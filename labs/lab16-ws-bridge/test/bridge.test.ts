@@ -68,7 +68,7 @@ const hb = (agent: string, seq: number) =>
     metrics: { cpu: 0.1, memUsedBytes: 1, memTotalBytes: 2, load1: 0, load5: 0, load15: 0, uptimeSec: 1 },
   });
 const sample = (topic: string, seq: number, value: number) =>
-  encodeSample(topic, { v: 1, source: "t", seq, ts: Date.now(), units: "bar", schema: "f64le", count: 1 }, [value]);
+  encodeSample({ topic, header: { v: 1, source: "t", seq, ts: Date.now(), units: "bar", schema: "f64le", count: 1 }, values: [value] });
 
 describe("the bridge with real sockets", () => {
   it("subscribes upstream to the reference-counted union of the browsers' prefixes; the last unsub removes it", async () => {
@@ -153,7 +153,11 @@ describe("the bridge with real sockets", () => {
     let sent = 0;
     while (bridge.stats.slowDisconnects === 0 && sent < 20_000) {
       await pub.send(
-        encodeSample("plant3.pump1.flow", { v: 1, source: "t", seq: ++sent, ts: 0, units: "", schema: "f64le", count: 2048 }, big),
+        encodeSample({
+          topic: "plant3.pump1.flow",
+          header: { v: 1, source: "t", seq: ++sent, ts: 0, units: "", schema: "f64le", count: 2048 },
+          values: big,
+        }),
       );
       if (sent % 50 === 0) await new Promise((r) => setTimeout(r, 5));
     }
