@@ -1,5 +1,5 @@
-// A feed of lab04 telemetry samples (topic, MessagePack header, float64 LE values), written from
-// lab04's package (lab04/protocol): a few metrics of one site, each a bounded random walk, published in turn.
+// A feed of lab04 telemetry samples (topic, MessagePack header, float64 LE values), encoded by
+// lab04's own package (lab04/protocol): a few metrics of one site, each a bounded random walk, published in turn.
 import { closeSockets, type Logger, pause, peerLimits, seededRandom } from "@zlabs/kit";
 import { Publisher } from "zeromq";
 import { encodeSample, MAX_SUBSCRIPTION_BYTES } from "./protocol.ts";
