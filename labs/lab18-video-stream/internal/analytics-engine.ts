@@ -73,6 +73,9 @@ export class AnalyticsEngine {
   skipped = 0;
   lastLagMs = 0;
   exitCode = 0;
+  /** performance.now() of the first and the last frame analysed: the span the frames were counted over. */
+  private firstAt = 0;
+  private lastAt = 0;
   readonly loop: LoopStats = { received: 0, failed: 0 };
 
   constructor(
@@ -158,6 +161,7 @@ export class AnalyticsEngine {
         skipped: s.skipped,
         p50: s.p50,
         p99: s.p99,
+        spanMs: Math.round(this.lastAt - this.firstAt),
         rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20),
       },
       msg,
@@ -245,6 +249,8 @@ export class AnalyticsEngine {
     this.latencies.push(Date.now() - h.ts);
     this.rate.push(now);
     if (this.rate.length > 10_000) this.rate.shift();
+    if (this.frames === 0) this.firstAt = now;
+    this.lastAt = now;
     state.frames += 1;
     this.frames += 1;
   }

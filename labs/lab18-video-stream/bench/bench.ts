@@ -1,0 +1,201 @@
+// pnpm --filter lab18 bench [-- --seconds 10 --soak 10000]
+// One run, side by side, 4K NV12 frames (12,441,600 bytes): frames/s and GB/s delivered to 1 and 3
+// subscribers by the lab's camera-feed and analytics-engines against a bare zeromq.js PUB-SUB of
+// the same frame size (bench/bare.ts: the binding's ceiling); CPU per frame and peak RSS per
+// process; then a soak of the camera and one engine, sampling RSS from /proc, for "RSS flat".
+import { readFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { fileURLToPath } from "node:url";
+import { freeTcpEndpoints, type LogEntry, RoleProcess } from "@zlabs/kit/testing";
+import { ENGINE_RCVHWM } from "../internal/analytics-engine.ts";
+import { CAMERA_SNDHWM } from "../internal/camera-feed.ts";
+import { MAX_FRAME_BYTES } from "../internal/protocol.ts";
+
+const labDir = fileURLToPath(new URL("..", import.meta.url));
+const arg = (name: string, dflt: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const SECONDS = arg("seconds", 10);
+const SOAK = arg("soak", 10_000);
+const BYTES = MAX_FRAME_BYTES;
+const WAIT = 600_000;
+
+interface Proc {
+  name: string;
+  frames: number;
+  maxRssMiB: number;
+  cpuSec: number;
+}
+
+interface Result {
+  label: string;
+  subs: number;
+  seconds: number;
+  perSubFps: number;
+  gbps: number;
+  procs: Proc[];
+  allocationsPerFrame?: number;
+}
+
+function rssMiB(pid: number): number {
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? Number.NaN);
+  return kb / 1024;
+}
+
+const start = (name: string, cmd: string, args: string[]) => new RoleProcess({ labDir, cmd, name, args, env: { LOG_LEVEL: "info" } });
+const exitLine = (p: RoleProcess, msg: string) => p.waitForLog(msg, WAIT);
+
+/** CPU time of a process so far, in seconds, from /proc (clock ticks of 10 ms). */
+function cpuSec(pid: number): number {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return Number.NaN; // it has exited (the soak's camera, after its frames)
+  }
+  const f = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/**
+ * One configuration: the subscribers connect, then the publisher sends flat out for `seconds`
+ * (or, with `frames`, the camera sends that many); each subscriber's rate is its frames over its
+ * own first-to-last span. CPU is counted from /proc over the sending only (startup excluded).
+ */
+async function run(lab: boolean, subs: number, seconds: number, frames = 0, sample?: (pids: number[]) => void): Promise<Result> {
+  const [endpoint] = (await freeTcpEndpoints(1)) as [string];
+  const subProcs = Array.from({ length: subs }, (_, i) =>
+    lab
+      ? start(`engine-${i + 1}`, "cmd/analytics-engine.ts", [
+          "--id",
+          `e${i + 1}`,
+          "--cameras",
+          endpoint,
+          "--hwm",
+          String(ENGINE_RCVHWM),
+          "--no-verify",
+          "--stats-ms",
+          "600000",
+        ])
+      : start(`bare-sub-${i + 1}`, "bench/bare.ts", ["sub", endpoint, String(BYTES), "0", String(ENGINE_RCVHWM)]),
+  );
+  for (const s of subProcs) await s.waitForLog("subscribed", WAIT);
+  const pub = lab
+    ? start("camera", "cmd/camera-feed.ts", [
+        "--endpoint",
+        endpoint,
+        "--fps",
+        "0",
+        "--frames",
+        String(frames),
+        "--loop",
+        "8",
+        "--hwm",
+        String(CAMERA_SNDHWM),
+        "--stats-ms",
+        "600000",
+      ])
+    : start("bare-pub", "bench/bare.ts", ["pub", endpoint, String(BYTES), String(seconds), String(CAMERA_SNDHWM)]);
+  const on = await pub.waitForLog(lab ? "camera on" : "bare sending", WAIT);
+  const pids = [pub.pid as number, ...subProcs.map((s) => s.pid as number)];
+  const cpu0 = pids.map(cpuSec);
+  const t0 = performance.now();
+  const timer = sample ? setInterval(() => sample(pids), 250) : undefined;
+  if (lab && frames === 0) setTimeout(() => pub.kill("SIGTERM"), seconds * 1000);
+  const done = await pub.waitForLog(lab ? "camera done" : "bare done", WAIT);
+  const elapsed = (performance.now() - t0) / 1000;
+  // What is still in flight arrives; then the subscribers stop and report.
+  await new Promise((r) => setTimeout(r, 1000));
+  const cpu1 = pids.map(cpuSec);
+  if (timer) clearInterval(timer);
+  const pubExit = lab ? await exitLine(pub, "exiting") : done;
+  const subExits: LogEntry[] = [];
+  for (const s of subProcs) {
+    const line = exitLine(s, lab ? "engine stopped" : "bare stopped");
+    const exit = lab ? exitLine(s, "exiting") : line;
+    s.kill("SIGTERM");
+    subExits.push({ ...(await line), maxRssMiB: (await exit).maxRssMiB });
+  }
+  await Promise.all([pub, ...subProcs].map((p) => p.stop()));
+  const rates = subExits.map((e) => ((e.frames as number) - 1) / ((e.spanMs as number) / 1000));
+  const perSubFps = rates.reduce((a, b) => a + b, 0) / subs;
+  const delivered = subExits.reduce((a, e) => a + (e.frames as number), 0) / subs;
+  return {
+    label: lab ? "lab: camera-feed -> analytics-engine" : "bare zeromq.js PUB -> SUB",
+    subs,
+    seconds: elapsed,
+    perSubFps,
+    gbps: (perSubFps * subs * BYTES) / 1e9,
+    allocationsPerFrame: lab ? (done.allocations as number) / (done.sent as number) : undefined,
+    procs: [
+      {
+        name: pub.name,
+        frames: Math.round(delivered),
+        maxRssMiB: pubExit.maxRssMiB as number,
+        cpuSec: (done.cpuSec as number) - (on.cpuSec as number),
+      },
+      ...subProcs.map((s, i) => ({
+        name: s.name,
+        frames: subExits[i]?.frames as number,
+        maxRssMiB: subExits[i]?.maxRssMiB as number,
+        cpuSec: (cpu1[i + 1] as number) - (cpu0[i + 1] as number),
+      })),
+    ],
+  };
+}
+
+const f1 = (x: number) => x.toFixed(1);
+const results: Result[] = [];
+for (const subs of [1, 3]) for (const lab of [false, true]) results.push(await run(lab, subs, SECONDS));
+
+console.log(
+  `\n4K NV12 frames of ${BYTES.toLocaleString("en")} bytes, published flat out for ${SECONDS} s per run, SNDHWM ${CAMERA_SNDHWM}, RCVHWM ${ENGINE_RCVHWM}`,
+);
+console.log(
+  `machine: ${cpus().length} cores, load average ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(" ")} (shared with other engineers' work)\n`,
+);
+console.log("| run | subscribers | frames/s per subscriber | GB/s delivered (all subscribers) | lab / bare |");
+console.log("|---|---|---|---|---|");
+for (const r of results) {
+  const bare = results.find((b) => b.subs === r.subs && b.label.startsWith("bare"));
+  const ratio = r.label.startsWith("lab") && bare ? `${(r.perSubFps / bare.perSubFps).toFixed(2)}x` : "";
+  console.log(`| ${r.label} | ${r.subs} | ${f1(r.perSubFps)} | ${(r.gbps).toFixed(2)} | ${ratio} |`);
+}
+console.log("\nCPU per frame: the process's CPU while sending, over the frames one subscriber received (the publisher's too).");
+console.log("| run | subscribers | process | frames | CPU ms per frame | peak RSS MiB |");
+console.log("|---|---|---|---|---|---|");
+for (const r of results)
+  for (const p of r.procs)
+    console.log(
+      `| ${r.label.split(":")[0]} | ${r.subs} | ${p.name} | ${p.frames} | ${f1((p.cpuSec * 1000) / Math.max(1, p.frames))} | ${p.maxRssMiB} |`,
+    );
+for (const r of results.filter((x) => x.allocationsPerFrame !== undefined))
+  console.log(
+    `\ncamera, ${r.subs} subscriber(s): ${r.allocationsPerFrame} Buffers allocated per frame (payload + header; counted at the allocation sites)`,
+  );
+
+// Soak: the camera and one engine for SOAK frames, RSS sampled every 250 ms.
+const samples: number[][] = [];
+const soak = await run(true, 1, 0, SOAK, (pids) => {
+  try {
+    samples.push(pids.map(rssMiB));
+  } catch {
+    // A process ended between two samples.
+  }
+});
+// Warm: the largest RSS over the second tenth of the run (the first holds start-up and the first
+// GC cycles); later: the largest over the last half. Flat means later within 10 % of warm.
+const tenth = Math.max(1, Math.floor(samples.length / 10));
+console.log(
+  `\nsoak: ${SOAK} frames, ${f1(soak.seconds)} s, ${samples.length} RSS samples (every 250 ms), ${Math.round(soak.perSubFps * soak.seconds)} frames analysed`,
+);
+console.log("| process | max RSS MiB, second tenth | max RSS MiB, last half | growth |");
+console.log("|---|---|---|---|");
+for (const [i, name] of ["camera", "engine"].entries()) {
+  const warm = Math.max(...samples.slice(tenth, 2 * tenth).map((s) => s[i] as number));
+  const later = Math.max(...samples.slice(Math.floor(samples.length / 2)).map((s) => s[i] as number));
+  console.log(`| ${name} | ${warm.toFixed(0)} | ${later.toFixed(0)} | ${(((later - warm) / warm) * 100).toFixed(1)} % |`);
+}
