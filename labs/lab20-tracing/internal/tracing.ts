@@ -34,6 +34,11 @@ export const SIDE_SNDHWM = 64;
 export const EXPORT_QUEUE_BATCHES = 8;
 /** How often the batch span processor flushes, ms. */
 export const FLUSH_MS = 200;
+/**
+ * Spans per batch handed to the exporter at most (a full batch goes at once, not at the next flush):
+ * small batches keep each encoding short, so no request waits behind a long one on the event loop.
+ */
+export const EXPORT_BATCH_SPANS = 64;
 /** Ended spans held for the next batch at most; beyond, dropped and counted. */
 export const SPAN_QUEUE = 2048;
 
@@ -171,7 +176,7 @@ export class BoundedBatchProcessor implements SpanProcessor {
       return;
     }
     this.buffer.push(span);
-    if (this.buffer.length >= MAX_SPANS_PER_BATCH) this.flush();
+    if (this.buffer.length >= EXPORT_BATCH_SPANS) this.flush();
   }
 
   private flush(): void {
