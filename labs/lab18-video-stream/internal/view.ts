@@ -94,7 +94,7 @@ export function engineView(s: EngineSnapshot): View {
     { text: ms(s.lagMs), tone: lagTone },
   ]);
   return {
-    title: `${s.id}: ${s.fps.toFixed(1)} fps, latency p50 ${ms(s.p50)} ms p99 ${ms(s.p99)} ms`,
+    title: `${s.fps.toFixed(1)} fps, latency p50 ${ms(s.p50)} ms p99 ${ms(s.p99)} ms`,
     columns: ["camera", "frames", "lost (seq gaps)", "luma histogram", "mean luma", "motion", "lag ms"],
     rows,
     summary: [

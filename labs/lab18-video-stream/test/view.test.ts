@@ -44,7 +44,7 @@ describe("views", () => {
 
   it("an engine: rate and latency in the title, a row per camera, lag in tone, modes below", () => {
     const v = engineView(engine);
-    expect(v.title).toBe("engine-1: 4.0 fps, latency p50 40 ms p99 121 ms");
+    expect(v.title).toBe("4.0 fps, latency p50 40 ms p99 121 ms");
     expect(v.rows).toEqual([["cam-1", "100", { text: "3", tone: "warn" }, " ▄█", 100, "5.1 %", { text: "1500", tone: "bad" }]]);
     expect(v.summary).toEqual([
       "lag limit 1000 ms (then resync); HWM 2 frames; latest frame only",
@@ -54,7 +54,7 @@ describe("views", () => {
 
   it("before any frame: dashes, no rows", () => {
     const v = engineView({ ...engine, p50: undefined, p99: undefined, cameras: [] });
-    expect(v.title).toBe("engine-1: 4.0 fps, latency p50 - ms p99 - ms");
+    expect(v.title).toBe("4.0 fps, latency p50 - ms p99 - ms");
     expect(v.rows).toEqual([]);
     expect(sparkline([])).toBe("");
   });
