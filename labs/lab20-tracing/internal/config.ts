@@ -12,7 +12,7 @@ export const GATEWAY = "tcp://127.0.0.1:5201";
 export const ENRICHER = "tcp://127.0.0.1:5202";
 export const SCORER = "tcp://127.0.0.1:5203";
 /** Where the collector writes its OTLP JSON files (the manifest's `data`). */
-export const TRACES_DIR = fileURLToPath(new URL("../.traces", import.meta.url));
+export const TRACES_DIR = fileURLToPath(new URL("../.store/traces", import.meta.url));
 
 export const serviceOptions = {
   stage: { type: "string", choices: [...STAGES], demandOption: true, describe: "which stage of the chain this process is" },
