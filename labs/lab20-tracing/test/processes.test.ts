@@ -35,12 +35,7 @@ const traceparent = (n: number, sampled: boolean) => `00-${hex(0xabc00000 + n, 3
 const traceIdOf = (n: number) => hex(0xabc00000 + n, 32);
 
 async function settledTrace(dir: string, traceId: string): Promise<OtlpSpan[]> {
-  let spans: OtlpSpan[] | undefined;
-  await waitUntil(() => (spans = readTraces(dir).get(traceId)) !== undefined, {
-    timeoutMs: WAIT_MS,
-    what: `trace ${traceId} in the OTLP file`,
-  });
-  return spans as OtlpSpan[];
+  return waitUntil(() => readTraces(dir).get(traceId), { timeoutMs: WAIT_MS, what: `trace ${traceId} in the OTLP file` });
 }
 
 async function all(client: ChainClient, n: number, tp = ""): Promise<number> {
