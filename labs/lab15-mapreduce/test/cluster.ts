@@ -19,6 +19,8 @@ export interface ClusterOptions {
   reducers: number;
   masterArgs?: string[];
   mapArgs?: string[];
+  /** Args for m1 instead of mapArgs (a slower victim). */
+  firstMapArgs?: string[];
   lines?: number;
 }
 
@@ -64,7 +66,7 @@ export async function startCluster(procs: ProcessPool, o: ClusterOptions): Promi
   const startMapper = (name: string, args: string[] = o.mapArgs ?? []) =>
     procs.start({ labDir, cmd: "cmd/map-worker.ts", name, args: [...common, "--name", name, ...args] });
   const startReducer = (name: string) => procs.start({ labDir, cmd: "cmd/reduce-worker.ts", name, args: [...common, "--name", name] });
-  const mappers = Array.from({ length: o.mappers }, (_, i) => startMapper(`m${i + 1}`));
+  const mappers = Array.from({ length: o.mappers }, (_, i) => startMapper(`m${i + 1}`, i === 0 ? o.firstMapArgs : undefined));
   const reducers = Array.from({ length: o.reduceWorkers }, (_, i) => startReducer(`r${i + 1}`));
   return {
     master,

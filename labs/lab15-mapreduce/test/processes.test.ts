@@ -85,6 +85,8 @@ describe("faults mid-job", () => {
       // Death only after 20 silent heartbeats (4 s): the straggler is handled by speculation, not as dead.
       masterArgs: ["--count", "2", "--liveness", "20", "--speculate", "300", "--jobs", "logs"],
       mapArgs: ["--task-ms", "100"],
+      // The victim takes 1.5 s a task: whenever the test stops it, it holds a task.
+      firstMapArgs: ["--task-ms", "1500"],
     });
     clusters.push(c);
     const started = await c.master.waitForLog("job started", WAIT_MS);
@@ -106,5 +108,5 @@ describe("faults mid-job", () => {
     const late = c.master.find((e) => e.msg === "duplicate map output ignored" || e.msg === "map output of another job dropped");
     expect(late.length).toBeGreaterThan(0);
     for (const d of c.master.find("job done")) expect(resultOf(d)).toBe(expected(c.dir, d.kind as JobKind));
-  });
+  }, 120_000);
 });
