@@ -1,4 +1,4 @@
-// pnpm --filter lab18 bench [-- --seconds 10 --soak 10000]
+// pnpm --filter lab18 bench [-- --seconds 10 --rounds 2 --soak 10000]
 // One run, side by side, 4K NV12 frames (12,441,600 bytes): frames/s and GB/s delivered to 1 and 3
 // subscribers by the lab's camera-feed and analytics-engines against a bare zeromq.js PUB-SUB of
 // the same frame size (bench/bare.ts: the binding's ceiling); CPU per frame and peak RSS per
@@ -17,6 +17,7 @@ const arg = (name: string, dflt: number) => {
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 };
 const SECONDS = arg("seconds", 10);
+const ROUNDS = arg("rounds", 2);
 const SOAK = arg("soak", 10_000);
 const BYTES = MAX_FRAME_BYTES;
 const WAIT = 600_000;
@@ -32,6 +33,8 @@ interface Result {
   label: string;
   subs: number;
   seconds: number;
+  /** Frames the publisher sent (PUB drops those a subscriber has no room for). */
+  sent: number;
   perSubFps: number;
   gbps: number;
   procs: Proc[];
@@ -125,6 +128,7 @@ async function run(lab: boolean, subs: number, seconds: number, frames = 0, samp
     label: lab ? "lab: camera-feed -> analytics-engine" : "bare zeromq.js PUB -> SUB",
     subs,
     seconds: elapsed,
+    sent: done.sent as number,
     perSubFps,
     gbps: (perSubFps * subs * BYTES) / 1e9,
     allocationsPerFrame: lab ? (done.allocations as number) / (done.sent as number) : undefined,
@@ -146,8 +150,10 @@ async function run(lab: boolean, subs: number, seconds: number, frames = 0, samp
 }
 
 const f1 = (x: number) => x.toFixed(1);
-const results: Result[] = [];
-for (const subs of [1, 3]) for (const lab of [false, true]) results.push(await run(lab, subs, SECONDS));
+// Rounds interleave bare and lab runs, so the other work on the machine weighs on both alike.
+const results: (Result & { round: number })[] = [];
+for (let round = 1; round <= ROUNDS; round++)
+  for (const subs of [1, 3]) for (const lab of [false, true]) results.push({ ...(await run(lab, subs, SECONDS)), round });
 
 console.log(
   `\n4K NV12 frames of ${BYTES.toLocaleString("en")} bytes, published flat out for ${SECONDS} s per run, SNDHWM ${CAMERA_SNDHWM}, RCVHWM ${ENGINE_RCVHWM}`,
@@ -157,12 +163,22 @@ console.log(
     .map((x) => x.toFixed(1))
     .join(" ")} (shared with other engineers' work)\n`,
 );
-console.log("| run | subscribers | frames/s per subscriber | GB/s delivered (all subscribers) | lab / bare |");
-console.log("|---|---|---|---|---|");
+console.log("| round | run | subscribers | frames/s published | frames/s per subscriber | GB/s delivered (all subscribers) | lab / bare |");
+console.log("|---|---|---|---|---|---|---|");
+const ratios = new Map<number, number[]>();
 for (const r of results) {
-  const bare = results.find((b) => b.subs === r.subs && b.label.startsWith("bare"));
-  const ratio = r.label.startsWith("lab") && bare ? `${(r.perSubFps / bare.perSubFps).toFixed(2)}x` : "";
-  console.log(`| ${r.label} | ${r.subs} | ${f1(r.perSubFps)} | ${(r.gbps).toFixed(2)} | ${ratio} |`);
+  const bare = results.find((b) => b.round === r.round && b.subs === r.subs && b.label.startsWith("bare"));
+  const x = r.label.startsWith("lab") && bare ? r.perSubFps / bare.perSubFps : undefined;
+  if (x !== undefined) ratios.set(r.subs, [...(ratios.get(r.subs) ?? []), x]);
+  console.log(
+    `| ${r.round} | ${r.label} | ${r.subs} | ${f1(r.sent / r.seconds)} | ${f1(r.perSubFps)} | ${r.gbps.toFixed(2)} | ${x === undefined ? "" : `${x.toFixed(2)}x`} |`,
+  );
+}
+for (const [subs, xs] of ratios) {
+  const sorted = [...xs].sort((a, b) => a - b);
+  console.log(
+    `lab / bare, ${subs} subscriber(s), over ${xs.length} rounds: ${sorted.map((x) => x.toFixed(2)).join(", ")} (mean ${(xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(2)})`,
+  );
 }
 console.log("\nCPU per frame: the process's CPU while sending, over the frames one subscriber received (the publisher's too).");
 console.log("| run | subscribers | process | frames | CPU ms per frame | peak RSS MiB |");
@@ -186,16 +202,22 @@ const soak = await run(true, 1, 0, SOAK, (pids) => {
     // A process ended between two samples.
   }
 });
-// Warm: the largest RSS over the second tenth of the run (the first holds start-up and the first
-// GC cycles); later: the largest over the last half. Flat means later within 10 % of warm.
+// Warm: the second tenth of the run (the first holds start-up and the first GC cycles); later: the
+// last half. RSS is a sawtooth (received frames are freed when V8 collects their Buffers), so both
+// the peaks and the medians are shown. Flat means later within 10 % of warm.
 const tenth = Math.max(1, Math.floor(samples.length / 10));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 console.log(
   `\nsoak: ${SOAK} frames, ${f1(soak.seconds)} s, ${samples.length} RSS samples (every 250 ms), ${Math.round(soak.perSubFps * soak.seconds)} frames analysed`,
 );
-console.log("| process | max RSS MiB, second tenth | max RSS MiB, last half | growth |");
-console.log("|---|---|---|---|");
+console.log(
+  "| process | peak RSS MiB, second tenth | peak, last half | growth | median RSS MiB, second tenth | median, last half | growth |",
+);
+console.log("|---|---|---|---|---|---|---|");
+const pct = (a: number, b: number) => `${(((b - a) / a) * 100).toFixed(1)} %`;
 for (const [i, name] of ["camera", "engine"].entries()) {
-  const warm = Math.max(...samples.slice(tenth, 2 * tenth).map((s) => s[i] as number));
-  const later = Math.max(...samples.slice(Math.floor(samples.length / 2)).map((s) => s[i] as number));
-  console.log(`| ${name} | ${warm.toFixed(0)} | ${later.toFixed(0)} | ${(((later - warm) / warm) * 100).toFixed(1)} % |`);
+  const warm = samples.slice(tenth, 2 * tenth).map((s) => s[i] as number);
+  const later = samples.slice(Math.floor(samples.length / 2)).map((s) => s[i] as number);
+  const [wp, lp, wm, lm] = [Math.max(...warm), Math.max(...later), median(warm), median(later)];
+  console.log(`| ${name} | ${wp.toFixed(0)} | ${lp.toFixed(0)} | ${pct(wp, lp)} | ${wm.toFixed(0)} | ${lm.toFixed(0)} | ${pct(wm, lm)} |`);
 }
