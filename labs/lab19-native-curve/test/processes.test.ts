@@ -100,12 +100,13 @@ describe("the lab's processes", () => {
       labDir,
       cmd: "cmd/secure-client.ts",
       name: "wrong-key",
-      args: ["--server", endpoint, "--server-key", generateKeyPair().publicKey, "--handshake-deadline", "1500"],
+      // 5 s: long enough for the first refused handshake to be reported even on a loaded machine.
+      args: ["--server", endpoint, "--server-key", generateKeyPair().publicKey, "--handshake-deadline", "5000"],
     });
     const plain = procs.start({ labDir, cmd: "cmd/secure-client.ts", name: "plaintext", args: ["--server", endpoint, "--plaintext"] });
     const [wrongExit, plainExit] = await Promise.all([wrong.exited, plain.exited]);
     expect(wrongExit.code).toBe(EXIT_GAVE_UP);
-    expect(wrong.find(/^giving up: no CURVE handshake within 1500 ms: \d+ handshakes failed .*wrong --server-key/)).toHaveLength(1);
+    expect(wrong.find(/^giving up: no CURVE handshake within 5000 ms: \d+ handshakes failed .*wrong --server-key/)).toHaveLength(1);
     expect(plainExit.code).toBe(EXIT_GAVE_UP);
     expect(plain.find(/^giving up: handshake failed with ERR_ZMTP_MECHANISM_MISMATCH/)).toHaveLength(1);
     await server.waitForLog(/^handshake failed: the client's HELLO did not open with our key/, WAIT_MS);
