@@ -9,7 +9,7 @@ import { MonitoredProxy, type ProxyConfig } from "../internal/monitored-broker.t
 import { MAX_PEERS } from "../internal/peers.ts";
 
 export const log = testLogger("lab22");
-export const WAIT_MS = 15_000;
+export const WAIT_MS = 30_000;
 
 export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), "lab22-"));
