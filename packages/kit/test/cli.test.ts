@@ -1,6 +1,9 @@
 // The CLI that run.sh, run.ps1 and `pnpm start` all end in, run as a real process.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { CATALOG } from "../src/catalog.ts";
 import { isProcessAlive, ProcessPool, waitUntil } from "../src/testing/index.ts";
 
@@ -10,8 +13,16 @@ const WAIT_MS = 20_000;
 const procs = new ProcessPool();
 afterEach(() => procs.stopAll());
 
+// Every lab of the catalog is in this repository now, so a planned lab is shown from a workspace that has none.
+const emptyWorkspace = mkdtempSync(join(tmpdir(), "zlabs-empty-"));
+writeFileSync(join(emptyWorkspace, "pnpm-workspace.yaml"), "packages:\n  - labs/*\n");
+mkdirSync(join(emptyWorkspace, "labs"));
+afterAll(() => rmSync(emptyWorkspace, { recursive: true, force: true }));
+
 function zlabs(args: string[], cwd = fixtureDir) {
-  return procs.start({ labDir: cwd, cmd: cli, args, name: `zlabs ${args.join(" ")}` });
+  // tsx by its path: a folder outside the repository cannot resolve the bare name.
+  const nodeArgs = ["--import", import.meta.resolve("tsx")];
+  return procs.start({ labDir: cwd, cmd: cli, args, nodeArgs, name: `zlabs ${args.join(" ")}` });
 }
 
 describe("the zlabs CLI", () => {
@@ -21,7 +32,14 @@ describe("the zlabs CLI", () => {
     const rows = p.lines.filter((l) => /^lab\d\d /.test(l));
     expect(rows).toHaveLength(CATALOG.length);
     expect(rows[0]).toMatch(/^lab01 +heartbeat +ready +PUB-SUB/);
-    expect(rows.find((r) => r.startsWith("lab10"))).toMatch(/planned/);
+  });
+
+  it("lists a lab whose folder is missing as planned", async () => {
+    const p = zlabs(["list"], emptyWorkspace);
+    expect(await p.exited).toEqual({ code: 0, signal: null });
+    const rows = p.lines.filter((l) => /^lab\d\d /.test(l));
+    expect(rows).toHaveLength(CATALOG.length);
+    expect(rows.find((r) => r.startsWith("lab10"))).toMatch(/^lab10 +soc-sim +planned/);
   });
 
   it("prints its usage on help, with the keys said once", async () => {
@@ -41,7 +59,7 @@ describe("the zlabs CLI", () => {
   });
 
   it("says a planned lab is planned, not unknown", async () => {
-    const p = zlabs(["lab10"]);
+    const p = zlabs(["lab10"], emptyWorkspace);
     expect(await p.exited).toEqual({ code: 2, signal: null });
     expect(p.lines).toEqual([
       "zlabs: lab10 (SOC simulation: Mixed patterns, discovery) is planned, not in the repository yet; `./run.sh list` shows the ready labs",
