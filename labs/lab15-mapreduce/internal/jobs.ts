@@ -93,10 +93,18 @@ export function splitFiles(files: readonly string[], splitBytes: number): Split[
 }
 
 const READ_CHUNK = 1 << 20;
+/** Past the split's end only its last line is left to read: lines are short, so small reads. */
+const TAIL_CHUNK = 4096;
+/**
+ * One read buffer for the process: every read is decoded to a string before anything is yielded,
+ * so interleaved generators cannot see each other's bytes (and no 1 MiB buffer per split to collect).
+ */
+const readBuffer = Buffer.allocUnsafe(READ_CHUNK);
 
 /**
  * The lines of a split. A split that starts inside a line skips it (the split before reads it);
- * a split reads past its end to finish its last line. So every line is read exactly once.
+ * a split reads past its end to finish its last line, a few KiB at a time. So every line is read
+ * exactly once, and a split reads little more than its own bytes.
  */
 export function* splitLines(split: Split): Generator<string> {
   const fd = openSync(split.file, "r");
@@ -106,15 +114,16 @@ export function* splitLines(split: Split): Generator<string> {
     // Skip a partial first line: start one byte early and drop everything to the first newline.
     let skipping = split.start > 0;
     if (skipping) pos = split.start - 1;
-    const buf = Buffer.allocUnsafe(READ_CHUNK);
+    const buf = readBuffer;
     for (;;) {
-      const n = readSync(fd, buf, 0, READ_CHUNK, pos);
+      const want = pos < split.end ? Math.min(READ_CHUNK, split.end - pos) : TAIL_CHUNK;
+      const n = readSync(fd, buf, 0, want, pos);
       if (n === 0) {
         if (carry.length > 0 && !skipping) yield carry;
         return;
       }
       let text = carry + buf.toString("latin1", 0, n);
-      const chunkStart = pos - Buffer.byteLength(carry, "latin1");
+      const chunkStart = pos - carry.length;
       pos += n;
       let from = 0;
       if (skipping) {
