@@ -39,6 +39,8 @@ export const OUTLIER_MS = 1000;
 export const TOMBSTONE_MS = 3_600_000;
 /** Messages queued to one member's mailbox at most; past it they are dropped (counted), as PUB drops. */
 const MAILBOX_HWM = 1000;
+/** A clock adjustment at least this large is logged at info (smaller ones at debug). */
+const BIG_ADJUST_MS = 20;
 
 export interface GossipNodeConfig extends Omit<CoreConfig, "pub" | "mailbox" | "inc"> {
   /** Address to bind and advertise. */
@@ -302,7 +304,8 @@ export class GossipNode {
         );
         return;
       case "adjusted":
-        log.info(
+        // A correction of a few ms each round is the sync at work; a large one is news.
+        log[Math.abs(e.adjustMs) >= BIG_ADJUST_MS ? "info" : "debug"](
           { round: e.round, adjustMs: Math.round(e.adjustMs * 10) / 10, offsetMs: Math.round(e.offsetMs * 10) / 10 },
           "clock adjusted",
         );

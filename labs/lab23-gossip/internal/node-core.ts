@@ -177,7 +177,10 @@ export class NodeCore {
 
   handleBus(message: BusMessage): void {
     if (message.kind === "servers") {
-      if (message.from !== message.coordinator) return this.drop("a coordinator announced by another node");
+      if (message.from !== message.coordinator) {
+        this.drop("a coordinator announced by another node");
+        return;
+      }
       if (this.announced !== message.coordinator) {
         this.announced = message.coordinator;
         this.io.event({ kind: "announced", coordinator: message.coordinator, from: message.from });
@@ -218,7 +221,10 @@ export class NodeCore {
         return;
       case "digest": {
         const from = this.member(message.from);
-        if (!from) return this.drop("a digest from a node that is not a live member");
+        if (!from) {
+          this.drop("a digest from a node that is not a live member");
+          return;
+        }
         const newer = this.map.newerThan(message.versions);
         for (let i = 0; i < newer.length; i += MAX_DELTA_ENTRIES) {
           const entries = newer.slice(i, i + MAX_DELTA_ENTRIES);
@@ -239,14 +245,20 @@ export class NodeCore {
         return;
       case "time-request": {
         const from = this.member(message.from);
-        if (!from || from.id !== this.coordinator) return this.drop("a clock request from a node that is not the coordinator");
+        if (!from || from.id !== this.coordinator) {
+          this.drop("a clock request from a node that is not the coordinator");
+          return;
+        }
         this.io.send(from.mailbox, { kind: "time", from: this.id, round: message.round, clock: this.physical() });
         return;
       }
       case "time": {
         const s = this.sync;
         const sentAt = s?.sentAt.get(message.from);
-        if (!s || s.round !== message.round || sentAt === undefined) return this.drop("a clock reading for no round under way");
+        if (!s || s.round !== message.round || sentAt === undefined) {
+          this.drop("a clock reading for no round under way");
+          return;
+        }
         s.sentAt.delete(message.from);
         const receivedAt = this.physical();
         s.samples.push({ id: message.from, offsetMs: estimateOffset(message.clock, sentAt, receivedAt), rttMs: receivedAt - sentAt });
@@ -254,7 +266,10 @@ export class NodeCore {
         return;
       }
       case "adjust":
-        if (message.from !== this.coordinator) return this.drop("a clock adjustment from a node that is not the coordinator");
+        if (message.from !== this.coordinator) {
+          this.drop("a clock adjustment from a node that is not the coordinator");
+          return;
+        }
         this.adjust(message.round, message.adjustMs);
         return;
     }
