@@ -1,3 +1,14 @@
-// Placeholder while the lab is being written: its engineer replaces this file.
-console.error("not built yet");
-process.exit(1);
+import { publishView, runRole } from "@zlabs/kit";
+import { checkNode, LAB, nodeConfig, nodeOptions } from "../internal/config.ts";
+import { ConsensusNode } from "../internal/consensus-node.ts";
+
+runRole(
+  {
+    lab: LAB,
+    role: "consensus-node",
+    describe: "Raft node: PUB-SUB bus to its peers, ROUTER for clients",
+    options: nodeOptions,
+    check: checkNode,
+  },
+  (config, log, signal) => new ConsensusNode(nodeConfig(config), log, { publish: publishView }).run(signal),
+);
