@@ -1,4 +1,4 @@
-import { type ConfigOf, intOption, listOption, numberOption } from "@zlabs/kit";
+import { type ConfigOf, intOption, listOption, numberOption, userPath } from "@zlabs/kit";
 import { BEACON_INTERVAL_MS, BEACON_PORT } from "./discovery.ts";
 import {
   ACK_TIMEOUT_MS,
@@ -42,6 +42,11 @@ export const nodeOptions = {
   sync: intOption(SYNC_MS, "ms between Berkeley rounds (run by the coordinator)", { min: 10 }),
   outlier: intOption(OUTLIER_MS, "a clock farther than this (ms) from the median is left out of the average", { min: 1 }),
   tombstone: intOption(TOMBSTONE_MS, "ms after which a tombstone is forgotten", { min: 1000 }),
+  storeDir: {
+    type: "string",
+    default: STORE_DIR,
+    describe: "folder of the store file <id>.jsonl (relative: from where you run the command)",
+  },
   clockSkewMs: numberOption(0, "this node's clock error, ms (the Berkeley demo)", { min: -86_400_000, max: 86_400_000 }),
 } as const;
 
@@ -76,7 +81,8 @@ export function nodeConfig(a: ConfigOf<typeof nodeOptions>): GossipNodeConfig {
     outlierMs: a.outlier,
     tombstoneMs: a.tombstone,
     skewMs: a.clockSkewMs,
-    storeDir: STORE_DIR,
+    // The default lives in the lab; a folder the user typed is theirs.
+    storeDir: a.storeDir === STORE_DIR ? STORE_DIR : userPath(a.storeDir),
   };
 }
 

@@ -72,8 +72,11 @@ export class GossipAdmin {
     return d;
   }
 
-  async run(signal: AbortSignal): Promise<void> {
-    if (this.config.everyMs > 0) return this.writer(signal);
+  async run(signal: AbortSignal): Promise<number> {
+    if (this.config.everyMs > 0) {
+      await this.writer(signal);
+      return 0;
+    }
     let mailbox = this.config.node;
     if (!isEndpoint(mailbox)) {
       const d = await this.listen(signal);
@@ -83,8 +86,7 @@ export class GossipAdmin {
       const found = this.nodes.get(mailbox);
       if (!found) {
         process.stderr.write(`gossip-admin: no beacon from node "${mailbox}" within ${this.config.timeoutMs} ms\n`);
-        process.exitCode = EXIT_NO_NODE;
-        return;
+        return EXIT_NO_NODE;
       }
       mailbox = found.mailbox;
     }
@@ -94,8 +96,7 @@ export class GossipAdmin {
         reply = await ask(mailbox, request, this.config.timeoutMs);
       } catch (err) {
         process.stderr.write(`gossip-admin: no answer from ${mailbox}: ${(err as Error).message}\n`);
-        process.exitCode = EXIT_NO_NODE;
-        return;
+        return EXIT_NO_NODE;
       }
       if (this.config.json) process.stdout.write(`${JSON.stringify(reply)}\n`);
       else if (!reply.ok) process.stdout.write(`refused: ${reply.error}\n`);
@@ -106,6 +107,7 @@ export class GossipAdmin {
         );
       else process.stdout.write("(no such key)\n");
     }
+    return 0;
   }
 
   private async writer(signal: AbortSignal): Promise<void> {

@@ -5,7 +5,17 @@
  * in the core, driven from one event loop, so nothing is shared between loops.
  */
 import { join } from "node:path";
-import { bindAll, type Logger, type LoopStats, peerLimits, receiveLoop, runLoops, SendQueue, type View } from "@zlabs/kit";
+import {
+  bindAll,
+  type Logger,
+  type LoopStats,
+  peerLimits,
+  receiveLoop,
+  reconnectAfterDrops,
+  runLoops,
+  SendQueue,
+  type View,
+} from "@zlabs/kit";
 import { Dealer, Publisher, Router, Subscriber } from "zeromq";
 import { Discovery } from "./discovery.ts";
 import { type CoreConfig, type NodeClock, NodeCore, type NodeEvent } from "./node-core.ts";
@@ -68,6 +78,8 @@ export class GossipNode {
   private readonly sub = new Subscriber({ linger: 0, ...peerLimits() });
   private readonly outboxes = new Map<string, Outbox>();
   private readonly subscribed = new Set<string>();
+  /** The same, as the list reconnectAfterDrops reads (kept in place). */
+  private readonly subscribedList: string[] = [];
   private discovery: Discovery | undefined;
   private core!: NodeCore;
   private store!: Store;
@@ -91,6 +103,8 @@ export class GossipNode {
       pub: [this.pub, `tcp://${c.host}:${c.pubPort || "*"}`],
       mailbox: [this.mailbox, `tcp://${c.host}:${c.mailboxPort || "*"}`],
     });
+    // A member that sends a frame over the limit is cut off by libzmq for good: connect again.
+    reconnectAfterDrops(this.sub, this.subscribedList, this.log);
     this.sub.subscribe(TOPIC_UPDATE);
     this.sub.subscribe(TOPIC_SERVERS);
     this.store = new Store(join(c.storeDir, `${c.id}.jsonl`));
@@ -241,6 +255,7 @@ export class GossipNode {
         this.sub.disconnect(p);
         this.subscribed.delete(p);
       }
+    this.subscribedList.splice(0, this.subscribedList.length, ...this.subscribed);
     const keep = new Set([...live.map((m) => m.mailbox), ...this.config.seeds]);
     for (const [endpoint, o] of this.outboxes)
       if (!keep.has(endpoint)) {

@@ -65,7 +65,15 @@ export class Sim {
     this.loss = options.loss ?? 0;
     this.maxDelayMs = options.maxDelayMs ?? 20;
     for (let i = 0; i < options.nodes; i++) {
-      const node: SimNode = { id: `n${i + 1}`, rank: i + 1, skewMs: options.skews?.[i] ?? 0, core: undefined, disk: [], inc: -1, events: [] };
+      const node: SimNode = {
+        id: `n${i + 1}`,
+        rank: i + 1,
+        skewMs: options.skews?.[i] ?? 0,
+        core: undefined,
+        disk: [],
+        inc: -1,
+        events: [],
+      };
       this.nodes.push(node);
       this.start(node);
     }

@@ -24,7 +24,10 @@ function schedule(seed: number): Outcome {
   const sim = new Sim({ seed, nodes: 3 + (seed % 4), loss: 0.05 + (seed % 3) * 0.05, skews: { 2: 5000 } });
   const n = sim.nodes.length;
   const where = `seed ${seed}`;
-  expect(sim.runUntil(() => sim.settled(), 20_000), `${where}: the cluster settles`).toBeDefined();
+  expect(
+    sim.runUntil(() => sim.settled(), 20_000),
+    `${where}: the cluster settles`,
+  ).toBeDefined();
   const ids = sim.nodes.map((x) => x.id);
   const cut = 1 + Math.floor(sim.random() * (n - 1));
   sim.partition([ids.slice(0, cut), ids.slice(cut)]);
@@ -53,7 +56,10 @@ function schedule(seed: number): Outcome {
   const digest = sim.live()[0]?.map.digest();
   const applied = sim.live().map((c) => c.stats.busApplied + c.stats.deltaApplied);
   sim.run(3000);
-  expect(sim.live().map((c) => c.map.digest()), `${where}: stable`).toEqual(sim.live().map(() => digest));
+  expect(
+    sim.live().map((c) => c.map.digest()),
+    `${where}: stable`,
+  ).toEqual(sim.live().map(() => digest));
   expect(
     sim.live().map((c) => c.stats.busApplied + c.stats.deltaApplied),
     `${where}: nothing applied after convergence`,
@@ -78,7 +84,10 @@ describe("seeded simulation of the NodeCore", () => {
       const sim = new Sim({ seed, nodes: 5, loss: 0.1 });
       expect(sim.runUntil(() => sim.settled(), 20_000)).toBeDefined();
       for (let i = 0; i < 5; i++) sim.write(i, "k", `from-n${i + 1}`);
-      expect(sim.runUntil(() => sim.converged(), 30_000), `seed ${seed}`).toBeDefined();
+      expect(
+        sim.runUntil(() => sim.converged(), 30_000),
+        `seed ${seed}`,
+      ).toBeDefined();
       const winners = new Set(sim.live().map((c) => c.map.get("k")?.value));
       expect(winners.size).toBe(1);
       // Every write had clock 1 (no node had seen another's): the highest origin id wins.
