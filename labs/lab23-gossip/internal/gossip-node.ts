@@ -328,6 +328,9 @@ export class GossipNode {
       case "dropped":
         log.warn({ reason: e.reason, dropped: this.core.stats.dropped }, "message dropped");
         return;
+      case "round":
+        log.debug({ round: e.round, digest: e.digest, live: e.live }, "anti-entropy round");
+        return;
       case "collected":
         log.debug({ keys: e.keys.length }, "tombstones collected");
         return;

@@ -48,7 +48,8 @@ export type NodeEvent =
   | { kind: "sync-round"; round: number; averageMs: number; outliers: string[]; clocks: number }
   | { kind: "adjusted"; round: number; adjustMs: number; offsetMs: number }
   | { kind: "dropped"; reason: string }
-  | { kind: "collected"; keys: string[] };
+  | { kind: "collected"; keys: string[] }
+  | { kind: "round"; round: number; digest: string; live: number };
 
 export interface NodeIo {
   send(mailbox: string, message: MailMessage): void;
@@ -327,6 +328,7 @@ export class NodeCore {
       this.nextAntiEntropy = now + this.config.antiEntropyMs;
       const live = this.membership.live();
       this.stats.rounds += 1;
+      this.io.event({ kind: "round", round: this.stats.rounds, digest: this.map.digest(), live: live.length });
       if (live.length > 0) this.sendDigest(live[Math.floor(this.random() * live.length)] as Member, true);
     }
     if (now >= this.nextJoin) {
