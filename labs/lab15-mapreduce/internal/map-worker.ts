@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { type Logger, type LoopStats, peerLimits, receiveLoop, runLoops, type View } from "@zlabs/kit";
+import type { Logger, View } from "@zlabs/kit";
 import { jobOf, mapSplit, partitionTable } from "./jobs.ts";
 import { encodeEnd, encodeHeader, encodeRecords, F, fromMaster, MAX_BATCH_RECORDS, type MapTask } from "./protocol.ts";
-import { VIEW_MS, type WorkerSnapshot, workerView } from "./view.ts";
-import { Rate, type WorkerConfig, WorkerSockets } from "./worker-common.ts";
+import type { WorkerSnapshot } from "./view.ts";
+import { WorkerBase, type WorkerConfig } from "./worker-common.ts";
 
 export interface MapWorkerConfig extends WorkerConfig {
   /** Extra ms per task: a slower worker (the demo's pace, a straggler). */
@@ -17,40 +17,17 @@ export interface MapWorkerConfig extends WorkerConfig {
  * keys by hash among the reducers and pushes them to the master's sink in batches, then one end
  * marker per partition: the reducers count those, never a quiet period.
  */
-export class MapWorker {
-  private readonly sockets: WorkerSockets;
-  private readonly rate = new Rate();
+export class MapWorker extends WorkerBase {
   private current?: MapTask;
   tasks = 0;
   lines = 0;
-  dropped = 0;
-  readonly loop: LoopStats = { received: 0, failed: 0 };
 
   constructor(
     private readonly config: MapWorkerConfig,
-    private readonly log: Logger,
-    private readonly options: { publish?: (view: View) => void } = {},
+    log: Logger,
+    options: { publish?: (view: View) => void } = {},
   ) {
-    this.sockets = new WorkerSockets(config, "map", log, peerLimits().maxMessageSize);
-  }
-
-  async run(signal: AbortSignal): Promise<void> {
-    const { work, sink } = this.sockets;
-    const publish = this.options.publish;
-    this.sockets.ready();
-    this.log.info({ name: this.config.name, work: this.config.work, sink: this.config.sink }, "map worker ready");
-    await runLoops(
-      signal,
-      {
-        sockets: [work, sink],
-        every: [
-          { ms: this.config.heartbeatMs, run: () => this.sockets.ready() },
-          ...(publish ? [{ ms: VIEW_MS, run: () => publish(workerView(this.snapshot())) }] : []),
-        ],
-        log: this.log,
-      },
-      () => receiveLoop(work, signal, (frames) => this.onMaster(frames, signal), { log: this.log, name: "work", stats: this.loop }),
-    );
+    super(config, "map", log, options.publish);
   }
 
   snapshot(): WorkerSnapshot {
@@ -66,7 +43,7 @@ export class MapWorker {
     };
   }
 
-  private async onMaster(frames: Buffer[], signal: AbortSignal): Promise<void> {
+  protected async onMaster(frames: Buffer[], signal: AbortSignal): Promise<void> {
     const msg = fromMaster(frames);
     switch (msg.kind) {
       case "map":
@@ -74,9 +51,8 @@ export class MapWorker {
       case "kill":
         return;
       default:
-        this.dropped += 1;
-        this.log.warn(
-          { reason: msg.kind === "invalid" ? msg.reason : `${msg.kind} is not for a mapper`, total: this.dropped },
+        this.drop(
+          { reason: msg.kind === "invalid" ? msg.reason : `${msg.kind} is not for a mapper` },
           "invalid message from the master dropped",
         );
     }

@@ -158,6 +158,20 @@ function map(frame: Buffer | undefined, what: string): Checked<Record<string, un
   return bad ? refuse(bad) : d;
 }
 
+/** [word, header, records]: the header map checked by `check`, the records decoded and bounded. */
+function headed<H>(
+  frames: readonly Buffer[],
+  what: string,
+  check: (m: Record<string, unknown>) => H | undefined,
+): Checked<{ header: H; records: Records }> {
+  const m = map(frames[1], what);
+  if (!m.ok) return m;
+  const h = check(m.value);
+  if (!h) return refuse(`bad ${what}`);
+  const r = decodeRecords(frames[2]);
+  return r.ok ? ok({ header: h, records: r.value }) : r;
+}
+
 const invalid = (reason: string) => ({ kind: "invalid", reason }) as const;
 const word = (f: Buffer | undefined) => (f && f.length <= 8 ? f.toString("latin1") : "");
 
@@ -199,13 +213,8 @@ export function fromSink(frames: Buffer[]): FromSink {
     return { kind: "end", end: { ...h, records: m.value.records }, frames };
   }
   if (w === RESULT && frames.length === 3) {
-    const m = map(frames[1], "result header");
-    if (!m.ok) return invalid(m.reason);
-    const h = resultHeader(m.value);
-    if (!h) return invalid("bad result header");
-    const r = decodeRecords(frames[2]);
-    if (!r.ok) return invalid(r.reason);
-    return { kind: "result", header: h, records: r.value };
+    const r = headed(frames, "result header", resultHeader);
+    return r.ok ? { kind: "result", ...r.value } : invalid(r.reason);
   }
   if (w === DONE && frames.length === 2) {
     const m = map(frames[1], "done marker");
@@ -229,13 +238,8 @@ export type FromMaster =
 export function fromMaster(frames: readonly Buffer[]): FromMaster {
   const w = word(frames[0]);
   if (w === BATCH && frames.length === 3) {
-    const m = map(frames[1], "batch header");
-    if (!m.ok) return invalid(m.reason);
-    const h = header(m.value);
-    if (!h) return invalid("bad batch header");
-    const r = decodeRecords(frames[2]);
-    if (!r.ok) return invalid(r.reason);
-    return { kind: "batch", header: h, records: r.value };
+    const r = headed(frames, "batch header", header);
+    return r.ok ? { kind: "batch", ...r.value } : invalid(r.reason);
   }
   if (frames.length !== 2) return invalid(`${frames.length} frames`);
   const m = map(frames[1], w.toLowerCase());

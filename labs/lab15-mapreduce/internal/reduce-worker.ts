@@ -1,4 +1,4 @@
-import { type Logger, type LoopStats, peerLimits, receiveLoop, runLoops, type View } from "@zlabs/kit";
+import type { Logger, View } from "@zlabs/kit";
 import { type Job, jobOf } from "./jobs.ts";
 import {
   type BatchHeader,
@@ -11,8 +11,8 @@ import {
   type Records,
   type ReduceAssign,
 } from "./protocol.ts";
-import { VIEW_MS, type WorkerSnapshot, workerView } from "./view.ts";
-import { Rate, type WorkerConfig, WorkerSockets } from "./worker-common.ts";
+import type { WorkerSnapshot } from "./view.ts";
+import { WorkerBase, type WorkerConfig } from "./worker-common.ts";
 
 export interface ReduceWorkerConfig extends WorkerConfig {
   batchRecords: number;
@@ -34,41 +34,18 @@ interface Assignment extends ReduceAssign {
  * its aggregate unless another attempt of the task got there first. When it holds the end marker
  * of every map task, and only then, it pushes its result to the sink in batches and a DONE marker.
  */
-export class ReduceWorker {
-  private readonly sockets: WorkerSockets;
-  private readonly rate = new Rate();
+export class ReduceWorker extends WorkerBase {
   private a?: Assignment;
   partitions = 0;
   records = 0;
   duplicates = 0;
-  dropped = 0;
-  readonly loop: LoopStats = { received: 0, failed: 0 };
 
   constructor(
     private readonly config: ReduceWorkerConfig,
-    private readonly log: Logger,
-    private readonly options: { publish?: (view: View) => void } = {},
+    log: Logger,
+    options: { publish?: (view: View) => void } = {},
   ) {
-    this.sockets = new WorkerSockets(config, "reduce", log, peerLimits().maxMessageSize);
-  }
-
-  async run(signal: AbortSignal): Promise<void> {
-    const { work, sink } = this.sockets;
-    const publish = this.options.publish;
-    this.sockets.ready();
-    this.log.info({ name: this.config.name, work: this.config.work, sink: this.config.sink }, "reduce worker ready");
-    await runLoops(
-      signal,
-      {
-        sockets: [work, sink],
-        every: [
-          { ms: this.config.heartbeatMs, run: () => this.sockets.ready() },
-          ...(publish ? [{ ms: VIEW_MS, run: () => publish(workerView(this.snapshot())) }] : []),
-        ],
-        log: this.log,
-      },
-      () => receiveLoop(work, signal, (frames) => this.onMaster(frames), { log: this.log, name: "work", stats: this.loop }),
-    );
+    super(config, "reduce", log, options.publish);
   }
 
   snapshot(): WorkerSnapshot {
@@ -84,7 +61,7 @@ export class ReduceWorker {
     };
   }
 
-  private onMaster(frames: Buffer[]): Promise<void> | undefined {
+  protected onMaster(frames: Buffer[]): Promise<void> | undefined {
     const msg = fromMaster(frames);
     switch (msg.kind) {
       case "reduce":
@@ -167,10 +144,5 @@ export class ReduceWorker {
     await this.sockets.sink.send([F.DONE, encodeDone({ job: a.job, partition: a.partition, attempt: a.attempt, records: entries.length })]);
     this.partitions += 1;
     this.log.info({ job: a.job, partition: a.partition, attempt: a.attempt, keys: entries.length, maps: a.maps }, "partition reduced");
-  }
-
-  private drop(fields: Record<string, unknown>, msg: string): void {
-    this.dropped += 1;
-    this.log.warn({ ...fields, total: this.dropped }, msg);
   }
 }
