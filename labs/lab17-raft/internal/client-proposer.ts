@@ -96,10 +96,10 @@ export class ClientProposer {
       const outcome = await this.client.call(op, op.op === "get" ? undefined : { client, seq }, signal);
       this.inFlight -= 1;
       if (signal.aborted) return;
-      const what = { ...op, client, ...(op.op === "get" ? {} : { seq }) };
+      const what = { ...op };
       if (!outcome) {
         this.failed += 1;
-        this.log.warn({ ...what }, "no leader answered; gave up");
+        this.log.warn({ ...what, client }, "no leader answered; gave up");
         continue;
       }
       this.done += 1;

@@ -67,6 +67,8 @@ export const ELECTION_MIN_MS = 300;
 export const ELECTION_MAX_MS = 600;
 export const HEARTBEAT_MS = 100;
 export const MAX_BATCH = 64;
+/** Entries sent to a follower and not yet acknowledged, at most (the pipeline's depth). */
+export const PIPELINE_ENTRIES = 256;
 
 interface PendingRead<R> {
   ref: R;
@@ -98,7 +100,8 @@ export class RaftNode<R = unknown> {
   private noopIndex = 0;
   private readonly pending = new Map<number, R>();
   private reads: PendingRead<R>[] = [];
-  private flush = false;
+  /** What take() sends: new entries to whoever lacks them, or a message to every follower (a read's round). */
+  private flush: "no" | "new" | "all" = "no";
 
   private dirtyState = false;
   private dirtyFrom = Number.POSITIVE_INFINITY;
@@ -181,7 +184,7 @@ export class RaftNode<R = unknown> {
     this.append({ term: this.term, cmd });
     this.pending.set(this.lastIndex, ref);
     if (this.config.peers.length === 0) this.advanceCommit();
-    this.flush = true;
+    if (this.flush === "no") this.flush = "new";
   }
 
   /**
@@ -196,14 +199,14 @@ export class RaftNode<R = unknown> {
     }
     this.round += 1;
     this.reads.push({ ref, key, index: Math.max(this.commitIndex, this.noopIndex), round: this.round });
-    this.flush = true;
+    this.flush = "all";
     this.serveReads();
   }
 
   /** Everything to do since the last call: persist first, then send and reply. */
   take(now: number): Output<R> {
-    if (this.flush && this.role === "leader") this.sendAppends(now);
-    this.flush = false;
+    if (this.flush !== "no" && this.role === "leader") this.sendAppends(this.flush === "all");
+    this.flush = "no";
     if (this.dirtyState || this.dirtyFrom !== Number.POSITIVE_INFINITY) {
       const from = Math.min(this.dirtyFrom, this.lastIndex + 1);
       this.out.persist = { term: this.term, votedFor: this.votedFor, from, entries: this.log.slice(from - 1) };
@@ -289,15 +292,27 @@ export class RaftNode<R = unknown> {
     this.heartbeatDue = now + this.config.heartbeatMs;
     this.round += 1;
     for (const peer of this.config.peers) this.nextIndex.set(peer, (this.matchIndex.get(peer) ?? 0) + 1);
-    this.sendAppends(now, true);
+    this.sendAppends(true);
   }
 
-  private sendAppends(now: number, all = false): void {
-    for (const peer of this.config.peers) {
+  private sendAppends(all: boolean): void {
+    for (const peer of this.config.peers) this.sendWindow(peer, all);
+  }
+
+  /**
+   * What a follower lacks, in messages of up to maxBatch entries, while at most PIPELINE_ENTRIES
+   * are unacknowledged; `force` sends one message even when there is nothing new (a heartbeat).
+   */
+  private sendWindow(peer: NodeId, force: boolean): void {
+    let sent = false;
+    for (;;) {
       const next = this.nextIndex.get(peer) ?? this.lastIndex + 1;
-      if (all || next <= this.lastIndex) this.sendAppend(peer);
+      const match = this.matchIndex.get(peer) ?? 0;
+      if (next > this.lastIndex || next - 1 - match >= PIPELINE_ENTRIES) break;
+      this.sendAppend(peer);
+      sent = true;
     }
-    if (all) this.heartbeatDue = now + this.config.heartbeatMs;
+    if (force && !sent) this.sendAppend(peer);
   }
 
   /** One AppendEntries to a follower, from its nextIndex; pipelined: nextIndex moves past what was sent. */
@@ -371,7 +386,7 @@ export class RaftNode<R = unknown> {
       this.matchIndex.set(from, newMatch);
       if ((this.nextIndex.get(from) ?? 0) <= newMatch) this.nextIndex.set(from, newMatch + 1);
       this.advanceCommit();
-      if ((this.nextIndex.get(from) ?? 0) <= this.lastIndex) this.sendAppend(from);
+      this.sendWindow(from, false);
     } else if (msg.conflictIndex > 0) {
       // Fast back-off: past the follower's whole conflicting term, or to its log's end.
       let next = msg.conflictIndex;

@@ -23,25 +23,27 @@ export interface NodeSnapshot {
 
 const ROLE_TONE = { leader: "good", candidate: "warn", follower: "dim" } as const;
 
-/** One node: its role, term, commit index, log length and leader, in one line and a detail line. */
+/** One node in two lines: its role, term, commit index, log length and leader; the last entry applied. */
 export function nodeView(s: NodeSnapshot): View {
-  const role: ViewCell = { text: s.role.toUpperCase(), tone: ROLE_TONE[s.role] };
   const uncommitted = s.lastIndex - s.commit;
   return {
-    title: `${s.id} ${s.role}`,
-    columns: ["ROLE", "TERM", "COMMIT", "LOG", "UNCOMMITTED", "LEADER", "KEYS"],
+    title: `${s.id} ${s.role} · term ${s.term}`,
     rows: [
       [
-        role,
-        s.term,
-        formatCount(s.commit),
-        formatCount(s.lastIndex),
-        uncommitted > 0 ? { text: uncommitted, tone: uncommitted > 5 ? "warn" : "info" } : { text: 0, tone: "dim" },
-        s.leader ?? { text: s.role === "candidate" ? `(voting: ${s.votedFor ?? "-"})` : "none", tone: "warn" },
-        s.keys,
+        { text: s.role.toUpperCase(), tone: ROLE_TONE[s.role] },
+        `term ${s.term}`,
+        `commit ${formatCount(s.commit)}`,
+        `log ${formatCount(s.lastIndex)}`,
+        uncommitted > 0
+          ? { text: `+${uncommitted} uncommitted`, tone: uncommitted > 5 ? "warn" : "info" }
+          : { text: "all committed", tone: "dim" },
+        s.leader !== undefined
+          ? `leader ${s.leader}`
+          : { text: s.role === "candidate" ? `no leader (voted ${s.votedFor ?? "-"})` : "no leader", tone: "warn" },
+        `${s.keys} keys`,
+        { text: `last: ${s.lastApplied ?? "-"}${s.dropped ? ` · dropped ${formatCount(s.dropped)}` : ""}`, tone: "dim" },
       ],
     ],
-    summary: `last applied: ${s.lastApplied ?? "-"}${s.dropped ? ` · dropped ${formatCount(s.dropped)}` : ""}`,
   };
 }
 

@@ -1,6 +1,7 @@
 // A seeded, discrete-event simulation of a Raft cluster: the same RaftNode the processes run,
 // with a virtual clock, a network that loses, delays, reorders and duplicates messages, partitions,
-// crashes (volatile state lost, the "disk" kept) and restarts, and clients that retry. Every
+// crashes (volatile state lost, the "disk" kept) and restarts, and clients that retry. Entries and
+// messages are shared, not copied, between nodes: RaftNode never changes an entry or a message. Every
 // schedule is a function of its seed, so a failing one is replayed by its seed alone.
 import { seededRandom } from "@zlabs/kit";
 import type { Command } from "../internal/kv.ts";
@@ -162,7 +163,7 @@ export function simulate(options: SimOptions): SimResult {
       heartbeatMs: HEARTBEAT_MS,
       maxBatch: options.maxBatch ?? 1 + int(8),
     };
-    node.raft = new RaftNode<ClientRef>(config, structuredClone(node.disk), rnd, now);
+    node.raft = new RaftNode<ClientRef>(config, node.disk, rnd, now);
     const incarnation = node.incarnation;
     const tick = () => {
       if (node.incarnation !== incarnation || !node.raft) return;
@@ -221,7 +222,7 @@ export function simulate(options: SimOptions): SimResult {
       node.disk.term = p.term;
       node.disk.votedFor = p.votedFor;
       node.disk.log.length = p.from - 1;
-      node.disk.log.push(...structuredClone(p.entries));
+      node.disk.log.push(...p.entries);
     }
     for (const a of out.applied) {
       const key = entryKey(a.entry);
@@ -239,7 +240,7 @@ export function simulate(options: SimOptions): SimResult {
     }
     checkLeader(node);
     for (const s of out.send) {
-      const msg = structuredClone(s.msg) as RaftMessage;
+      const msg = s.msg;
       const target = nodes.get(s.to) as SimNode;
       deliver(node.id, s.to, () => {
         if (!target.raft) return;
@@ -270,7 +271,7 @@ export function simulate(options: SimOptions): SimResult {
     // Clients reach every node (they sit on side 0 with the majority... or not): like a node, subject to loss.
     deliver("client", to.id, () => {
       if (!to.raft) return;
-      if (request.kind === "write") to.raft.propose(structuredClone(request.cmd), ref);
+      if (request.kind === "write") to.raft.propose(request.cmd, ref);
       else to.raft.read(request.key, ref);
       drive(to);
     });
