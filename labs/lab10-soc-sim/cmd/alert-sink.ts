@@ -1,3 +1,14 @@
-// Placeholder while the lab is being written: its engineer replaces this file.
-console.error("not built yet");
-process.exit(1);
+import { publishView, runRole } from "@zlabs/kit";
+import { AlertSink } from "../internal/alert-sink.ts";
+import { checkService, checkSink, LAB, sinkConfig, sinkOptions } from "../internal/config.ts";
+
+runRole(
+  {
+    lab: LAB,
+    role: "alert-sink",
+    describe: "alert sink: de-duplicates and stores alerts with an expiry, acknowledges events",
+    options: sinkOptions,
+    check: (a) => checkService(a) ?? checkSink(a),
+  },
+  (config, log, signal) => new AlertSink(sinkConfig(config), log, publishView).run(signal),
+);

@@ -59,3 +59,40 @@ export const DEFAULT_REGISTRATION: RegistrationOptions = { ttlMs: 60_000, renewM
 export function serviceKey(type: string, instance: string): string {
   return `/services/${type}/${instance}`;
 }
+
+/** Limits on a record (peer data in both backends). */
+export const MAX_ENDPOINT_CHARS = 256;
+export const MAX_META_ENTRIES = 16;
+export const MAX_META_CHARS = 256;
+export const HEALTHS: readonly Health[] = ["passing", "warning", "critical"];
+
+/** A record read from the registry (or sent to the built-in one): checked field by field. */
+export function decodeServiceRecord(raw: unknown): { ok: true; value: ServiceRecord } | { ok: false; reason: string } {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return { ok: false, reason: "record: a map expected" };
+  const r = raw as Record<string, unknown>;
+  const safe = (v: unknown) => typeof v === "string" && /^[A-Za-z0-9_.-]{1,64}$/.test(v) && v !== "." && v !== "..";
+  if (!safe(r.type) || !safe(r.instance)) return { ok: false, reason: "record: type and instance must be safe names" };
+  if (typeof r.endpoint !== "string" || r.endpoint.length > MAX_ENDPOINT_CHARS)
+    return { ok: false, reason: "record: endpoint text expected" };
+  if (!HEALTHS.includes(r.health as Health)) return { ok: false, reason: "record: health passing|warning|critical expected" };
+  const meta: Record<string, string> = {};
+  if (r.meta !== undefined) {
+    if (typeof r.meta !== "object" || r.meta === null || Array.isArray(r.meta)) return { ok: false, reason: "record: meta must be a map" };
+    const entries = Object.entries(r.meta as Record<string, unknown>);
+    if (entries.length > MAX_META_ENTRIES) return { ok: false, reason: `record: at most ${MAX_META_ENTRIES} meta entries` };
+    for (const [k, v] of entries) {
+      if (k.length > 64 || typeof v !== "string" || v.length > MAX_META_CHARS)
+        return { ok: false, reason: "record: meta values are short strings" };
+      meta[k] = v;
+    }
+  }
+  return {
+    ok: true,
+    value: { type: r.type as string, instance: r.instance as string, endpoint: r.endpoint, health: r.health as Health, meta },
+  };
+}
+
+/** Sorts records by instance (what `find` and `watch` promise). */
+export function byInstance(records: ServiceRecord[]): ServiceRecord[] {
+  return [...records].sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0));
+}
