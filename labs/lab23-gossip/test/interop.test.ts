@@ -154,30 +154,33 @@ while time.time() < end:
                 send(m["mailbox"], "TIME", {"from": ME, "round": b["round"], "clock": time.time() * 1000})
 `;
 
-describe.skipIf(!hasPyzmq() || !hasPythonMsgpack())("a pyzmq node written from the wire table (needs python3-zmq and python3-msgpack)", () => {
-  it("joins through a seed, takes the map, gives its own key, and ends with the same digest as every node", async () => {
-    const beaconPort = await freeUdpPort();
-    const nodes = [1, 2, 3].map((i) => startNode(procs, store, { id: `py${beaconPort}-${i}`, rank: i, beaconPort }));
-    const mailboxes = await Promise.all(nodes.map(mailboxOf));
-    await converged(mailboxes);
-    for (let i = 0; i < 6; i++) await ask(mailboxes[i % 3] as string, { op: "set", key: `k${i}`, value: `v${i}` }, 10_000);
-    await ask(mailboxes[1] as string, { op: "del", key: "k2" }, 10_000);
-    const py = python.start(PY_NODE, [mailboxes[0] as string]);
-    // Every node has the Python node's key and the Python node has theirs: one digest everywhere.
-    let last: { digest: string; members: string[]; keys: number } = { digest: "", members: [], keys: 0 };
-    await waitUntil(
-      async () => {
-        last = JSON.parse(await py.nextLine("a digest line", WAIT_MS));
-        const all = await Promise.all(mailboxes.map(status));
-        return all.every((s) => s.digest === last.digest) && last.members.length === 3;
-      },
-      { timeoutMs: WAIT_MS, what: "the Python node's digest equal to every node's", everyMs: 0 },
-    );
-    expect(last.keys).toBe(7);
-    const got = await ask(mailboxes[2] as string, { op: "get", key: "py-key" }, 10_000);
-    expect(got.entry).toMatchObject({ value: "from-python", origin: "py-node" });
-    // The nodes took the Python node in as a live member (it answers their pings).
-    const s = await status(mailboxes[0] as string);
-    expect(s.members.find((m) => m.id === "py-node")?.state).toBe("alive");
-  });
-});
+describe.skipIf(!hasPyzmq() || !hasPythonMsgpack())(
+  "a pyzmq node written from the wire table (needs python3-zmq and python3-msgpack)",
+  () => {
+    it("joins through a seed, takes the map, gives its own key, and ends with the same digest as every node", async () => {
+      const beaconPort = await freeUdpPort();
+      const nodes = [1, 2, 3].map((i) => startNode(procs, store, { id: `py${beaconPort}-${i}`, rank: i, beaconPort }));
+      const mailboxes = await Promise.all(nodes.map(mailboxOf));
+      await converged(mailboxes);
+      for (let i = 0; i < 6; i++) await ask(mailboxes[i % 3] as string, { op: "set", key: `k${i}`, value: `v${i}` }, 10_000);
+      await ask(mailboxes[1] as string, { op: "del", key: "k2" }, 10_000);
+      const py = python.start(PY_NODE, [mailboxes[0] as string]);
+      // Every node has the Python node's key and the Python node has theirs: one digest everywhere.
+      let last: { digest: string; members: string[]; keys: number } = { digest: "", members: [], keys: 0 };
+      await waitUntil(
+        async () => {
+          last = JSON.parse(await py.nextLine("a digest line", WAIT_MS));
+          const all = await Promise.all(mailboxes.map(status));
+          return all.every((s) => s.digest === last.digest) && last.members.length === 3;
+        },
+        { timeoutMs: WAIT_MS, what: "the Python node's digest equal to every node's", everyMs: 0 },
+      );
+      expect(last.keys).toBe(7);
+      const got = await ask(mailboxes[2] as string, { op: "get", key: "py-key" }, 10_000);
+      expect(got.entry).toMatchObject({ value: "from-python", origin: "py-node" });
+      // The nodes took the Python node in as a live member (it answers their pings).
+      const s = await status(mailboxes[0] as string);
+      expect(s.members.find((m) => m.id === "py-node")?.state).toBe("alive");
+    });
+  },
+);

@@ -78,7 +78,8 @@ class NsRole {
   }
 
   async kill(): Promise<void> {
-    if (this.child.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null) process.kill(this.child.pid, "SIGKILL");
+    if (this.child.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null)
+      process.kill(this.child.pid, "SIGKILL");
     await this.exited;
   }
 }
@@ -172,7 +173,16 @@ describe.skipIf(unusable !== undefined)(`a partition in network namespaces${unus
     }
     const admins = spec.flatMap((s, n) =>
       (perNode[n]?.length ?? 0) > 0
-        ? [new NsRole(`admin-${s.id}`, NS[s.side], "cmd/gossip-admin.ts", ["--node", mailbox(s), "--timeout", "20000", "set", ...(perNode[n] ?? [])])]
+        ? [
+            new NsRole(`admin-${s.id}`, NS[s.side], "cmd/gossip-admin.ts", [
+              "--node",
+              mailbox(s),
+              "--timeout",
+              "20000",
+              "set",
+              ...(perNode[n] ?? []),
+            ]),
+          ]
         : [],
     );
     roles.push(...admins);
@@ -200,7 +210,9 @@ describe.skipIf(unusable !== undefined)(`a partition in network namespaces${unus
       },
       { timeoutMs: WAIT_MS, what: "every digest identical after the heal", everyMs: 50 },
     );
-    console.log(`partition healed: every digest identical after ${Math.max(...rounds)} anti-entropy rounds (per node: ${rounds.join(", ")})`);
+    console.log(
+      `partition healed: every digest identical after ${Math.max(...rounds)} anti-entropy rounds (per node: ${rounds.join(", ")})`,
+    );
     expect(Math.max(...rounds)).toBeLessThanOrEqual(ROUNDS_BOUND);
   });
 });
