@@ -247,7 +247,7 @@ describe("Berkeley", () => {
     expect(r.averageMs).toBe(average);
     expect(r.outliers).toEqual(outliers);
     // Every clock, the outliers' too, is moved to the average.
-    offsets.forEach((o, i) => expect(o + (r.adjustments.get(`s${i + 1}`) as number)).toBe(average));
+    for (const [i, o] of offsets.entries()) expect(o + (r.adjustments.get(`s${i + 1}`) as number)).toBe(average);
     expect(r.adjustments.get("coord")).toBe(average);
   });
 });
