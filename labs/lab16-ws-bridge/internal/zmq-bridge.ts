@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { isAbsolute } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bindAll, closeSockets, type Logger, peerLimits, receiveLoop, reconnectAfterDrops, UsageError, type View } from "@zlabs/kit";
 import { type WebSocket, WebSocketServer } from "ws";
@@ -54,6 +55,8 @@ export interface BridgeConfig {
   slowDisconnectMs: number;
   pingMs: number;
   maxClients: number;
+  /** The files served instead of lab16's page (another lab's page through this bridge); absolute paths. */
+  files?: Record<string, { file: string; type: string }>;
 }
 
 interface Client extends ClientSubs {
@@ -112,6 +115,9 @@ export class ZmqBridge {
     outRate: 0,
   };
   private lastRate = { at: performance.now(), upstream: 0, delivered: 0 };
+  private get staticFiles(): Record<string, { file: string; type: string }> {
+    return this.config.files ?? STATIC_FILES;
+  }
   /** Where it listens once started: the page's URL and the SUB's endpoint. */
   url = "";
   upstreamEndpoint = "";
@@ -121,7 +127,8 @@ export class ZmqBridge {
     private readonly log: Logger,
     private readonly publish: (view: View) => void = () => {},
   ) {
-    for (const [path, { file }] of Object.entries(STATIC_FILES)) this.files.set(path, readFileSync(`${labDir}/${file}`));
+    for (const [path, { file }] of Object.entries(this.staticFiles))
+      this.files.set(path, readFileSync(isAbsolute(file) ? file : `${labDir}/${file}`));
   }
 
   /** Binds the SUB and the HTTP server; returns the page's URL. */
@@ -201,7 +208,7 @@ export class ZmqBridge {
       res.writeHead(405, { allow: "GET, HEAD" }).end();
       return;
     }
-    const entry = STATIC_FILES[path];
+    const entry = this.staticFiles[path];
     const body = entry && this.files.get(path);
     if (!entry || !body) {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
