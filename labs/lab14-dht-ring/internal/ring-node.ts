@@ -16,6 +16,8 @@ export const PEER_TIMEOUT_MS = 1000;
 export const HANDOFF_GRACE_MS = 10_000;
 /** A hand-off batch not acknowledged in time is sent again, this many times. */
 export const XFER_ATTEMPTS = 3;
+/** Departed uuids remembered (a bound: anyone can send leave beacons with made-up uuids). */
+export const MAX_DEPARTED = 1024;
 
 export interface CoreConfig {
   /** This node's uuid, 32 hex digits. */
@@ -87,6 +89,8 @@ export interface CoreCounters {
 
 export class RingNode {
   readonly members = new Map<string, Member>();
+  /** Nodes that said they were leaving, most recent last. */
+  private readonly departed = new Set<string>();
   readonly store = new Map<string, Entry>();
   ring: Ring;
   /** The ring before the last view change: where the old owners are. */
@@ -96,6 +100,7 @@ export class RingNode {
   private readonly pending = new Map<number, Pending>();
   private nextRid = 1;
   leaving = false;
+  private readonly bornAt: number;
   readonly counters: CoreCounters = { served: 0, forwarded: 0, hopLimited: 0, handedOff: 0, took: 0, released: 0, lateReplies: 0 };
   /** The last view change, for the live view: who came or went, keys taken and handed off since. */
   lastChange: { at: number; peer: string; sign: "+" | "-"; took: number; handed: number } | undefined;
@@ -108,6 +113,7 @@ export class RingNode {
   ) {
     this.ring = new Ring([config.id], config.vnodes);
     this.previousRing = this.ring;
+    this.bornAt = now();
   }
 
   get id(): string {
@@ -140,10 +146,16 @@ export class RingNode {
 
   // ---- membership ------------------------------------------------------------------------
 
-  /** A beacon: a peer's mailbox endpoint, or undefined when it says it is leaving (port 0). */
+  /**
+   * A beacon: a peer's mailbox endpoint, or undefined when it says it is leaving (port 0). A node
+   * that left never comes back under its uuid (a restarted node draws a new one), so a beacon it
+   * sent before its leave and delivered after it does not bring it back.
+   */
   beacon(id: string, endpoint: string | undefined): void {
-    if (id === this.id) return;
+    if (id === this.id || this.departed.has(id)) return;
     if (endpoint === undefined) {
+      this.departed.add(id);
+      if (this.departed.size > MAX_DEPARTED) this.departed.delete(this.departed.values().next().value as string);
       if (this.members.has(id)) this.remove(id, "leaving");
       return;
     }
@@ -152,7 +164,7 @@ export class RingNode {
 
   /** A HELLO on a peer's DEALER: presence over TCP, and its endpoint so we can connect back. */
   hello(h: Hello): void {
-    if (h.id === this.id) return;
+    if (h.id === this.id || this.departed.has(h.id)) return;
     this.present(h.id, h.endpoint, h.name);
     const m = this.members.get(h.id);
     if (m) m.hello = true;
@@ -207,30 +219,35 @@ export class RingNode {
     this.previousRing = before;
     this.ring = new Ring([this.id, ...this.members.keys()], this.config.vnodes);
     this.lastChange = { at: this.now(), peer, sign, took: 0, handed: 0 };
-    this.rebalance(before, this.ring);
+    this.rebalance(before, this.ring, sign === "+");
   }
 
   /**
-   * The hand-off plan: every key whose owners gained a node is sent to it by one node, the first
-   * of its old owners still in the view (every node with this view picks the same one); keys this
-   * node no longer owns are released after the grace period, so reads can still find them here.
+   * The hand-off plan. Only keys whose owners changed move. Each is sent by one node, the first of
+   * its new owners that was an old owner too (every node with this view picks the same one; when
+   * none was, the first old owner still in the view), to every other new owner: the newcomers
+   * need it, and an old owner may lack it if an earlier hand-off was lost with a crashed sender.
+   * Receivers take only what is newer than their copy. Keys this node no longer owns are released
+   * after the grace period, so reads that go to the old owner still find them here.
    */
-  private rebalance(before: Ring, after: Ring): void {
+  private rebalance(before: Ring, after: Ring, joined: boolean): void {
     const r = this.config.replication;
     const out = new Map<string, Item[]>();
     const now = this.now();
+    // A node still filling its first view sees every peer as a join and would offer what it was
+    // just given to nodes that only look like owners from its partial view: on joins it leaves
+    // the sending to the nodes that were there before it.
+    const settling = joined && now - this.bornAt < this.config.peerExpiryMs;
     for (const [key, entry] of this.store) {
       const old = before.ownersOf(key, r);
       const owners = after.ownersOf(key, r);
       if (!owners.includes(this.id)) {
         if (!this.releasing.has(key)) this.releasing.set(key, now);
       } else this.releasing.delete(key);
-      const sender = old.find((n) => after.has(n)) ?? this.id;
-      if (sender !== this.id) continue;
-      for (const node of owners) {
-        if (node === this.id || old.includes(node)) continue;
-        addTo(out, node, { key, ...entry });
-      }
+      if (old.join() === owners.join()) continue;
+      const sender = owners.find((n) => old.includes(n)) ?? old.find((n) => after.has(n)) ?? this.id;
+      if (sender !== this.id || settling) continue;
+      for (const node of owners) if (node !== this.id) addTo(out, node, { key, ...entry });
     }
     for (const [peer, items] of out) this.handOff(peer, items);
   }

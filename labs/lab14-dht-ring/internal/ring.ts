@@ -108,7 +108,7 @@ export class Ring {
   }
 }
 
-/** How a view change moves keys: those whose primary changed, and the replica copies a node must newly hold. */
+/** How a view change moves keys (given as keys or as their positions): those whose primary changed, and the replica copies a node must newly hold. */
 export function movement(
   before: Ring,
   after: Ring,
@@ -120,8 +120,9 @@ export function movement(
   let total = 0;
   for (const key of keys) {
     total += 1;
-    const old = before.ownersOf(key, r);
-    const now = after.ownersOf(key, r);
+    const position = typeof key === "bigint" ? key : ringHash(key);
+    const old = before.ownersAt(position, r);
+    const now = after.ownersAt(position, r);
     if (old[0] !== now[0]) primaries += 1;
     for (const node of now) if (!old.includes(node)) copies += 1;
   }
