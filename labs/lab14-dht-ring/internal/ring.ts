@@ -112,7 +112,7 @@ export class Ring {
 export function movement(
   before: Ring,
   after: Ring,
-  keys: Iterable<string>,
+  keys: Iterable<string | bigint>,
   r = REPLICATION,
 ): { primaries: number; copies: number; keys: number } {
   let primaries = 0;
