@@ -268,7 +268,7 @@ export class ConsensusNode {
             break;
         }
       }
-      const out = this.raft.take(now);
+      const out = this.raft.take();
       if (out.persist) {
         const r = this.raft;
         await this.storage.write(out.persist, () => ({ term: r.term, votedFor: r.votedFor, log: r.log }));

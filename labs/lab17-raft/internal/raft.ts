@@ -204,7 +204,7 @@ export class RaftNode<R = unknown> {
   }
 
   /** Everything to do since the last call: persist first, then send and reply. */
-  take(now: number): Output<R> {
+  take(): Output<R> {
     if (this.flush !== "no" && this.role === "leader") this.sendAppends(this.flush === "all");
     this.flush = "no";
     if (this.dirtyState || this.dirtyFrom !== Number.POSITIVE_INFINITY) {

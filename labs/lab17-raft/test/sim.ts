@@ -5,7 +5,7 @@
 // schedule is a function of its seed, so a failing one is replayed by its seed alone.
 import { seededRandom } from "@zlabs/kit";
 import type { Command } from "../internal/kv.ts";
-import { type ClientReply, type DurableState, type Entry, type NodeId, type Output, type RaftMessage, RaftNode } from "../internal/raft.ts";
+import { type ClientReply, type DurableState, type Entry, type NodeId, type Output, RaftNode } from "../internal/raft.ts";
 import type { HistoryEntry, KvOp } from "./linearizability.ts";
 
 export interface SimOptions {
@@ -215,7 +215,7 @@ export function simulate(options: SimOptions): SimResult {
   const drive = (node: SimNode) => {
     const raft = node.raft;
     if (!raft) return;
-    const out: Output<ClientRef> = raft.take(now);
+    const out: Output<ClientRef> = raft.take();
     // Persist first ("fsync"), then answer.
     if (out.persist) {
       const p = out.persist;
