@@ -35,25 +35,21 @@ export function formatOffset(ms: number): string {
 
 export function nodeView(s: NodeSnapshot): View {
   const me = s.coordinator === s.id;
-  const rows = [...s.members]
-    .sort((a, b) => a.rank - b.rank || (a.id < b.id ? -1 : 1))
-    .map((m): ViewCell[] => [
-      m.id,
-      { text: m.state, tone: TONES[m.state] },
-      m.inc,
-      m.rank,
-      m.id === s.coordinator ? { text: "coordinator", tone: "bold" } : "",
-    ]);
+  // One column per member (by rank), its state underneath: six views fit on one screen.
+  const members = [...s.members].sort((a, b) => a.rank - b.rank || (a.id < b.id ? -1 : 1));
+  const cells = members.map(
+    (m): ViewCell => ({
+      text: `${m.state}${m.inc > 0 ? ` i${m.inc}` : ""}${m.id === s.coordinator ? " ★" : ""}`,
+      tone: TONES[m.state],
+    }),
+  );
   const shown = s.keys.slice(0, KEYS_SHOWN).map((k) => `${k.key}=${k.value}`);
   const more = s.keys.length > KEYS_SHOWN ? ` +${s.keys.length - KEYS_SHOWN}` : "";
-  const offsetTone = Math.abs(s.offsetMs) > 100 ? "warn" : "good";
+  const far = Math.abs(s.offsetMs) > 100;
+  const announced = s.announced && s.announced !== s.coordinator ? ` (announced ${s.announced})` : "";
   return {
-    title: `${me ? "COORDINATOR · " : ""}coordinator ${s.coordinator}${s.announced && s.announced !== s.coordinator ? ` (announced ${s.announced})` : ""} · clock ${formatOffset(s.offsetMs)}${offsetTone === "warn" ? " !" : ""} · digest ${s.digest} · ${s.keys.length} keys · inc ${s.inc}`,
-    columns: ["MEMBER", "STATE", "INC", "RANK", ""],
-    rows,
-    summary: [
-      `keys: ${shown.length > 0 ? shown.join(" ") + more : "none"}${s.tombstones > 0 ? ` · ${s.tombstones} deleted` : ""}`,
-      `published ${formatCount(s.published)} · repaired by anti-entropy ${formatCount(s.repaired)} · rounds ${formatCount(s.rounds)} · dropped ${formatCount(s.dropped)}`,
-    ],
+    title: `${me ? "COORDINATOR" : `coordinator ${s.coordinator}`}${announced} · clock ${formatOffset(s.offsetMs)}${far ? " !" : ""} · digest ${s.digest} · ${s.keys.length} keys · inc ${s.inc}`,
+    ...(members.length > 0 ? { columns: members.map((m) => m.id), rows: [cells] } : {}),
+    summary: `${shown.length > 0 ? shown.join(" ") + more : "no keys"}${s.tombstones > 0 ? ` · ${s.tombstones} deleted` : ""} · published ${formatCount(s.published)} · repaired ${formatCount(s.repaired)} · dropped ${formatCount(s.dropped)}`,
   };
 }

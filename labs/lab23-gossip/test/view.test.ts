@@ -29,25 +29,26 @@ const snapshot = (over: Partial<NodeSnapshot> = {}): NodeSnapshot => ({
 });
 
 describe("the node's view", () => {
-  it("lists members by rank, with tones, and marks the coordinator", () => {
+  it("one column per member by rank, its state with a tone underneath; the coordinator starred", () => {
     const v = nodeView(snapshot());
     expect(v.title).toBe("coordinator node-1 · clock +1.2 ms · digest ab12cd34 · 2 keys · inc 1");
+    expect(v.columns).toEqual(["node-1", "node-3", "node-4"]);
     expect(v.rows).toEqual([
-      ["node-1", { text: "alive", tone: "good" }, 2, 1, { text: "coordinator", tone: "bold" }],
-      ["node-3", { text: "suspect", tone: "warn" }, 0, 3, ""],
-      ["node-4", { text: "dead", tone: "bad" }, 0, 4, ""],
+      [
+        { text: "alive i2 ★", tone: "good" },
+        { text: "suspect", tone: "warn" },
+        { text: "dead", tone: "bad" },
+      ],
     ]);
-    expect(v.summary).toEqual([
-      "keys: k1=amber-1 k2=birch-2 · 1 deleted",
-      "published 3 · repaired by anti-entropy 2 · rounds 40 · dropped 0",
-    ]);
+    expect(v.summary).toBe("k1=amber-1 k2=birch-2 · 1 deleted · published 3 · repaired 2 · dropped 0");
   });
 
   it("says when this node coordinates, flags a far clock, shows a differing announcement, cuts long key lists", () => {
     const keys = Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: "v" }));
-    const v = nodeView(snapshot({ coordinator: "node-2", announced: "node-1", offsetMs: 5000, keys }));
-    expect(v.title).toMatch(/^COORDINATOR · coordinator node-2 \(announced node-1\) · clock \+5\.00 s ! · digest/);
-    expect(v.summary?.[0]).toMatch(/k7=v \+2 · 1 deleted$/);
+    const v = nodeView(snapshot({ coordinator: "node-2", announced: "node-1", offsetMs: 5000, keys, members: [] }));
+    expect(v.title).toMatch(/^COORDINATOR \(announced node-1\) · clock \+5\.00 s ! · digest/);
+    expect(v.rows).toBeUndefined();
+    expect(v.summary).toMatch(/k7=v \+2 · 1 deleted · /);
   });
 
   it("formats offsets", () => {
