@@ -16,6 +16,8 @@ export const PEER_TIMEOUT_MS = 1000;
 export const HANDOFF_GRACE_MS = 10_000;
 /** A hand-off batch not acknowledged in time is sent again, this many times. */
 export const XFER_ATTEMPTS = 3;
+/** The most peers in a view: beacons are unauthenticated, and a flood of made-up uuids must not grow it without bound. */
+export const MAX_MEMBERS = 256;
 /** Departed uuids remembered (a bound: anyone can send leave beacons with made-up uuids). */
 export const MAX_DEPARTED = 1024;
 
@@ -193,7 +195,7 @@ export class RingNode {
       }
       return;
     }
-    if (this.leaving) return;
+    if (this.leaving || this.members.size >= MAX_MEMBERS) return;
     const member: Member = { id, endpoint, name: name ?? id.slice(0, 8), lastHeard: this.now(), hello: false };
     this.members.set(id, member);
     this.transport.connect(id, endpoint);
