@@ -1,7 +1,7 @@
 // The built-in registry (the default backend, nothing to install): a ROUTER that keeps records under
 // leases. A lease not renewed within its TTL expires and takes its keys with it; a client that renews
 // an unknown lease (the registry restarted) is told so and registers again.
-import { bindAll, type Logger, peerLimits, receiveLoop, runLoops, type View } from "@zlabs/kit";
+import { bindAll, type Logger, peerLimits, receiveLoop, runLoops, SendQueue, type View } from "@zlabs/kit";
 import { Router } from "zeromq";
 import { byInstance, type ServiceRecord, serviceKey } from "./registry.ts";
 import { decodeRegistryRequest, encodeRegistryReply, MAX_REGISTRY_MESSAGE_BYTES, type RegistryReply } from "./registry-protocol.ts";
@@ -32,6 +32,8 @@ export interface RegistryStats {
 
 export class ServiceRegistry {
   private readonly socket = new Router({ linger: 0, ...peerLimits(MAX_REGISTRY_MESSAGE_BYTES) });
+  /** One writer: a reply may still be pending when the next request is answered (EBUSY otherwise). */
+  private readonly sends = new SendQueue(this.socket);
   readonly records = new Map<string, { record: ServiceRecord; lease: number }>();
   private readonly leases = new Map<number, Lease>();
   private nextLease = Math.floor(Math.random() * 1_000_000) + 1;
@@ -79,7 +81,7 @@ export class ServiceRegistry {
 
   private reply(identity: Buffer, reply: RegistryReply): void {
     // ROUTER without mandatory: a reply to a peer gone is dropped.
-    this.socket.send([identity, encodeRegistryReply(reply)]).catch(() => {});
+    this.sends.send([identity, encodeRegistryReply(reply)]).catch(() => {});
   }
 
   onMessage(frames: Buffer[]): void {

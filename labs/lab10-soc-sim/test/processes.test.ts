@@ -39,13 +39,17 @@ describe("the SOC, real processes", () => {
     // The detector learns the indicators from the feed's next round: wait until a probe from the address matches.
     await waitUntil(
       async () => {
-        const r = await postJson(`${soc.gatewayHttp}/api/events`, { ...eventJson(normalFlow(rand, node, `probe-${Date.now()}`, Date.now())), srcIp: KNOWN_BAD_IP });
+        const r = await postJson(`${soc.gatewayHttp}/api/events`, {
+          ...eventJson(normalFlow(rand, node, `probe-${Date.now()}`, Date.now())),
+          srcIp: KNOWN_BAD_IP,
+        });
         return r.status === 200 && (r.body.alerts as string[]).includes("intel-match");
       },
       { timeoutMs: 30_000, what: "the detector knowing the indicators" },
     );
     const answers = [];
-    for (const [i, port] of scanPorts().entries()) answers.push(await postJson(`${soc.gatewayHttp}/api/events`, eventJson(scanProbe(rand, node, `scan-${i}`, Date.now(), port))));
+    for (const [i, port] of scanPorts().entries())
+      answers.push(await postJson(`${soc.gatewayHttp}/api/events`, eventJson(scanProbe(rand, node, `scan-${i}`, Date.now(), port))));
     expect(answers.every((a) => a.status === 200)).toBe(true);
     expect(answers.at(-1)?.body.alerts).toEqual(["intel-match", "port-scan"]);
     const alerts = (await getJson(`${soc.sinkHttp}/api/alerts?limit=50`)).alerts as Alert[];
@@ -97,9 +101,21 @@ describe("the SOC, real processes", () => {
 
 describe("bad flags", () => {
   it.each([
-    ["cmd/alert-sink.ts", ["--store", "postgres://x"], 'alert-sink: --store "postgres://x": memory or redis://host:port expected (see --help)'],
-    ["cmd/ingest-gateway.ts", ["--bind-host", "0.0.0.0"], "ingest-gateway: --bind-host 0.0.0.0 needs --advertise-host (the address others reach this service at) (see --help)"],
-    ["cmd/detector.ts", ["--registry", "zk://x"], 'detector: --registry "zk://x": builtin:tcp://host:port or etcd:http://host:port[,http://host:port] expected (see --help)'],
+    [
+      "cmd/alert-sink.ts",
+      ["--store", "postgres://x"],
+      'alert-sink: --store "postgres://x": memory or redis://host:port expected (see --help)',
+    ],
+    [
+      "cmd/ingest-gateway.ts",
+      ["--bind-host", "0.0.0.0"],
+      "ingest-gateway: --bind-host 0.0.0.0 needs --advertise-host (the address others reach this service at) (see --help)",
+    ],
+    [
+      "cmd/detector.ts",
+      ["--registry", "zk://x"],
+      'detector: --registry "zk://x": builtin:tcp://host:port or etcd:http://host:port[,http://host:port] expected (see --help)',
+    ],
   ])("%s %s exits 2 with one line", async (cmd, args, line) => {
     const p = procs.start({ labDir, cmd, name: cmd, args });
     expect(await p.exited).toEqual({ code: 2, signal: null });

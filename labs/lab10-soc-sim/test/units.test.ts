@@ -4,11 +4,20 @@ import { encode, seededRandom } from "@zlabs/kit";
 import { describe, expect, it } from "vitest";
 import { RecentIds } from "../internal/alert-sink.ts";
 import { MemoryAlertStore } from "../internal/alert-store-memory.ts";
-import { decodeEvent, decodeScored, decodeVerdict, encodeEvent, encodeScored, encodeVerdict, eventBytes, protoRoot } from "../internal/codec.ts";
+import {
+  decodeEvent,
+  decodeScored,
+  decodeVerdict,
+  encodeEvent,
+  encodeScored,
+  encodeVerdict,
+  eventBytes,
+  protoRoot,
+} from "../internal/codec.ts";
 import { checkService, checkSink } from "../internal/config.ts";
 import { parseRegistryUrl } from "../internal/discovery.ts";
-import { enrich } from "../internal/event-enricher.ts";
 import { FEATURE_KEYS } from "../internal/event.ts";
+import { enrich } from "../internal/event-enricher.ts";
 import { geoOf } from "../internal/geo.ts";
 import { eventFromJson } from "../internal/ingest-gateway.ts";
 import { INDICATORS, KNOWN_BAD_IP } from "../internal/intel.ts";
@@ -32,7 +41,11 @@ describe("the HTTP body (ajv schema, then the field checks)", () => {
     ["a port out of range", JSON.stringify({ ...minimal, dstPort: 70000 }), /^schema: \/dstPort must be <= 65535/],
     ["a protocol by number", JSON.stringify({ ...minimal, protocol: 6 }), /^schema: \/protocol must be equal to one of the allowed values/],
     ["a bad address", JSON.stringify({ ...minimal, srcIp: "10.0.0.999" }), /^srcIp: an IPv4 or IPv6 address expected/],
-    ["a feature that is not a number", JSON.stringify({ ...minimal, features: { flowDuration: "x" } }), /^schema: \/features\/flowDuration must be number/],
+    [
+      "a feature that is not a number",
+      JSON.stringify({ ...minimal, features: { flowDuration: "x" } }),
+      /^schema: \/features\/flowDuration must be number/,
+    ],
     ["an unknown feature", JSON.stringify({ ...minimal, features: { nope: 1 } }), /additional properties \(nope\)/],
     ["an id with a slash", JSON.stringify({ ...minimal, id: "a/b" }), /^schema: \/id must match pattern/],
     ["a negative count", JSON.stringify({ ...minimal, bytesIn: -1 }), /^schema: \/bytesIn must be >= 0/],
@@ -69,7 +82,12 @@ describe("the codecs", () => {
     const e = enrich({ ...flow(), gateway: "gw-1", receivedMs: 1_733_000_000_123, attempt: 2 }, 1_733_000_000_200);
     const back = decodeEvent(encodeEvent(e, codec));
     expect(back).toEqual({ ok: true, value: e });
-    const v = { eventId: e.id, score: 90, hits: [{ rule: "intel-match", severity: "critical" as const, subject: KNOWN_BAD_IP, summary: "x" }], detector: "d-1" };
+    const v = {
+      eventId: e.id,
+      score: 90,
+      hits: [{ rule: "intel-match", severity: "critical" as const, subject: KNOWN_BAD_IP, summary: "x" }],
+      detector: "d-1",
+    };
     expect(decodeVerdict(encodeVerdict(v, codec))).toEqual({ ok: true, value: v });
     expect(decodeScored(encodeScored({ event: e, verdict: v }, codec))).toEqual({ ok: true, value: { event: e, verdict: v } });
   });
@@ -87,7 +105,11 @@ describe("the codecs", () => {
     ["msgpack that is not a map", [Buffer.from("mp"), encode([1, 2])], /map/],
     ["an event without addresses", [Buffer.from("mp"), encode({ id: "a" })], /srcIp/],
     ["a port over 65535", [Buffer.from("mp"), encode({ id: "a", srcIp: "1.2.3.4", dstIp: "1.2.3.5", dstPort: 70000 })], /port/],
-    ["a feature that is not finite", [Buffer.from("mp"), encode({ id: "a", srcIp: "1.2.3.4", dstIp: "1.2.3.5", features: { flowDuration: "x" } })], /features/],
+    [
+      "a feature that is not finite",
+      [Buffer.from("mp"), encode({ id: "a", srcIp: "1.2.3.4", dstIp: "1.2.3.5", features: { flowDuration: "x" } })],
+      /features/,
+    ],
   ])("refuses %s", (_w, frames, reason) => {
     const r = decodeEvent(frames as Buffer[]);
     expect(r.ok).toBe(false);
@@ -118,13 +140,17 @@ describe("the detector's rules", () => {
     const r = new Rules();
     intel(r);
     expect(r.score({ ...flow(), domain: "update-check.evil.example" }, 1, "d").hits.map((h) => h.rule)).toEqual(["intel-domain"]);
-    expect(r.score({ ...flow(), fileSha256: INDICATORS.find((i) => i.kind === "hash")?.value ?? "" }, 1, "d").hits.map((h) => h.rule)).toEqual(["intel-hash"]);
+    expect(
+      r.score({ ...flow(), fileSha256: INDICATORS.find((i) => i.kind === "hash")?.value ?? "" }, 1, "d").hits.map((h) => h.rule),
+    ).toEqual(["intel-hash"]);
   });
 
   it(`a port scan: ${PORTSCAN_PORTS} distinct ports from one source within the window, not fewer`, () => {
     const r = new Rules();
     const ports = scanPorts();
-    const fired = ports.map((p, i) => r.score(scanProbe(rand, node, `s${i}`, 0, p, "192.0.2.9"), i * 10, "d").hits.some((h) => h.rule === "port-scan"));
+    const fired = ports.map((p, i) =>
+      r.score(scanProbe(rand, node, `s${i}`, 0, p, "192.0.2.9"), i * 10, "d").hits.some((h) => h.rule === "port-scan"),
+    );
     expect(fired.indexOf(true)).toBe(PORTSCAN_PORTS - 1);
     // The same ports again much later: the window has moved on, the count starts over.
     expect(r.score(scanProbe(rand, node, "late", 0, 22, "192.0.2.9"), 60_000, "d").hits).toEqual([]);
@@ -132,7 +158,9 @@ describe("the detector's rules", () => {
 
   it("a rate threshold per source", () => {
     const r = new Rules({ portscanPorts: 1000, rate: 5, outlierZ: 100, warmup: 1e9 });
-    const hits = Array.from({ length: 8 }, (_, i) => r.score({ ...flow(), srcIp: "10.9.9.9", dstPort: 443 }, i, "d").hits.map((h) => h.rule));
+    const hits = Array.from({ length: 8 }, (_, i) =>
+      r.score({ ...flow(), srcIp: "10.9.9.9", dstPort: 443 }, i, "d").hits.map((h) => h.rule),
+    );
     expect(hits.slice(0, 5).flat()).toEqual([]);
     expect(hits[5]).toEqual(["rate-threshold"]);
   });
@@ -163,7 +191,16 @@ describe("de-duplication", () => {
   it("the memory store: a repeat within the TTL counts, after it stores anew", async () => {
     let now = 1000;
     const store = new MemoryAlertStore(() => now);
-    const a = { severity: "high" as const, rule: "port-scan", subject: "1.2.3.4", summary: "s", eventId: "e", firstSeen: 1, lastSeen: 1, count: 1 };
+    const a = {
+      severity: "high" as const,
+      rule: "port-scan",
+      subject: "1.2.3.4",
+      summary: "s",
+      eventId: "e",
+      firstSeen: 1,
+      lastSeen: 1,
+      count: 1,
+    };
     expect(await store.put(a, 100)).toBe("stored");
     expect(await store.put({ ...a, lastSeen: 5 }, 100)).toBe("duplicate");
     expect((await store.list(10))[0]).toMatchObject({ count: 2, lastSeen: 5 });
@@ -184,7 +221,10 @@ describe("enrichment and the small frames", () => {
   });
 
   it("done notices and indicators go round; bad ones are refused", () => {
-    expect(decodeDone(encodeDone("gw", { id: "e1", score: 90, alerts: ["port-scan"] }))).toEqual({ ok: true, value: { id: "e1", score: 90, alerts: ["port-scan"] } });
+    expect(decodeDone(encodeDone("gw", { id: "e1", score: 90, alerts: ["port-scan"] }))).toEqual({
+      ok: true,
+      value: { id: "e1", score: 90, alerts: ["port-scan"] },
+    });
     expect(decodeDone([Buffer.from("gw"), encode({ id: "e1", score: 900, alerts: [] })]).ok).toBe(false);
     const i = { kind: "ip" as const, value: KNOWN_BAD_IP, severity: "critical" as const, reason: "c2", ttlMs: 1000 };
     expect(decodeIndicator(encodeIndicator(i))).toEqual({ ok: true, value: i });
@@ -194,18 +234,29 @@ describe("enrichment and the small frames", () => {
 
   it("registry requests and records are checked field by field", () => {
     const record = { type: "detector", instance: "d-1", endpoint: "tcp://127.0.0.1:1", health: "passing", meta: {} };
-    expect(decodeRegistryRequest([encodeRegistryRequest({ kind: "register", id: 1, record: record as never, ttlMs: 1000 })])).toMatchObject({ kind: "register", ttlMs: 1000 });
+    expect(decodeRegistryRequest([encodeRegistryRequest({ kind: "register", id: 1, record: record as never, ttlMs: 1000 })])).toMatchObject(
+      { kind: "register", ttlMs: 1000 },
+    );
     expect(decodeRegistryRequest([encode({ op: "register", id: 1, record, ttlMs: 1 })])).toMatchObject({ kind: "invalid" });
     expect(decodeRegistryRequest([encode({ op: "drop", id: 1 })])).toMatchObject({ kind: "invalid" });
     expect(decodeServiceRecord({ ...record, type: "../x" }).ok).toBe(false);
-    expect(decodeServiceRecord({ ...record, meta: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"])) }).ok).toBe(false);
+    expect(decodeServiceRecord({ ...record, meta: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"])) }).ok).toBe(
+      false,
+    );
   });
 
   it("flags: registry URLs, hosts, stores", () => {
     expect(parseRegistryUrl("builtin:tcp://127.0.0.1:5100")).toEqual({ kind: "builtin", endpoint: "tcp://127.0.0.1:5100" });
     expect(parseRegistryUrl("etcd:http://a:2379,http://b:2379")).toEqual({ kind: "etcd", endpoints: ["http://a:2379", "http://b:2379"] });
     expect(parseRegistryUrl("etcd://a:2379")).toBeUndefined();
-    const ok = { registry: "builtin:tcp://127.0.0.1:5100", bindHost: "127.0.0.1", advertiseHost: "", instance: "", leaseTtlMs: 60000, leaseRenewMs: 30000 };
+    const ok = {
+      registry: "builtin:tcp://127.0.0.1:5100",
+      bindHost: "127.0.0.1",
+      advertiseHost: "",
+      instance: "",
+      leaseTtlMs: 60000,
+      leaseRenewMs: 30000,
+    };
     expect(checkService(ok)).toBeUndefined();
     expect(checkService({ ...ok, bindHost: "0.0.0.0" })).toMatch(/needs --advertise-host/);
     expect(checkService({ ...ok, leaseRenewMs: 60000 })).toMatch(/must be below/);

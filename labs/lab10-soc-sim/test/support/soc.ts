@@ -23,7 +23,15 @@ export interface Soc {
   pageUrl: string;
 }
 
-export const ROLES = ["ingest-gateway", "event-enricher", "intel-feed", "detection-broker", "detector", "alert-sink", "soc-dashboard"] as const;
+export const ROLES = [
+  "ingest-gateway",
+  "event-enricher",
+  "intel-feed",
+  "detection-broker",
+  "detector",
+  "alert-sink",
+  "soc-dashboard",
+] as const;
 
 const PORT_ARGS: Record<string, string[]> = {
   "ingest-gateway": ["--port", "0", "--http-port", "0", "--retry-ms", "1000"],
@@ -75,7 +83,12 @@ export async function startSoc(procs: ProcessPool, extra: Partial<Record<string,
 }
 
 export async function postJson(url: string, body: unknown, timeoutMs = 30_000): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
   const text = await res.text();
   try {
     return { status: res.status, body: JSON.parse(text) as Record<string, unknown> };
