@@ -1,6 +1,6 @@
 import { type Logger, type LoopStats, pause, peerLimits, receiveLoop, reconnectAfterDrops, runLoops, type View } from "@zlabs/kit";
 import { Subscriber } from "zeromq";
-import { analyse, gapBetween, type LagPolicy, percentile, sampleCount, snail, Window } from "./analysis.ts";
+import { analyse, gapBetween, type LagPolicy, percentile, RateMeter, sampleCount, snail, Window } from "./analysis.ts";
 import { type FromCamera, frameChecksum, fromCamera, SUB_MAX_MESSAGE_BYTES, TOPIC_PREFIX, topicOf } from "./protocol.ts";
 import { type EngineSnapshot, engineView, VIEW_MS } from "./view.ts";
 
@@ -60,8 +60,8 @@ export class AnalyticsEngine {
   private readonly sub = new Subscriber({ linger: 0, receiveHighWaterMark: 0, ...peerLimits(SUB_MAX_MESSAGE_BYTES) });
   private readonly cameras = new Map<string, CameraState>();
   private readonly latencies = new Window(LATENCY_WINDOW);
-  private readonly rate: number[] = [];
   private readonly startedAt = performance.now();
+  private readonly rate = new RateMeter(5000, this.startedAt);
   frames = 0;
   gaps = 0;
   /** Frames refused as malformed (counted, logged). */
@@ -88,12 +88,10 @@ export class AnalyticsEngine {
 
   snapshot(): EngineSnapshot {
     const now = performance.now();
-    while (this.rate.length && (this.rate[0] as number) < now - 5000) this.rate.shift();
-    const window = Math.min(5000, now - this.startedAt);
     const lat = this.latencies.all;
     return {
       id: this.config.id,
-      fps: window > 0 ? (this.rate.length * 1000) / window : 0,
+      fps: this.rate.perSecond(now),
       p50: percentile(lat, 50),
       p99: percentile(lat, 99),
       frames: this.frames,
@@ -247,8 +245,7 @@ export class AnalyticsEngine {
     if (this.config.costMs > 0) await pause(this.config.costMs);
     const now = performance.now();
     this.latencies.push(Date.now() - h.ts);
-    this.rate.push(now);
-    if (this.rate.length > 10_000) this.rate.shift();
+    this.rate.mark(now);
     if (this.frames === 0) this.firstAt = now;
     this.lastAt = now;
     state.frames += 1;

@@ -1,5 +1,6 @@
 import { bindAll, type Logger, pause, peerLimits, type View } from "@zlabs/kit";
 import { Publisher } from "zeromq";
+import { RateMeter } from "./analysis.ts";
 import { encodeHeader, FORMAT_NV12, frameChecksum, nv12Bytes, topicOf } from "./protocol.ts";
 import { drawFrame } from "./scene.ts";
 import { type CameraSnapshot, cameraView, VIEW_MS } from "./view.ts";
@@ -10,10 +11,13 @@ export const CAMERA_FPS = 4;
 /** How often the camera logs its counts (one line, not one per frame). */
 export const STATS_MS = 10_000;
 /**
- * Buffers allocated per frame: the payload (a fresh one: see below) and the encoded header. The
- * topic is one Buffer for the camera's life. Counted at the allocation sites (`allocations`).
+ * Buffers allocated per frame, counted at the allocation sites (`allocations`): the encoded header
+ * always (88 bytes: zeromq.js copies a part of 128 bytes or less into libzmq at send()), and the
+ * payload only when it is drawn live (a fresh Buffer: see below). A ring of pre-rendered frames
+ * (`loop`) allocates no payload. The topic is one Buffer for the camera's life.
  */
-export const ALLOCATIONS_PER_FRAME = 2;
+export const ALLOCATIONS_LIVE = 2;
+export const ALLOCATIONS_RING = 1;
 
 export interface CameraConfig {
   endpoint: string;
@@ -28,9 +32,10 @@ export interface CameraConfig {
   sndHwm: number;
   checksum: boolean;
   /**
-   * 0: draw every frame live (the demo). N > 0: draw a loop of N frames at the start and copy each
-   * into a fresh Buffer when its turn comes (benchmarks: a memcpy instead of drawing, so the
-   * camera is not bound by the drawing and the transport is what is measured).
+   * 0: draw every frame live into a fresh Buffer (the demo). N > 0: a ring of N pre-rendered
+   * frames, drawn once at the start and then IMMUTABLE: each is sent as it is when its turn comes,
+   * again and again, and never written after its first send (benchmarks: no drawing, no copy and
+   * no allocation per frame, so the transport is what is measured).
    */
   loop: number;
   statsMs: number;
@@ -41,13 +46,18 @@ export interface CameraOptions {
 }
 
 /**
- * The camera: draws a moving scene into a FRESH Buffer per frame and publishes it. zeromq.js sends
- * a Buffer this large zero-copy: libzmq reads the Buffer's own memory, from its I/O thread, after
- * `send()` has resolved, for as long as the frame waits in the HWM queue and in the TCP send
- * path, and nothing tells JavaScript when it is done. So a frame Buffer is never written again
- * after send(): it is dropped, and V8 frees it once libzmq has released it (zeromq.js keeps a
- * reference until then). Reusing a pooled buffer after send() resolves corrupts frames (patterns.md,
- * Lab 18: 20 of 20); the fresh-Buffer strategy is provably safe and costs one allocation a frame.
+ * The camera: publishes frames of a moving scene. zeromq.js sends a Buffer this large zero-copy:
+ * libzmq reads the Buffer's own memory, from its I/O thread, after `send()` has resolved, for as
+ * long as the frame waits in the HWM queue and in the TCP send path, and nothing tells JavaScript
+ * when it is done. Reusing a pooled buffer after send() resolves corrupts frames (patterns.md,
+ * Lab 18: 20 of 20). So a payload is never written after its first send(), by one of two
+ * strategies, both provably safe because no byte libzmq may read is ever rewritten:
+ * - live (loop 0, the demo): each frame is drawn into a FRESH Buffer, sent, and dropped; V8 frees
+ *   it once libzmq has released it (zeromq.js keeps a reference until then). One allocation a frame.
+ * - ring (loop N): N frames drawn once before the first send and never written again; each is sent
+ *   as it is, as often as its turn comes. libzmq may read a ring frame whenever it likes, as often
+ *   as it likes (several queued sends of one frame share its bytes, as the bare PUB's do): nothing
+ *   writes it. No payload allocation, no copy.
  */
 export class CameraFeed {
   private readonly pub: Publisher;
@@ -57,10 +67,10 @@ export class CameraFeed {
   sent = 0;
   /** Buffers allocated for frames and headers since the start. */
   allocations = 0;
-  private readonly rate: number[] = [];
   private drawMs = 0;
   private sendMs = 0;
   private readonly startedAt = performance.now();
+  private readonly rate = new RateMeter(5000, this.startedAt);
 
   constructor(
     private readonly config: CameraConfig,
@@ -80,8 +90,6 @@ export class CameraFeed {
 
   snapshot(): CameraSnapshot {
     const now = performance.now();
-    while (this.rate.length && (this.rate[0] as number) < now - 5000) this.rate.shift();
-    const window = Math.min(5000, now - this.startedAt);
     const mem = process.memoryUsage();
     return {
       camera: this.config.camera,
@@ -90,10 +98,11 @@ export class CameraFeed {
       frameBytes: this.frameBytes,
       targetFps: this.config.fps,
       sent: this.sent,
-      fps: window > 0 ? (this.rate.length * 1000) / window : 0,
+      fps: this.rate.perSecond(now),
       drawMs: this.drawMs,
       sendMs: this.sendMs,
       allocationsPerFrame: this.sent ? this.allocations / this.sent : 0,
+      ring: this.config.loop,
       rssMiB: mem.rss / 2 ** 20,
       externalMiB: mem.arrayBuffers / 2 ** 20,
       checksum: this.config.checksum,
@@ -115,8 +124,8 @@ export class CameraFeed {
     signal.addEventListener("abort", onAbort, { once: true });
     const geometry = { width: config.width, height: config.height, stride: config.stride };
     const period = config.fps > 0 ? 1000 / config.fps : 0;
-    // The loop's frames are only ever read (copied from), never sent: they need no protection.
-    const loop = Array.from({ length: config.loop }, (_, i) => {
+    // The ring: drawn here, before any send, and never written again (see the class comment).
+    const ring: readonly Readonly<{ payload: Buffer; sum: number }>[] = Array.from({ length: config.loop }, (_, i) => {
       const payload = Buffer.allocUnsafeSlow(this.frameBytes);
       drawFrame(payload, geometry, i);
       return { payload, sum: config.checksum ? frameChecksum(payload) : -1 };
@@ -137,14 +146,17 @@ export class CameraFeed {
       for (let seq = 0; !signal.aborted && (config.frames === 0 || seq < config.frames); seq++) {
         const t0 = performance.now();
         const ts = Date.now();
-        // A fresh Buffer per frame (never pooled, never reused: see the class comment).
-        const payload = Buffer.allocUnsafeSlow(this.frameBytes);
+        let payload: Buffer;
         let sum = -1;
-        const looped = loop[seq % (loop.length || 1)];
-        if (looped) {
-          looped.payload.copy(payload);
-          sum = looped.sum;
+        const pre = ring[seq % (ring.length || 1)];
+        if (pre) {
+          // Immutable: sent as it is, never written (see the class comment).
+          payload = pre.payload;
+          sum = pre.sum;
         } else {
+          // A fresh Buffer per frame (never pooled, never reused: see the class comment).
+          payload = Buffer.allocUnsafeSlow(this.frameBytes);
+          this.allocations += 1;
           drawFrame(payload, geometry, seq);
           if (config.checksum) sum = frameChecksum(payload);
         }
@@ -158,7 +170,7 @@ export class CameraFeed {
           stride: config.stride,
           sum,
         });
-        this.allocations += ALLOCATIONS_PER_FRAME;
+        this.allocations += 1;
         const t1 = performance.now();
         // PUB never blocks: a subscriber whose HWM queue is full misses this frame, the others do not.
         await this.pub.send([this.topic, header, payload]);
@@ -166,8 +178,7 @@ export class CameraFeed {
         this.drawMs = t1 - t0;
         this.sendMs = t2 - t1;
         this.sent += 1;
-        this.rate.push(t2);
-        if (this.rate.length > 10_000) this.rate.shift();
+        this.rate.mark(t2);
         if (period > 0) {
           next += period;
           const wait = next - performance.now();

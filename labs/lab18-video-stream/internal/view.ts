@@ -15,6 +15,8 @@ export interface CameraSnapshot {
   drawMs: number;
   sendMs: number;
   allocationsPerFrame: number;
+  /** Frames in the ring of pre-rendered immutable frames; 0: each frame drawn live into a fresh Buffer. */
+  ring: number;
   rssMiB: number;
   externalMiB: number;
   checksum: boolean;
@@ -38,7 +40,9 @@ export function cameraView(s: CameraSnapshot): View {
         s.externalMiB.toFixed(0),
       ],
     ],
-    summary: `a fresh Buffer per frame (never reused after send)${s.checksum ? ", checksum in every header" : ""}; PUB drops for a subscriber whose queue is full`,
+    summary: `${
+      s.ring ? `a ring of ${s.ring} pre-rendered frames, never written after drawing` : "a fresh Buffer per frame (never reused after send)"
+    }${s.checksum ? ", checksum in every header" : ""}; PUB drops for a subscriber whose queue is full`,
   };
 }
 

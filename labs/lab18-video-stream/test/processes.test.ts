@@ -25,11 +25,14 @@ const reached = (p: RoleProcess, msg: string, field: string, n: number, from = 0
 const last = (p: RoleProcess, msg: string): LogEntry => p.find(msg).at(-1) ?? {};
 
 describe("the real processes", () => {
-  it("4K frames as fast as the camera draws them: every frame at both engines has its checksum right", async () => {
+  it.each([
+    ["drawn live into a fresh Buffer each", []],
+    ["a ring of 3 pre-rendered immutable frames, each queued again and again", ["--loop", "3"]],
+  ])("4K frames flat out, %s: every frame at both engines has its checksum right", async (_, args) => {
     const [endpoint] = (await freeTcpEndpoints(1)) as [string];
     const engines = [engine("e1", endpoint), engine("e2", endpoint)];
     for (const e of engines) await e.waitForLog("subscribed", WAIT_MS);
-    const cam = camera(endpoint, ["--fps", "0"]);
+    const cam = camera(endpoint, ["--fps", "0", ...args]);
     await cam.waitForLog("camera on", WAIT_MS);
     const done = await Promise.all(engines.map((e) => reached(e, "engine stats", "frames", 12)));
     for (const stats of done) {

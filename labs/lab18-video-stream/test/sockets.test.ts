@@ -3,7 +3,7 @@ import { Tasks, testLogger, waitUntil } from "@zlabs/kit/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { Publisher } from "zeromq";
 import { AnalyticsEngine, type EngineConfig, EXIT_SNAIL } from "../internal/analytics-engine.ts";
-import { type CameraConfig, CameraFeed } from "../internal/camera-feed.ts";
+import { ALLOCATIONS_LIVE, ALLOCATIONS_RING, type CameraConfig, CameraFeed } from "../internal/camera-feed.ts";
 import { encodeHeader, frameChecksum, MAX_FRAME_BYTES, nv12Bytes, SUB_MAX_MESSAGE_BYTES, topicOf } from "../internal/protocol.ts";
 import { drawFrame } from "../internal/scene.ts";
 
@@ -65,7 +65,22 @@ describe("camera and engines in one process", () => {
       expect(e.refused).toBe(0);
       expect(e.snapshot().cameras[0]?.motion).toBeGreaterThan(0);
     }
-    expect(camera.allocations).toBe(camera.sent * 2);
+    expect(camera.allocations).toBe(camera.sent * ALLOCATIONS_LIVE);
+  });
+
+  it("a ring of pre-rendered frames sent flat out: every frame right at three engines, motion real, no payload allocated", async () => {
+    // The ring's frames are queued many times over at once (SNDHWM 4 per engine, TCP buffers,
+    // each sent again every 5 frames) and never written: every copy must arrive intact.
+    const { camera, endpoint } = await startCamera({ loop: 5 });
+    const engines = [0, 1, 2].map(() => startEngine([endpoint]).engine);
+    await waitUntil(() => engines.every((e) => e.frames >= 300), { ...WAIT, what: "300 frames at each engine" });
+    for (const e of engines) {
+      expect(e.badChecksums).toBe(0);
+      expect(e.checked).toBe(e.frames);
+      expect(e.refused).toBe(0);
+      expect(e.snapshot().cameras[0]?.motion).toBeGreaterThan(0);
+    }
+    expect(camera.allocations).toBe(camera.sent * ALLOCATIONS_RING);
   });
 
   it("a frame just over a 4K frame is refused and counted; one over the socket limit drops the connection, which comes back", async () => {

@@ -1,7 +1,7 @@
 // Units: the wire protocol (every bound of the decoder), the checksum, the scene, the analysis.
 import { encode } from "@zlabs/kit";
 import { describe, expect, it } from "vitest";
-import { analyse, gapBetween, HISTOGRAM_BINS, percentile, sampleCount, snail, Window } from "../internal/analysis.ts";
+import { analyse, gapBetween, HISTOGRAM_BINS, percentile, RateMeter, sampleCount, snail, Window } from "../internal/analysis.ts";
 import { cameraConfig, checkCamera, checkEngine } from "../internal/config.ts";
 import {
   decodeHeader,
@@ -152,6 +152,20 @@ describe("the analysis", () => {
     const w = new Window(3);
     for (const v of [1, 2, 3, 4]) w.push(v);
     expect([...w.all].sort()).toEqual([2, 3, 4]);
+  });
+
+  it("the rate meter: events a second over its window, in fixed buckets whatever the rate", () => {
+    const m = new RateMeter(5000, 0);
+    expect(m.perSecond(0)).toBe(0);
+    for (let t = 0; t < 1000; t += 10) m.mark(t); // 100 in the first second
+    expect(m.perSecond(1000)).toBeCloseTo(100, 5);
+    for (let t = 1000; t < 5000; t += 1) m.mark(t); // then 1000 a second for 4 s
+    // The window is the last 50 buckets of 100 ms: exact to a bucket.
+    const near = (x: number, expected: number) => expect(Math.abs(x - expected)).toBeLessThanOrEqual(1000 / 5 / 10);
+    near(m.perSecond(4999), (100 + 4000) / 5);
+    // 3 s later the first 3 s have left the window: 2 s of 1000 a second remain.
+    near(m.perSecond(8000), 2000 / 5);
+    expect(m.perSecond(20_000)).toBe(0);
   });
 });
 

@@ -3,7 +3,7 @@ import { cameraView, type EngineSnapshot, engineView, sparkline } from "../inter
 
 describe("views", () => {
   it("the camera: size, rate, MB/s, buffers a frame", () => {
-    const v = cameraView({
+    const snapshot = {
       camera: "cam-1",
       width: 3840,
       height: 2160,
@@ -14,12 +14,18 @@ describe("views", () => {
       drawMs: 12.34,
       sendMs: 0.2,
       allocationsPerFrame: 2,
+      ring: 0,
       rssMiB: 300,
       externalMiB: 60,
       checksum: true,
-    });
+    };
+    const v = cameraView(snapshot);
     expect(v.title).toBe("camera cam-1: 3840x2160 NV12, 12.4 MB a frame, 4.0 fps (target 4)");
     expect(v.rows).toEqual([["120", "4.0", "49.8", "12.3", "0.20", "2", "300", "60"]]);
+    expect(v.summary).toContain("a fresh Buffer per frame");
+    const ring = cameraView({ ...snapshot, ring: 8, allocationsPerFrame: 1, checksum: false });
+    expect(ring.summary).toMatch(/^a ring of 8 pre-rendered frames, never written after drawing; PUB drops/);
+    expect(ring.rows?.[0]?.[5]).toBe("1");
   });
 
   const engine: EngineSnapshot = {
