@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger, View } from "@zlabs/kit";
 import { jobOf, mapSplit, partitionTable } from "./jobs.ts";
-import { encodeEnd, encodeHeader, encodeRecords, F, fromMaster, MAX_BATCH_RECORDS, type MapTask } from "./protocol.ts";
+import { encodeHeader, encodeRecords, F, fromMaster, MAX_BATCH_RECORDS, type MapTask } from "./protocol.ts";
 import type { WorkerSnapshot } from "./view.ts";
 import { WorkerBase, type WorkerConfig } from "./worker-common.ts";
 
@@ -14,8 +14,8 @@ export interface MapWorkerConfig extends WorkerConfig {
 /**
  * A map worker: takes one map task at a time from the master, reads its split of the input file,
  * maps every line and combines the pairs per key (the job's reduce as combiner), partitions the
- * keys by hash among the reducers and pushes them to the master's sink in batches, then one end
- * marker per partition: the reducers count those, never a quiet period.
+ * keys by hash among the reducers and pushes them to the master's sink in batches, the last one of
+ * each partition carrying its end marker: the reducers count those, never a quiet period.
  */
 export class MapWorker extends WorkerBase {
   private current?: MapTask;
@@ -74,12 +74,16 @@ export class MapWorker extends WorkerBase {
     if (this.config.taskMs > 0) await sleep(this.config.taskMs, undefined, { signal }).catch(() => {});
     const parts = partitionTable(table, t.reducers);
     const { sink } = this.sockets;
+    const batch = this.config.batchRecords;
     for (let p = 0; p < parts.length; p++) {
       const records = parts[p] as [string, number][];
-      const header = encodeHeader({ job: t.job, task: t.task, attempt: t.attempt, partition: p });
-      for (let i = 0; i < records.length; i += this.config.batchRecords)
-        await sink.send([F.BATCH, header, encodeRecords(records.slice(i, i + this.config.batchRecords))]);
-      await sink.send([F.END, encodeEnd({ job: t.job, task: t.task, attempt: t.attempt, partition: p, records: records.length })]);
+      const key = { job: t.job, task: t.task, attempt: t.attempt, partition: p };
+      // Every batch but the last, then the last one carrying the end marker (the pairs sent in all): one
+      // message less per partition than a separate END; a partition with no pairs sends one empty last batch.
+      const header = encodeHeader(key);
+      const last = Math.max(0, Math.ceil(records.length / batch) - 1) * batch;
+      for (let i = 0; i < last; i += batch) await sink.send([F.BATCH, header, encodeRecords(records.slice(i, i + batch))]);
+      await sink.send([F.BATCH, encodeHeader({ ...key, end: records.length }), encodeRecords(records.slice(last))]);
     }
     this.tasks += 1;
     this.lines += lines;

@@ -16,7 +16,6 @@ import { Pull, Router } from "zeromq";
 import { inputFiles, inputPrefix, writeInputs } from "./inputs.ts";
 import { formatResult, type JobKind, type Split, splitFiles, topKeys } from "./jobs.ts";
 import {
-  type BatchHeader,
   type DoneMarker,
   type EndMarker,
   encodeAssign,
@@ -29,6 +28,7 @@ import {
   fromWorker,
   MAX_ATTEMPTS,
   MAX_TASKS,
+  type OutputKey,
   type Records,
   type ResultHeader,
   type WorkerKind,
@@ -276,7 +276,7 @@ export class MrMaster {
   private onSink(msg: FromSink): Promise<void> | undefined {
     switch (msg.kind) {
       case "batch":
-        return this.onMapOutput(msg.header, msg.frames, undefined);
+        return this.onMapOutput(msg.header, msg.frames, msg.end);
       case "end":
         return this.onMapOutput(msg.end, msg.frames, msg.end);
       case "result":
@@ -291,8 +291,11 @@ export class MrMaster {
     }
   }
 
-  /** A batch or an end marker from a mapper: forwarded to the partition's reducer, unless the task is done already. */
-  private async onMapOutput(h: BatchHeader, frames: Buffer[], end: EndMarker | undefined): Promise<void> {
+  /**
+   * A batch or an end marker from a mapper (the last batch of a partition is its end marker too): forwarded
+   * to the partition's reducer as it came, unless the task is done already.
+   */
+  private async onMapOutput(h: OutputKey, frames: Buffer[], end: EndMarker | undefined): Promise<void> {
     const job = this.job;
     if (!job || h.job !== job.id) {
       this.drop({ job: h.job }, "map output of another job dropped");

@@ -11,9 +11,12 @@
  *   master → worker   ["KILL", {v, job}]               the job is over (done or given up): drop its state
  *
  * sink: the master's PULL (the sink of the pipeline); every worker has one PUSH to it.
- *   mapper → master   ["BATCH", header, records]       header = {v, job, task, attempt, partition}
+ *   mapper → master   ["BATCH", header, records]       header = {v, job, task, attempt, partition, end?}; the last
+ *                                                      batch of an attempt's partition carries end = pairs sent in
+ *                                                      all, and is its end marker too (one message, not two)
  *   mapper → master   ["END", end]                     end = {v, job, task, attempt, partition, records}: the
- *                                                      attempt's output for that partition is complete (records = pairs sent)
+ *                                                      attempt's output for that partition is complete (records = pairs
+ *                                                      sent); a mapper sends it inside its last BATCH instead
  *   reducer → master  ["RESULT", rheader, records]     rheader = {v, job, partition, attempt}
  *   reducer → master  ["DONE", done]                   done = {v, job, partition, attempt, records}: the result is complete
  *
@@ -77,13 +80,18 @@ export interface ReduceAssign {
   attempt: number;
   maps: number;
 }
-export interface BatchHeader {
+/** Whose map output a frame is: a task attempt's output for one partition. */
+export interface OutputKey {
   job: number;
   task: number;
   attempt: number;
   partition: number;
 }
-export interface EndMarker extends BatchHeader {
+export interface BatchHeader extends OutputKey {
+  /** On the last batch of the attempt's partition only: the pairs sent in all, as an END marker would say. */
+  end?: number;
+}
+export interface EndMarker extends OutputKey {
   records: number;
 }
 export interface ResultHeader {
@@ -100,7 +108,9 @@ const v = { v: PROTOCOL_VERSION };
 export const encodeHello = (h: Hello) => encode({ ...v, ...h });
 export const encodeMapTask = (t: MapTask) => encode({ ...v, ...t });
 export const encodeAssign = (a: ReduceAssign) => encode({ ...v, ...a });
-export const encodeHeader = (h: BatchHeader) => encode({ ...v, ...h });
+/** A batch header; `end` goes on the wire only when given (the last batch of a partition). */
+export const encodeHeader = (h: BatchHeader) =>
+  encode(h.end === undefined ? { ...v, job: h.job, task: h.task, attempt: h.attempt, partition: h.partition } : { ...v, ...h });
 export const encodeEnd = (e: EndMarker) => encode({ ...v, ...e });
 export const encodeResultHeader = (h: ResultHeader) => encode({ ...v, ...h });
 export const encodeDone = (d: DoneMarker) => encode({ ...v, ...d });
@@ -140,10 +150,21 @@ function version(m: Record<string, unknown>): string | undefined {
 
 const isJob = (x: unknown): x is number => isInt(x, 1, MAX_U32);
 
-function header(m: Record<string, unknown>): BatchHeader | undefined {
+function header(m: Record<string, unknown>): OutputKey | undefined {
   if (!isJob(m.job) || !isInt(m.task, 0, MAX_TASKS - 1) || !isInt(m.attempt, 1, MAX_ATTEMPTS) || !isInt(m.partition, 0, MAX_REDUCERS - 1))
     return undefined;
   return { job: m.job, task: m.task, attempt: m.attempt, partition: m.partition };
+}
+
+function batchHeader(m: Record<string, unknown>): BatchHeader | undefined {
+  const h = header(m);
+  if (!h || m.end === undefined) return h;
+  return isInt(m.end, 0) ? { ...h, end: m.end } : undefined;
+}
+
+/** The end marker a last batch carries, if it is one. */
+export function endOf(h: BatchHeader): EndMarker | undefined {
+  return h.end === undefined ? undefined : { job: h.job, task: h.task, attempt: h.attempt, partition: h.partition, records: h.end };
 }
 
 function resultHeader(m: Record<string, unknown>): ResultHeader | undefined {
@@ -189,7 +210,7 @@ export function fromWorker(frames: readonly Buffer[]): FromWorker {
 
 /** What the master's sink PULL takes from mappers and reducers. The records stay encoded: the master forwards them. */
 export type FromSink =
-  | { kind: "batch"; header: BatchHeader; frames: Buffer[] }
+  | { kind: "batch"; header: BatchHeader; end: EndMarker | undefined; frames: Buffer[] }
   | { kind: "end"; end: EndMarker; frames: Buffer[] }
   | { kind: "result"; header: ResultHeader; records: Records }
   | { kind: "done"; done: DoneMarker }
@@ -200,10 +221,10 @@ export function fromSink(frames: Buffer[]): FromSink {
   if (w === BATCH && frames.length === 3) {
     const m = map(frames[1], "batch header");
     if (!m.ok) return invalid(m.reason);
-    const h = header(m.value);
+    const h = batchHeader(m.value);
     // The master forwards the records without opening them; it checks the size bound, the reducer the rest.
     if (!h) return invalid("bad batch header");
-    return { kind: "batch", header: h, frames };
+    return { kind: "batch", header: h, end: endOf(h), frames };
   }
   if (w === END && frames.length === 2) {
     const m = map(frames[1], "end marker");
@@ -230,7 +251,7 @@ export function fromSink(frames: Buffer[]): FromSink {
 export type FromMaster =
   | { kind: "map"; task: MapTask }
   | { kind: "reduce"; assign: ReduceAssign }
-  | { kind: "batch"; header: BatchHeader; records: Records }
+  | { kind: "batch"; header: BatchHeader; end: EndMarker | undefined; records: Records }
   | { kind: "end"; end: EndMarker }
   | { kind: "kill"; job: number }
   | { kind: "invalid"; reason: string };
@@ -238,8 +259,8 @@ export type FromMaster =
 export function fromMaster(frames: readonly Buffer[]): FromMaster {
   const w = word(frames[0]);
   if (w === BATCH && frames.length === 3) {
-    const r = headed(frames, "batch header", header);
-    return r.ok ? { kind: "batch", ...r.value } : invalid(r.reason);
+    const r = headed(frames, "batch header", batchHeader);
+    return r.ok ? { kind: "batch", ...r.value, end: endOf(r.value.header) } : invalid(r.reason);
   }
   if (frames.length !== 2) return invalid(`${frames.length} frames`);
   const m = map(frames[1], w.toLowerCase());

@@ -1,13 +1,13 @@
 import type { Logger, View } from "@zlabs/kit";
 import { type Job, jobOf } from "./jobs.ts";
 import {
-  type BatchHeader,
   type EndMarker,
   encodeDone,
   encodeRecords,
   encodeResultHeader,
   F,
   fromMaster,
+  type OutputKey,
   type Records,
   type ReduceAssign,
 } from "./protocol.ts";
@@ -68,8 +68,9 @@ export class ReduceWorker extends WorkerBase {
         this.assign(msg.assign);
         return;
       case "batch":
+        // The last batch of a partition carries its end marker: staged, then committed as an END would.
         this.batch(msg.header, msg.records);
-        return;
+        return msg.end ? this.end(msg.end) : undefined;
       case "end":
         return this.end(msg.end);
       case "kill":
@@ -88,7 +89,7 @@ export class ReduceWorker extends WorkerBase {
     this.log.info({ job: r.job, kind: r.kind, partition: r.partition, attempt: r.attempt, maps: r.maps }, "partition assigned");
   }
 
-  private mine(h: BatchHeader): Assignment | undefined {
+  private mine(h: OutputKey): Assignment | undefined {
     const a = this.a;
     if (!a || a.job !== h.job || a.partition !== h.partition || h.task >= a.maps) {
       this.drop({ job: h.job, partition: h.partition, task: h.task }, "map output for another job or partition dropped");
@@ -97,7 +98,7 @@ export class ReduceWorker extends WorkerBase {
     return a;
   }
 
-  private batch(h: BatchHeader, records: Records): void {
+  private batch(h: OutputKey, records: Records): void {
     const a = this.mine(h);
     if (!a || a.committed.has(h.task)) return;
     const key = `${h.task}/${h.attempt}`;

@@ -54,7 +54,7 @@ describe("fuzzing the master", () => {
       endpoint: c.sink,
       peer: "push",
       words: [BATCH, END, RESULT, DONE],
-      fields: ["v", "job", "task", "attempt", "partition", "records"],
+      fields: ["v", "job", "task", "attempt", "partition", "records", "end"],
       maxMessageBytes: MAX_MESSAGE_BYTES,
       maxRssMiB: MAX_RSS_MIB,
       probe: () => probe(c),

@@ -41,6 +41,17 @@ describe("protocol decoders", () => {
     ["BATCH without records", [F.BATCH, header], "invalid"],
     ["BATCH with task out of range", [F.BATCH, encode({ v: 1, job: 7, task: -1, attempt: 1, partition: 0 }), encodeRecords([])], "invalid"],
     ["BATCH with partition 64", [F.BATCH, encode({ v: 1, job: 7, task: 0, attempt: 1, partition: 64 }), encodeRecords([])], "invalid"],
+    [
+      "BATCH with end (a partition's last batch)",
+      [F.BATCH, encodeHeader({ job: 7, task: 0, attempt: 1, partition: 0, end: 1 }), encodeRecords([["a", 1]])],
+      "batch",
+    ],
+    ["BATCH with end -1", [F.BATCH, encode({ v: 1, job: 7, task: 0, attempt: 1, partition: 0, end: -1 }), encodeRecords([])], "invalid"],
+    [
+      "BATCH with end null",
+      [F.BATCH, encode({ v: 1, job: 7, task: 0, attempt: 1, partition: 0, end: null }), encodeRecords([])],
+      "invalid",
+    ],
     ["END", [F.END, encodeEnd({ job: 7, task: 0, attempt: 1, partition: 0, records: 1 })], "end"],
     ["END with records -1", [F.END, encode({ v: 1, job: 7, task: 0, attempt: 1, partition: 0, records: -1 })], "invalid"],
     ["RESULT", [F.RESULT, encode({ v: 1, job: 7, partition: 0, attempt: 1 }), encodeRecords([["k", 2]])], "result"],
@@ -70,6 +81,17 @@ describe("protocol decoders", () => {
     ["KILL", [F.KILL, encodeKill(3)], "kill"],
   ] as const)("worker DEALER: %s -> %s", (_, frames, kind) => {
     expect(fromMaster(frames as unknown as Buffer[]).kind).toBe(kind);
+  });
+
+  it("a last batch carries its end marker through both decoders; other batches carry none", () => {
+    const last = [F.BATCH, encodeHeader({ job: 7, task: 3, attempt: 2, partition: 1, end: 5 }), encodeRecords([["a", 1]])];
+    const end = { job: 7, task: 3, attempt: 2, partition: 1, records: 5 };
+    const s = fromSink(last);
+    expect(s.kind === "batch" && s.end).toEqual(end);
+    const m = fromMaster(last);
+    expect(m.kind === "batch" && m.end).toEqual(end);
+    const plain = fromMaster([F.BATCH, header, encodeRecords([["a", 1]])]);
+    expect(plain.kind === "batch" && plain.end).toBeUndefined();
   });
 
   it("a batch is bounded: more than MAX_BATCH_RECORDS pairs, or a key over 200 characters, is refused", () => {
@@ -123,15 +145,15 @@ describe("the reducer, in process", () => {
       // Every one of those handled, and no result: task 1's end marker is missing.
       await waitUntil(() => reducer.duplicates === 2 && reducer.dropped === 1, { timeoutMs: 10_000, what: "the duplicates handled" });
       expect(sink.readable).toBe(false);
+      // Task 1 in one message: its last (only) batch carries the end marker, as a mapper sends it.
       await to(
         F.BATCH,
-        h(1, 1),
+        encodeHeader({ job: 9, task: 1, attempt: 1, partition: 0, end: 2 }),
         encodeRecords([
           ["a", 3],
           ["c", 1],
         ]),
       );
-      await to(...end(1, 1, 2));
       const got: [string, number][] = [];
       for (;;) {
         const msg = fromSink(await withDeadline(sink.receive(), 10_000, "the result"));
