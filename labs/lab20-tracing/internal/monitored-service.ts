@@ -184,7 +184,7 @@ export class MonitoredService {
     if (this.config.workMs > 0) await sleep(this.config.workMs);
     const reply = (v: Verdict, span: Span) => {
       if (!v.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: v.error });
-      span.end();
+      this.tracing.end(span);
       this.replies += 1;
       return this.frontOut.send([...envelope, EMPTY, encodeVerdict(v)]);
     };
@@ -232,12 +232,12 @@ export class MonitoredService {
     const p = this.pending.get(v.value.id);
     if (!p) return; // late: already answered with a timeout
     this.pending.delete(v.value.id);
-    p.client.end();
+    this.tracing.end(p.client);
     if (!v.value.ok) {
       this.errors += 1;
       p.server.setStatus({ code: SpanStatusCode.ERROR, message: v.value.error });
     }
-    p.server.end();
+    this.tracing.end(p.server);
     this.replies += 1;
     await this.frontOut.send([...p.envelope, EMPTY, encodeVerdict({ ...v.value, id: p.upstreamId })]);
   }
@@ -249,9 +249,9 @@ export class MonitoredService {
       this.pending.delete(id);
       this.errors += 1;
       p.client.setStatus({ code: SpanStatusCode.ERROR, message: "timeout" });
-      p.client.end();
+      this.tracing.end(p.client);
       p.server.setStatus({ code: SpanStatusCode.ERROR, message: "timeout" });
-      p.server.end();
+      this.tracing.end(p.server);
       this.log.warn({ stage: this.config.stage, id: p.upstreamId }, "next stage did not answer in time");
       void this.frontOut.send([...p.envelope, EMPTY, encodeVerdict({ id: p.upstreamId, ok: false, error: "timeout" })]).catch(() => {});
     }

@@ -4,7 +4,7 @@ import { bindAll, type Logger, type LoopStats, peerLimits, receiveLoop, runLoops
 import { Pull } from "zeromq";
 import { fromProducer, MAX_BATCH_BYTES } from "./protocol.ts";
 import { type Trace, TraceStore, toOtlp } from "./traces.ts";
-import { collectorView, VIEW_MS } from "./view.ts";
+import { type CollectorSnapshotStats, collectorView, VIEW_MS } from "./view.ts";
 
 /** How often settled traces are swept, written and forwarded, ms. */
 export const SWEEP_MS = 250;
@@ -16,6 +16,11 @@ export const FILES_KEPT = 5;
 /** Traces waiting for the OTLP/HTTP endpoint at most; beyond, dropped and counted. */
 export const FORWARD_QUEUE = 1000;
 export const FORWARD_TIMEOUT_MS = 3000;
+/**
+ * 'trace complete' lines per second at most (one per trace at the demo's pace); past it, under
+ * load, the traces are counted and told in one 'traces complete, not logged one by one' line a second.
+ */
+export const TRACE_LINES_PER_S = 5;
 
 export interface CollectorConfig {
   bind: string;
@@ -30,17 +35,7 @@ export interface CollectorConfig {
   otlpUrl?: string;
 }
 
-export interface CollectorStats {
-  batches: number;
-  spans: number;
-  traces: number;
-  orphanTraces: number;
-  badBatches: number;
-  badSpans: number;
-  /** The producers' own running totals of dropped spans, by service. */
-  producerDrops: Record<string, number>;
-  forwarded: number;
-  forwardDropped: number;
+export interface CollectorStats extends CollectorSnapshotStats {
   forwardErrors: number;
   filesWritten: number;
 }
@@ -78,6 +73,8 @@ export class TraceCollector {
   private readonly forwardQueue: Trace[] = [];
   private forwarding = false;
   private readonly url?: string;
+  /** The 'trace complete' lines of the current second, and the traces not logged one by one. */
+  private readonly lines = { since: 0, logged: 0, quiet: 0 };
 
   constructor(
     private readonly config: CollectorConfig,
@@ -99,7 +96,14 @@ export class TraceCollector {
       {
         sockets: [this.pull],
         every: [
-          { ms: SWEEP_MS, run: () => this.settled(this.store.sweep(performance.now())) },
+          {
+            ms: SWEEP_MS,
+            run: () => {
+              const now = performance.now();
+              this.settled(this.store.sweep(now));
+              this.rollLines(now);
+            },
+          },
           ...(publish ? [{ ms: VIEW_MS, run: () => publish(collectorView(this.stats, this.recent, this.store.openCount)) }] : []),
         ],
         log,
@@ -138,11 +142,11 @@ export class TraceCollector {
       if (t.orphans.length > 0) {
         this.stats.orphanTraces += 1;
         this.log.warn({ trace: t.traceId, orphans: t.orphans.map((s) => `${s.service}:${s.name}`) }, "trace with orphan spans");
-      } else {
+      } else if (this.mayLogTrace()) {
         this.log.info({ trace: t.traceId, spans: t.spans.length }, "trace complete");
       }
-      this.recent.unshift(t);
     }
+    this.recent.unshift(...traces.slice(-RECENT_TRACES).reverse());
     this.recent.length = Math.min(this.recent.length, RECENT_TRACES);
     if (this.config.dir) this.write(traces);
     if (this.url) {
@@ -152,6 +156,28 @@ export class TraceCollector {
       }
       if (!this.forwarding) void this.forward();
     }
+  }
+
+  /** A new second for the 'trace complete' lines: the traces not logged one by one in the last are told. */
+  private rollLines(nowMs: number): void {
+    const w = this.lines;
+    if (nowMs - w.since < 1000) return;
+    if (w.quiet > 0) this.log.info({ traces: w.quiet }, "traces complete, not logged one by one");
+    w.since = nowMs;
+    w.logged = 0;
+    w.quiet = 0;
+  }
+
+  /** Whether a 'trace complete' line may go now (TRACE_LINES_PER_S a second); else the trace is counted. */
+  private mayLogTrace(): boolean {
+    const w = this.lines;
+    this.rollLines(performance.now());
+    if (w.logged < TRACE_LINES_PER_S) {
+      w.logged += 1;
+      return true;
+    }
+    w.quiet += 1;
+    return false;
   }
 
   /** One JSON line per sweep (an ExportTraceServiceRequest), as the OpenTelemetry Collector's file exporter writes. */

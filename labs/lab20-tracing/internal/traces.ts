@@ -1,6 +1,6 @@
 // Trace assembly (spans from every service gathered by trace id until the trace settles), orphan
 // detection, and the OTLP/JSON form of a trace. Pure: the collector feeds it and sweeps it.
-import { hrMs, hrNanos, type WireSpan } from "./protocol.ts";
+import { hrCompare, hrMs, hrNanos, type WireSpan } from "./protocol.ts";
 
 /** A trace settles once no span of it arrived for this long; then its orphans are flagged. */
 export const SETTLE_MS = 2000;
@@ -24,8 +24,13 @@ export interface Trace {
 
 interface Open {
   spans: CollectedSpan[];
-  ids: Set<string>;
   lastMs: number;
+}
+
+/** Whether one of the spans has this id: a look along the list (a trace holds a few spans, at most MAX_SPANS_PER_TRACE). */
+function holds(spans: CollectedSpan[], spanId: string): boolean {
+  for (const s of spans) if (s.spanId === spanId) return true;
+  return false;
 }
 
 export class TraceStore {
@@ -53,15 +58,14 @@ export class TraceStore {
           this.open.delete(oldest);
           early.push(settle(oldest, o));
         }
-        t = { spans: [], ids: new Set(), lastMs: nowMs };
+        t = { spans: [], lastMs: nowMs };
         this.open.set(s.traceId, t);
       }
-      if (t.spans.length >= this.maxSpans || t.ids.has(s.spanId)) {
+      if (t.spans.length >= this.maxSpans || holds(t.spans, s.spanId)) {
         this.spansDropped += 1;
         continue;
       }
       t.spans.push({ ...s, service });
-      t.ids.add(s.spanId);
       t.lastMs = nowMs;
     }
     return early;
@@ -80,8 +84,10 @@ export class TraceStore {
 }
 
 function settle(traceId: string, t: Open): Trace {
-  const spans = [...t.spans].sort((a, b) => Number(hrNanos(a.start) - hrNanos(b.start)));
-  const orphans = spans.filter((s) => s.parentId !== undefined && !t.ids.has(s.parentId));
+  const spans = t.spans.sort((a, b) => hrCompare(a.start, b.start));
+  const ids = spans.length > 16 ? new Set(spans.map((s) => s.spanId)) : undefined;
+  const known = (id: string) => (ids ? ids.has(id) : holds(spans, id));
+  const orphans = spans.filter((s) => s.parentId !== undefined && !known(s.parentId));
   return { traceId, spans, orphans, roots: spans.filter((s) => s.parentId === undefined).length };
 }
 

@@ -1,22 +1,13 @@
-// Spans made with the OpenTelemetry API and SDK (BasicTracerProvider, a ParentBased sampler, the
-// W3C Trace Context propagator of @opentelemetry/core); exported by a SpanExporter of ours that
-// pushes MessagePack batches to the collector over a PUSH socket that never blocks.
-import {
-  type Context,
-  DiagLogLevel,
-  defaultTextMapGetter,
-  defaultTextMapSetter,
-  diag,
-  ROOT_CONTEXT,
-  type Span,
-  SpanKind,
-  type Tracer,
-  trace,
-} from "@opentelemetry/api";
-import { type ExportResult, ExportResultCode, W3CTraceContextPropagator } from "@opentelemetry/core";
+// Spans made with the OpenTelemetry API and SDK (BasicTracerProvider, a ParentBased sampler), their
+// context carried in a W3C Trace Context traceparent frame (parsed strictly once, formatted from
+// the span's context); exported by a SpanExporter of ours that pushes MessagePack batches of
+// fixed-size span records to the collector over a PUSH socket that never blocks.
+import { type Context, DiagLogLevel, diag, ROOT_CONTEXT, type Span, SpanKind, type Tracer, trace } from "@opentelemetry/api";
+import { type ExportResult, ExportResultCode } from "@opentelemetry/core";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import {
   AlwaysOffSampler,
+  AlwaysOnSampler,
   BasicTracerProvider,
   ParentBasedSampler,
   type ReadableSpan,
@@ -26,7 +17,16 @@ import {
 } from "@opentelemetry/sdk-trace-base";
 import type { Logger } from "@zlabs/kit";
 import { Push } from "zeromq";
-import { encodeBatch, MAX_ATTR_TEXT, MAX_ATTRS, MAX_NAME, MAX_SPANS_PER_BATCH, parseTraceParent, type WireSpan } from "./protocol.ts";
+import {
+  type Attributes,
+  BatchWriter,
+  formatTraceParent,
+  MAX_ATTR_TEXT,
+  MAX_ATTRS,
+  MAX_NAME,
+  MAX_SPANS_PER_BATCH,
+  parseTraceParent,
+} from "./protocol.ts";
 
 /** The side channel's send high-water mark, in batches: beyond it a batch is dropped, never queued. */
 export const SIDE_SNDHWM = 64;
@@ -49,30 +49,43 @@ export interface ExporterStats {
   spansDropped: number;
 }
 
-function toWire(s: ReadableSpan): WireSpan {
-  const ctx = s.spanContext();
-  const attrs: WireSpan["attrs"] = {};
+/** A span's attributes, bounded (MAX_ATTRS, text cut at MAX_ATTR_TEXT); null when it has none. */
+function boundedAttrs(attributes: ReadableSpan["attributes"]): Attributes | null {
+  const out: Attributes = {};
   let n = 0;
-  for (const [k, v] of Object.entries(s.attributes)) {
-    if (n >= MAX_ATTRS) break;
-    if (typeof v === "string") attrs[k] = v.slice(0, MAX_ATTR_TEXT);
-    else if (typeof v === "number" || typeof v === "boolean") attrs[k] = v;
+  for (const k in attributes) {
+    const v = attributes[k];
+    if (typeof v === "string") out[k] = v.length > MAX_ATTR_TEXT ? v.slice(0, MAX_ATTR_TEXT) : v;
+    else if (typeof v === "number" || typeof v === "boolean") out[k] = v;
     else continue;
     n += 1;
+    if (n >= MAX_ATTRS) break;
   }
-  const w: WireSpan = {
-    traceId: ctx.traceId,
-    spanId: ctx.spanId,
-    name: s.name.slice(0, MAX_NAME),
-    kind: s.kind,
-    start: [s.startTime[0], s.startTime[1]],
-    end: [s.endTime[0], s.endTime[1]],
-    status: s.status.code,
-    attrs,
-  };
-  const parent = s.parentSpanContext?.spanId;
-  if (parent) w.parentId = parent;
-  return w;
+  return n > 0 ? out : null;
+}
+
+/**
+ * One batch frame of spans, written straight from the SDK's spans (no intermediate objects), and
+ * how many of them it holds (a span past the batch's name table is left out: the caller counts it).
+ */
+export function batchFrame(service: string, dropped: number, spans: ReadableSpan[]): { frame: Buffer; spans: number } {
+  const w = new BatchWriter(spans.length);
+  for (const s of spans) {
+    const ctx = s.spanContext();
+    const name = s.name.length > MAX_NAME ? s.name.slice(0, MAX_NAME) : s.name;
+    w.add(
+      ctx.traceId,
+      ctx.spanId,
+      s.parentSpanContext?.spanId,
+      name,
+      s.kind,
+      s.startTime,
+      s.endTime,
+      s.status.code,
+      boundedAttrs(s.attributes),
+    );
+  }
+  return { frame: w.frame(service, dropped), spans: w.count };
 }
 
 /**
@@ -106,14 +119,18 @@ export class ZmqSpanExporter implements SpanExporter {
   }
 
   export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    // A socket that cannot take a message now (collector absent: `immediate`; or at the high-water
+    // mark: collector slow or stalled) would refuse the batch: drop it before spending the encoding.
+    const open = !this.closed && this.push.writable;
     for (let i = 0; i < spans.length; i += MAX_SPANS_PER_BATCH) {
       const part = spans.slice(i, i + MAX_SPANS_PER_BATCH);
-      if (this.closed || this.queue.length >= EXPORT_QUEUE_BATCHES) {
+      if (!open || this.queue.length >= EXPORT_QUEUE_BATCHES) {
         this.stats.spansDropped += part.length;
         continue;
       }
-      const frame = encodeBatch({ service: this.service, dropped: this.stats.spansDropped, spans: part.map(toWire) });
-      this.queue.push({ frame, spans: part.length });
+      const batch = batchFrame(this.service, this.stats.spansDropped, part);
+      this.stats.spansDropped += part.length - batch.spans;
+      if (batch.spans > 0) this.queue.push(batch);
     }
     if (!this.sending) void this.pump();
     // Always success: a drop is ours to count, not the SDK's to retry.
@@ -211,7 +228,20 @@ export interface TracingConfig {
   sideSndbuf: number;
 }
 
-const propagator = new W3CTraceContextPropagator();
+/**
+ * The time spans start and end at, ms since the epoch: the process's monotonic clock from its one
+ * wall-clock origin. (Left to itself the SDK starts a span at Date.now() and ends it by the monotonic
+ * time since: a process descheduled between those two readings, as on a loaded machine, makes a span
+ * that ends too early, a parent that ends before its child in another process.)
+ */
+export const spanClock = (): number => performance.timeOrigin + performance.now();
+
+/** The sampler for root spans: the SDK's ratio sampler, or always on / off at the ends (no per-trace work). */
+function rootSampler(ratio: number) {
+  if (ratio >= 1) return new AlwaysOnSampler();
+  if (ratio <= 0) return new AlwaysOffSampler();
+  return new TraceIdRatioBasedSampler(ratio);
+}
 
 /**
  * A service's tracing: its tracer, the extract/inject of traceparent, and the exporter's counts.
@@ -227,9 +257,7 @@ export class Tracing {
     readonly config: TracingConfig,
     log: Logger,
   ) {
-    const sampler = config.enabled
-      ? new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sampleRatio) })
-      : new AlwaysOffSampler();
+    const sampler = config.enabled ? new ParentBasedSampler({ root: rootSampler(config.sampleRatio) }) : new AlwaysOffSampler();
     if (config.enabled) this.exporter = new ZmqSpanExporter(config.service, config.collector, log, config.sideHwm, config.sideSndbuf);
     const exporter = this.exporter;
     this.provider = new BasicTracerProvider({
@@ -256,26 +284,33 @@ export class Tracing {
    */
   extract(frame: Buffer): Context {
     if (frame.length === 0) return ROOT_CONTEXT;
-    if (!parseTraceParent(frame).ok) {
+    const tp = parseTraceParent(frame);
+    if (!tp.ok) {
       this.badTraceparents += 1;
       return ROOT_CONTEXT;
     }
-    return propagator.extract(ROOT_CONTEXT, { traceparent: frame.toString("latin1") }, defaultTextMapGetter);
+    const { traceId, spanId, flags } = tp.value;
+    return trace.setSpanContext(ROOT_CONTEXT, { traceId, spanId, traceFlags: flags, isRemote: true });
   }
 
   /** The traceparent frame for a request sent on behalf of `span` (empty when there is no context). */
   inject(span: Span): Buffer {
-    const carrier: Record<string, string> = {};
-    propagator.inject(trace.setSpan(ROOT_CONTEXT, span), carrier, defaultTextMapSetter);
-    return carrier.traceparent ? Buffer.from(carrier.traceparent, "latin1") : Buffer.alloc(0);
+    const ctx = span.spanContext();
+    if (!trace.isSpanContextValid(ctx)) return Buffer.alloc(0);
+    return Buffer.from(formatTraceParent({ traceId: ctx.traceId, spanId: ctx.spanId, flags: ctx.traceFlags }), "latin1");
   }
 
   server(name: string, parent: Context): Span {
-    return this.tracer.startSpan(name, { kind: SpanKind.SERVER }, parent);
+    return this.tracer.startSpan(name, { kind: SpanKind.SERVER, startTime: spanClock() }, parent);
   }
 
   client(name: string, parent: Span): Span {
-    return this.tracer.startSpan(name, { kind: SpanKind.CLIENT }, trace.setSpan(ROOT_CONTEXT, parent));
+    return this.tracer.startSpan(name, { kind: SpanKind.CLIENT, startTime: spanClock() }, trace.setSpan(ROOT_CONTEXT, parent));
+  }
+
+  /** Ends a span at spanClock()'s time (as it started): its duration exact, its place in the trace too. */
+  end(span: Span): void {
+    span.end(spanClock());
   }
 
   get stats(): ExporterStats {

@@ -49,6 +49,7 @@ export function waterfallRows(traces: Trace[], width = BAR_WIDTH): ViewCell[][] 
   return rows;
 }
 
+/** What the collector counts (its view shows these). */
 export interface CollectorSnapshotStats {
   batches: number;
   spans: number;
@@ -56,6 +57,7 @@ export interface CollectorSnapshotStats {
   orphanTraces: number;
   badBatches: number;
   badSpans: number;
+  /** The producers' own running totals of dropped spans, by service. */
   producerDrops: Record<string, number>;
   forwarded: number;
   forwardDropped: number;

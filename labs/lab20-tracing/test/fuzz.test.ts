@@ -78,7 +78,7 @@ describe("fuzzing lab20's bound sockets", () => {
     const report = await fuzzRole(chain.collector, {
       endpoint: chain.endpoints.collector,
       peer: "push",
-      fields: ["v", "svc", "drop", "spans", "t", "s", "p", "n", "k", "st", "en", "c", "a"],
+      fields: ["v", "svc", "drop", "names", "spans", "attrs"],
       maxMessageBytes: MAX_MESSAGE_BYTES,
       maxRssMiB: MAX_RSS_MIB,
       probe: probeCollector,

@@ -1,4 +1,4 @@
-import { encode } from "@zlabs/kit";
+import { decode, encode } from "@zlabs/kit";
 import { describe, expect, it } from "vitest";
 import {
   decodeVerdict,
@@ -8,6 +8,7 @@ import {
   fromProducer,
   fromUpstream,
   parseTraceParent,
+  SPAN_RECORD,
   type WireSpan,
 } from "../internal/protocol.ts";
 import { TraceStore, toOtlp } from "../internal/traces.ts";
@@ -105,25 +106,73 @@ describe("span batches", () => {
     expect(msg).toEqual({ kind: "batch", bad: 0, batch: { service: "gateway", dropped: 4, spans } });
   });
 
-  it("a bad span is dropped and counted, the rest of the batch kept", () => {
-    const frame = encode({
-      v: 1,
-      svc: "enricher",
-      drop: 0,
-      spans: [
-        { t: Buffer.alloc(16, 1), s: Buffer.alloc(8, 2), n: "x", k: 1, st: [1, 0], en: [0, 5], c: 0 },
-        { t: Buffer.alloc(16, 1), s: Buffer.alloc(8, 2), n: "ok", k: 1, st: [1, 0], en: [1, 5], c: 0 },
-      ],
+  it("a span is a 52-byte record: ids as raw bytes, a zero parent for a root, times as 4 uint32, kind, status, name index", () => {
+    const frame = encodeBatch({
+      service: "gateway",
+      dropped: 0,
+      spans: [span({ parentId: "1111111111111111" }), span({ spanId: "2222222222222222" })],
     });
-    const msg = fromProducer([frame]);
+    const m = decode(frame);
+    const b = m.ok ? (m.value as { names: string[]; spans: Buffer; attrs: unknown[] }) : undefined;
+    expect(b?.names).toEqual(["gateway forward"]);
+    expect(b?.spans.length).toBe(2 * SPAN_RECORD);
+    expect(b?.attrs).toEqual([{ "tx.id": 3 }, { "tx.id": 3 }]);
+    const r = Buffer.from(b?.spans ?? []);
+    expect(r.subarray(0, 16).toString("hex")).toBe(TRACE);
+    expect(r.subarray(16, 24).toString("hex")).toBe(SPAN);
+    expect(r.subarray(24, 32).toString("hex")).toBe("1111111111111111");
+    expect([r.readUInt32BE(32), r.readUInt32BE(36), r.readUInt32BE(40), r.readUInt32BE(44), r[48], r[49], r.readUInt16BE(50)]).toEqual([
+      1_700_000_000, 1000, 1_700_000_000, 5000, 1, 0, 0,
+    ]);
+    expect(r.subarray(SPAN_RECORD + 24, SPAN_RECORD + 32).equals(Buffer.alloc(8))).toBe(true);
+  });
+
+  /** A batch of two good spans whose second record is changed by `spoil`. */
+  const spoiled = (spoil: (r: Buffer) => void, attrs: unknown[] = [null, null]) => {
+    const m = decode(
+      encodeBatch({ service: "enricher", dropped: 0, spans: [span({ attrs: {} }), span({ spanId: "2222222222222222", attrs: {} })] }),
+    );
+    const b = m.ok ? (m.value as Record<string, unknown> & { spans: Uint8Array }) : { spans: new Uint8Array(0) };
+    const r = Buffer.from(b.spans);
+    spoil(r.subarray(SPAN_RECORD));
+    return encode({ ...b, spans: r, attrs });
+  };
+
+  it.each([
+    ["zero trace id", (r: Buffer) => r.fill(0, 0, 16)],
+    ["zero span id", (r: Buffer) => r.fill(0, 16, 24)],
+    ["nanoseconds past 1e9", (r: Buffer) => r.writeUInt32BE(1_000_000_000, 36)],
+    ["end before start", (r: Buffer) => r.writeUInt32BE(1, 40)],
+    ["kind 5", (r: Buffer) => r.writeUInt8(5, 48)],
+    ["status 3", (r: Buffer) => r.writeUInt8(3, 49)],
+    ["name index past the names", (r: Buffer) => r.writeUInt16BE(1, 50)],
+  ])("a bad span (%s) is dropped and counted, the rest of the batch kept", (_what, spoil) => {
+    const msg = fromProducer([spoiled(spoil)]);
     expect(msg.kind === "batch" && [msg.bad, msg.batch.spans.length]).toEqual([1, 1]);
   });
 
+  it.each<[string, unknown]>([
+    ["empty key", { "": 1 }],
+    ["long text", { k: "x".repeat(257) }],
+    ["not a scalar", { k: [1] }],
+    ["17 attributes", Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, i]))],
+    ["not a map", 5],
+  ])("a span with bad attributes (%s) is dropped alone", (_what, attrs) => {
+    const msg = fromProducer([spoiled(() => {}, [null, attrs])]);
+    expect(msg.kind === "batch" && [msg.bad, msg.batch.spans.length]).toEqual([1, 1]);
+  });
+
+  const base = { v: 2, svc: "a", drop: 0, names: ["x"], spans: Buffer.alloc(0), attrs: [] };
   it.each([
-    [encode({ v: 2, svc: "a", drop: 0, spans: [] }), "version"],
-    [encode({ v: 1, svc: "", drop: 0, spans: [] }), "empty service"],
-    [encode({ v: 1, svc: "a", drop: -1, spans: [] }), "negative drop count"],
-    [encode({ v: 1, svc: "a", drop: 0, spans: new Array(513).fill(0) }), "too many spans"],
+    [encode({ ...base, v: 1 }), "version"],
+    [encode({ ...base, svc: "" }), "empty service"],
+    [encode({ ...base, drop: -1 }), "negative drop count"],
+    [encode({ ...base, names: [""] }), "empty name"],
+    [encode({ ...base, names: Array.from({ length: 65 }, (_, i) => `n${i}`) }), "65 names"],
+    [encode({ ...base, spans: Buffer.alloc(SPAN_RECORD + 1) }), "records not whole"],
+    [encode({ ...base, spans: Buffer.alloc(SPAN_RECORD * 513), attrs: new Array(513).fill(null) }), "too many spans"],
+    [encode({ ...base, spans: [] }), "spans not bytes"],
+    [encode({ ...base, spans: Buffer.alloc(SPAN_RECORD) }), "attrs not one per span"],
     [Buffer.from("junk"), "not msgpack"],
   ])("refuses a batch: %#", (frame) => {
     expect(fromProducer([frame as Buffer]).kind).toBe("invalid");
