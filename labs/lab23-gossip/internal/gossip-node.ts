@@ -326,7 +326,8 @@ export class GossipNode {
         );
         return;
       case "dropped":
-        log.warn({ reason: e.reason, dropped: this.core.stats.dropped }, "message dropped");
+        // Counted either way; logged loudly only when it is not part of a join or a change of coordinator.
+        log[e.expected ? "debug" : "warn"]({ reason: e.reason, dropped: this.core.stats.dropped }, "message dropped");
         return;
       case "round":
         log.debug({ round: e.round, digest: e.digest, live: e.live }, "anti-entropy round");

@@ -47,7 +47,7 @@ export type NodeEvent =
   | { kind: "applied"; entry: Entry; via: "bus" | "delta" | "local" }
   | { kind: "sync-round"; round: number; averageMs: number; outliers: string[]; clocks: number }
   | { kind: "adjusted"; round: number; adjustMs: number; offsetMs: number }
-  | { kind: "dropped"; reason: string }
+  | { kind: "dropped"; reason: string; expected: boolean }
   | { kind: "collected"; keys: string[] }
   | { kind: "round"; round: number; digest: string; live: number };
 
@@ -201,9 +201,10 @@ export class NodeCore {
     return m && m.state !== "dead" ? m : undefined;
   }
 
-  private drop(reason: string): void {
+  /** Counts a message refused; `expected` when it happens in normal operation (a join, a change of coordinator). */
+  private drop(reason: string, expected = false): void {
     this.stats.dropped += 1;
-    this.io.event({ kind: "dropped", reason });
+    this.io.event({ kind: "dropped", reason, expected });
   }
 
   private sendDigest(to: Member, reply: boolean): void {
@@ -223,7 +224,7 @@ export class NodeCore {
       case "digest": {
         const from = this.member(message.from);
         if (!from) {
-          this.drop("a digest from a node that is not a live member");
+          this.drop("a digest from a node that is not a live member", true);
           return;
         }
         const newer = this.map.newerThan(message.versions);
@@ -247,7 +248,7 @@ export class NodeCore {
       case "time-request": {
         const from = this.member(message.from);
         if (!from || from.id !== this.coordinator) {
-          this.drop("a clock request from a node that is not the coordinator");
+          this.drop("a clock request from a node that is not the coordinator", true);
           return;
         }
         this.io.send(from.mailbox, { kind: "time", from: this.id, round: message.round, clock: this.physical() });
@@ -257,7 +258,7 @@ export class NodeCore {
         const s = this.sync;
         const sentAt = s?.sentAt.get(message.from);
         if (!s || s.round !== message.round || sentAt === undefined) {
-          this.drop("a clock reading for no round under way");
+          this.drop("a clock reading for no round under way", true);
           return;
         }
         s.sentAt.delete(message.from);
