@@ -1,5 +1,17 @@
 import { createHash } from "node:crypto";
-import { bindAll, encode, type Logger, type LoopStats, peerLimits, receiveLoop, runLoops, SendQueue, type View, Wakeup } from "@zlabs/kit";
+import {
+  bindAll,
+  encode,
+  type Logger,
+  type LoopStats,
+  peerLimits,
+  receiveLoop,
+  reconnectAfterDrops,
+  runLoops,
+  SendQueue,
+  type View,
+  Wakeup,
+} from "@zlabs/kit";
 import { Publisher, Router, Subscriber } from "zeromq";
 import type { Command } from "./kv.ts";
 import {
@@ -174,7 +186,10 @@ export class ConsensusNode {
     const self = this.config.cluster.find((m) => m.id === this.config.id) as Member;
     Object.assign(this.endpoints, await bindAll(this.log, { bus: [this.pub, self.bus], client: [this.router, this.config.client] }));
     this.sub.subscribe(topicFor(this.config.id), ALL_TOPIC);
-    for (const m of this.config.cluster) if (m.id !== this.config.id) this.sub.connect(m.bus);
+    const peerBuses = this.config.cluster.filter((m) => m.id !== this.config.id).map((m) => m.bus);
+    for (const bus of peerBuses) this.sub.connect(bus);
+    // libzmq does not connect again after dropping a peer for an over-limit message: we do.
+    reconnectAfterDrops(this.sub, peerBuses, this.log);
     const log = this.log;
     const publish = this.options.publish;
     try {

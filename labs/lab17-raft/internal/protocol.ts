@@ -28,7 +28,8 @@ export const MAX_CLIENT_CHARS = 64;
 /** A node id: letters, digits, "_" and "-", never ".", so that "<id>." is an exact topic. */
 export const NODE_ID = /^[A-Za-z0-9_-]{1,32}$/;
 const MAX_IDENTITY_BYTES = 255;
-const MAX_INT = Number.MAX_SAFE_INTEGER;
+/** Terms, indices and sequence numbers from a peer: far beyond any real one, and +1 stays exact. */
+const MAX_INT = 2 ** 48;
 
 export const topicFor = (id: NodeId) => `${id}.`;
 
