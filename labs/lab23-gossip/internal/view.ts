@@ -6,7 +6,7 @@ import type { MemberState } from "./protocol.ts";
 /** How often a node publishes its view (the kit draws at most four a second). */
 export const VIEW_MS = 500;
 /** Keys listed in the view at most. */
-const KEYS_SHOWN = 8;
+const KEYS_SHOWN = 6;
 
 export interface NodeSnapshot {
   id: string;

@@ -48,7 +48,7 @@ describe("the node's view", () => {
     const v = nodeView(snapshot({ coordinator: "node-2", announced: "node-1", offsetMs: 5000, keys, members: [] }));
     expect(v.title).toMatch(/^COORDINATOR \(announced node-1\) · clock \+5\.00 s ! · digest/);
     expect(v.rows).toBeUndefined();
-    expect(v.summary).toMatch(/k7=v \+2 · 1 deleted · /);
+    expect(v.summary).toMatch(/k5=v \+4 · 1 deleted · /);
   });
 
   it("formats offsets", () => {
