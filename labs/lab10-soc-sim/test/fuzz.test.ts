@@ -46,7 +46,7 @@ const EVENT_FIELDS = [
 beforeAll(async () => {
   soc = await startSoc(procs);
   await probe();
-}, 120_000);
+}, 240_000);
 afterAll(() => procs.stopAll());
 
 describe("fuzzing every bound socket", () => {

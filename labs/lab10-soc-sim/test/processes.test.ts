@@ -17,7 +17,7 @@ const rand = seededRandom(7);
 beforeAll(async () => {
   // The enricher sends MessagePack, the others protobuf: every receiver reads both.
   soc = await startSoc(procs, { "event-enricher": ["--codec", "msgpack"] });
-}, 120_000);
+}, 240_000);
 afterAll(() => procs.stopAll());
 
 async function metric(url: string, name: string): Promise<number> {
@@ -45,7 +45,7 @@ describe("the SOC, real processes", () => {
         });
         return r.status === 200 && (r.body.alerts as string[]).includes("intel-match");
       },
-      { timeoutMs: 30_000, what: "the detector knowing the indicators" },
+      { timeoutMs: 30_000, everyMs: 300, what: "the detector knowing the indicators" },
     );
     const answers = [];
     for (const [i, port] of scanPorts().entries())

@@ -112,7 +112,7 @@ function fill(table, rows) {
   body.replaceChildren(...rows);
 }
 
-const fmt = (x) => (x === undefined ? "-" : x >= 100 ? Math.round(x).toString() : x.toFixed(1));
+const fmt = (x) => (x === undefined ? "-" : Number.isInteger(x) || x >= 100 ? Math.round(x).toString() : x.toFixed(1));
 
 function draw() {
   const alerts = [...state.alerts.entries()].sort((a, b) => b[1].lastSeen - a[1].lastSeen);

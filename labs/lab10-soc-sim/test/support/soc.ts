@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { freeTcpEndpoint, type ProcessPool, type RoleProcess } from "@zlabs/kit/testing";
 
 export const labDir = fileURLToPath(new URL("../..", import.meta.url));
-export const READY_MS = 60_000;
+export const READY_MS = 120_000;
 /** Short leases so a killed service leaves the registry within seconds. */
 export const LEASE = ["--lease-ttl-ms", "3000", "--lease-renew-ms", "1000"];
 
