@@ -43,8 +43,14 @@ export async function startNode(procs: ProcessPool, beaconPort: number, name: st
 }
 
 /** Nodes started together; resolves once every one of them has all of them in its view. */
-export async function startRing(procs: ProcessPool, beaconPort: number, count: number, prefix = "n"): Promise<RingNodeProcess[]> {
-  const nodes = await Promise.all(Array.from({ length: count }, (_, i) => startNode(procs, beaconPort, `${prefix}${i + 1}`)));
+export async function startRing(
+  procs: ProcessPool,
+  beaconPort: number,
+  count: number,
+  prefix = "n",
+  extra: string[] = [],
+): Promise<RingNodeProcess[]> {
+  const nodes = await Promise.all(Array.from({ length: count }, (_, i) => startNode(procs, beaconPort, `${prefix}${i + 1}`, extra)));
   await Promise.all(nodes.map((n) => waitForView(n, count)));
   return nodes;
 }

@@ -64,7 +64,11 @@ describe("the mailbox ROUTER's decoder", () => {
     ["FETCH", [PEER, ...encodeRequest({ op: "FETCH", rid: 1, key: "k" })], "request"],
     ["XFER", [PEER, ...encodeRequest({ op: "XFER", rid: 1, items: [item, { ...item, key: "k2" }] })], "request"],
     ["HELLO from a client identity", [CLIENT, ...encodeHello({ id: ID, endpoint: "tcp://127.0.0.1:1", name: "x" })], "invalid"],
-    ["HELLO whose id is not the routing id's", [PEER, ...encodeHello({ id: "f".repeat(32), endpoint: "tcp://127.0.0.1:1", name: "x" })], "invalid"],
+    [
+      "HELLO whose id is not the routing id's",
+      [PEER, ...encodeHello({ id: "f".repeat(32), endpoint: "tcp://127.0.0.1:1", name: "x" })],
+      "invalid",
+    ],
     ["HELLO with a bad endpoint", [PEER, ...encodeHello({ id: ID, endpoint: "ipc:///x", name: "x" })], "invalid"],
     ["HELLO of version 2", [PEER, ...f("HELLO", { v: 2, id: ID, endpoint: "tcp://127.0.0.1:1", name: "x" })], "invalid"],
     ["REPL from a client", [CLIENT, ...encodeRequest({ op: "REPL", rid: 1, ...item })], "invalid"],
@@ -96,7 +100,11 @@ describe("the mailbox ROUTER's decoder", () => {
 
 describe("the DEALERs' decoder (REPLY)", () => {
   it.each([
-    ["ok with a value", encodeReply({ rid: 1, status: "ok", node: ID, value: Buffer.from("v"), version: 3, writer: ID, deleted: false }), "reply"],
+    [
+      "ok with a value",
+      encodeReply({ rid: 1, status: "ok", node: ID, value: Buffer.from("v"), version: 3, writer: ID, deleted: false }),
+      "reply",
+    ],
     ["owners", encodeReply({ rid: 1, status: "ok", node: ID, owners: [ID, ID, ID] }), "reply"],
     ["an error", encodeReply({ rid: 1, status: "error", node: ID, reason: "hop limit 4 reached" }), "reply"],
     ["a bad status", f("REPLY", { rid: 1, status: "maybe", node: ID }), "invalid"],

@@ -37,7 +37,19 @@ describe("views", () => {
   });
 
   it("the client: counts, and red when a read lost data", () => {
-    const base = { nodes: ["a", "b"], written: 200, keys: 200, gets: 50, ok: 50, missing: 0, stale: 0, errors: 0, retries: 0, perSecond: 4, last: "GET user:0001 → 19558f9f: ok" };
+    const base = {
+      nodes: ["a", "b"],
+      written: 200,
+      keys: 200,
+      gets: 50,
+      ok: 50,
+      missing: 0,
+      stale: 0,
+      errors: 0,
+      retries: 0,
+      perSecond: 4,
+      last: "GET user:0001 → 19558f9f: ok",
+    };
     const v = clientView(base);
     expect(v.title).toBe("200 puts over 200 keys · 50 gets · 4.0 ops/s · 2 nodes heard");
     expect(v.rows?.[0]?.[5]).toEqual({ text: "every read as written", tone: "good" });
