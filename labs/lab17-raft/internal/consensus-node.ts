@@ -276,6 +276,10 @@ export class ConsensusNode {
             this.raft.receive(ev.from, ev.msg, now);
             break;
           case "write":
+            this.log.debug(
+              { client: ev.cmd.client, seq: ev.cmd.seq, op: ev.cmd.op, key: ev.cmd.key, role: this.raft.role },
+              "write received",
+            );
             this.raft.propose(ev.cmd, ev.ref);
             break;
           case "read":
