@@ -8,7 +8,7 @@ import type { RingNode } from "../internal/ring-node.ts";
 import { Sim } from "./sim.ts";
 
 /** Schedules per property (SCHEDULES=1000 for a longer run); the heavier properties run a fifth of them. */
-const SCHEDULES = Number(process.env.SCHEDULES ?? 100);
+const SCHEDULES = Number(process.env.SCHEDULES ?? 60);
 const seeds = process.env.SEED ? [Number(process.env.SEED)] : Array.from({ length: SCHEDULES }, (_, i) => i + 1);
 const some = seeds.slice(0, Math.max(1, Math.ceil(seeds.length / 5)));
 const R = 3;
