@@ -37,7 +37,10 @@ export function dockerSkipReason(): string | undefined {
 
 /** The engine for the test: the running one, or a dockerd started now; stop() stops only what was started. */
 export class DockerEngine {
-  private constructor(private readonly dockerd: ChildProcess | undefined) {}
+  private constructor(
+    private readonly dockerd: ChildProcess | undefined,
+    private readonly before?: HostState,
+  ) {}
 
   get started(): boolean {
     return this.dockerd !== undefined;
@@ -45,6 +48,7 @@ export class DockerEngine {
 
   static async ensure(): Promise<DockerEngine> {
     if (engineAnswers()) return new DockerEngine(undefined);
+    const before = hostState();
     const log = openSync(DOCKERD_LOG, "w");
     const dockerd = spawn("dockerd", [], { stdio: ["ignore", log, log] });
     closeSync(log);
@@ -52,7 +56,7 @@ export class DockerEngine {
     dockerd.once("exit", () => {
       exited = true;
     });
-    const engine = new DockerEngine(dockerd);
+    const engine = new DockerEngine(dockerd, before);
     try {
       await waitUntil(
         () => {
@@ -76,7 +80,40 @@ export class DockerEngine {
     const timer = setTimeout(() => dockerd.kill("SIGKILL"), 30_000);
     await exited;
     clearTimeout(timer);
+    if (this.before) restoreHostState(this.before);
   }
+}
+
+/**
+ * What dockerd changes on the host and leaves behind when it stops: the iptables rules (FORWARD policy
+ * DROP, its chains: bridged traffic of other tests would be dropped) and the docker0 bridge.
+ */
+interface HostState {
+  iptables: string | undefined;
+  docker0: boolean;
+}
+
+function hostState(): HostState {
+  const saved = spawnSync("iptables-save", [], { encoding: "utf8" });
+  return {
+    iptables: saved.status === 0 ? saved.stdout : undefined,
+    docker0: spawnSync("ip", ["link", "show", "docker0"], { stdio: "ignore" }).status === 0,
+  };
+}
+
+/** An empty table as iptables-save prints it: a table the saved state lacks was empty before dockerd. */
+const EMPTY_TABLES: Record<string, string> = {
+  filter: "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n",
+  nat: "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n",
+};
+
+function restoreHostState(state: HostState): void {
+  if (state.iptables !== undefined) {
+    let rules = state.iptables;
+    for (const [table, empty] of Object.entries(EMPTY_TABLES)) if (!rules.includes(`*${table}\n`)) rules += empty;
+    spawnSync("iptables-restore", [], { input: rules });
+  }
+  if (!state.docker0) spawnSync("ip", ["link", "del", "docker0"], { stdio: "ignore" });
 }
 
 function tail(file: string, n = 20): string {
