@@ -144,7 +144,9 @@ export class DhtNode {
 
   private tick(): void {
     this.core?.tick();
-    for (const t of this.tookSince.values()) this.log.info({ from: t.name, keys: t.keys, offered: t.offered }, "took keys");
+    for (const t of this.tookSince.values())
+      if (t.keys > 0) this.log.info({ from: t.name, keys: t.keys, offered: t.offered }, "took keys");
+      else this.log.debug({ from: t.name, offered: t.offered }, "offered keys already held");
     this.tookSince.clear();
   }
 

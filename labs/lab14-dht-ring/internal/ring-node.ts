@@ -227,9 +227,9 @@ export class RingNode {
   /**
    * The hand-off plan. Only keys whose owners changed move. Each is sent by one node, the first of
    * its new owners that was an old owner too (every node with this view picks the same one; when
-   * none was, the first old owner still in the view), to every other new owner: the newcomers
-   * need it, and an old owner may lack it if an earlier hand-off was lost with a crashed sender.
-   * Receivers take only what is newer than their copy. Keys this node no longer owns are released
+   * none was, the first old owner still in the view). On a join it goes to the new owners only;
+   * on a departure to every other owner, since one may lack it if an earlier hand-off was lost
+   * with a sender that crashed. Receivers take only what is newer than their copy. Keys this node no longer owns are released
    * after the grace period, so reads that go to the old owner still find them here.
    */
   private rebalance(before: Ring, after: Ring, joined: boolean): void {
@@ -249,7 +249,8 @@ export class RingNode {
       if (old.join() === owners.join()) continue;
       const sender = owners.find((n) => old.includes(n)) ?? old.find((n) => after.has(n)) ?? this.id;
       if (sender !== this.id || settling) continue;
-      for (const node of owners) if (node !== this.id) addTo(out, node, { key, ...entry });
+      // A join: only the new owners lack it. A departure: any other owner may lack it too.
+      for (const node of owners) if (node !== this.id && (!joined || !old.includes(node))) addTo(out, node, { key, ...entry });
     }
     for (const [peer, items] of out) this.handOff(peer, items);
   }
