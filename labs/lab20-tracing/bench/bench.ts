@@ -24,6 +24,7 @@ const ONLY = process.env.BENCH20_MODES?.split(",");
 const PROF_DIR = process.env.BENCH20_CPU_PROF;
 const nodeArgs = PROF_DIR ? ["--import", "tsx", "--cpu-prof", `--cpu-prof-dir=${PROF_DIR}`] : undefined;
 
+const SMALL_BUFFER = 64 * 1024;
 const MODES = ["off", "on", "on10", "stalled"] as const;
 type Mode = (typeof MODES)[number];
 const LABELS: Record<Mode, string> = {
@@ -67,9 +68,18 @@ interface Chain {
 async function startChain(procs: ProcessPool, mode: Mode, abort: AbortSignal): Promise<Chain> {
   const [collector, gateway, enricher, scorer] = (await freeTcpEndpoints(4)) as [string, string, string, string];
   const tracing = mode === "off" ? ["--no-tracing"] : ["--sample", mode === "on10" ? "0.1" : "1"];
-  const common = ["--collector", collector, "--stats-ms", "100", ...tracing];
+  // The stalled chain's side channel has small kernel buffers (64 KiB each side), full within the
+  // first second of load as after a long stall, so the drop path is what it measures.
+  const small = mode === "stalled" ? ["--side-sndbuf", String(SMALL_BUFFER)] : [];
+  const common = ["--collector", collector, "--stats-ms", "100", ...tracing, ...small];
   const start = (name: string, cmd: string, args: string[]) => procs.start({ labDir, cmd, name: `${mode} ${name}`, nodeArgs, args });
-  const col = start("collector", "cmd/trace-collector.ts", ["--bind", collector, "--dir", ""]);
+  const col = start("collector", "cmd/trace-collector.ts", [
+    "--bind",
+    collector,
+    "--dir",
+    "",
+    ...(mode === "stalled" ? ["--rcvbuf", String(SMALL_BUFFER)] : []),
+  ]);
   const s = start("scorer", "cmd/monitored-service.ts", ["--stage", "scorer", "--bind", scorer, ...common]);
   const e = start("enricher", "cmd/monitored-service.ts", ["--stage", "enricher", "--bind", enricher, "--next", scorer, ...common]);
   const g = start("gateway", "cmd/monitored-service.ts", ["--stage", "gateway", "--bind", gateway, "--next", enricher, ...common]);

@@ -300,9 +300,13 @@ function zeroAt(b: Uint8Array, from: number, length: number): boolean {
   return true;
 }
 
+/** The attributes of a span that has none: one shared, frozen object. */
+const NO_ATTRS: Attributes = Object.freeze({});
+const NONE = ok(NO_ATTRS);
+
 function decodeAttrs(a: unknown): Checked<Attributes> {
+  if (a === undefined || a === null) return NONE;
   const attrs: Attributes = {};
-  if (a === undefined || a === null) return ok(attrs);
   if (!isMap(a)) return refuse("attrs: a map or nil");
   const entries = Object.entries(a);
   if (entries.length > MAX_ATTRS) return refuse(`attrs: at most ${MAX_ATTRS} attributes`);

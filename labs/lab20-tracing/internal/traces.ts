@@ -47,7 +47,7 @@ export class TraceStore {
     return this.open.size;
   }
 
-  /** Adds spans; returns traces settled early because too many were open. */
+  /** Adds spans (each gets its `service`: they become the store's); returns traces settled early because too many were open. */
   add(service: string, spans: WireSpan[], nowMs: number): Trace[] {
     const early: Trace[] = [];
     for (const s of spans) {
@@ -65,7 +65,10 @@ export class TraceStore {
         this.spansDropped += 1;
         continue;
       }
-      t.spans.push({ ...s, service });
+      // The span as it came from the batch, its service added (no copy: the decoder made it for us).
+      const c = s as CollectedSpan;
+      c.service = service;
+      t.spans.push(c);
       t.lastMs = nowMs;
     }
     return early;

@@ -36,9 +36,10 @@ export const EXPORT_QUEUE_BATCHES = 8;
 export const FLUSH_MS = 200;
 /**
  * Spans per batch handed to the exporter at most (a full batch goes at once, not at the next flush):
- * small batches keep each encoding short, so no request waits behind a long one on the event loop.
+ * one send and one receive per 256 spans, and the encoding of a batch still short (the records are
+ * written at a microsecond or two a span), so no request waits long behind it on the event loop.
  */
-export const EXPORT_BATCH_SPANS = 64;
+export const EXPORT_BATCH_SPANS = 256;
 /** Ended spans held for the next batch at most; beyond, dropped and counted. */
 export const SPAN_QUEUE = 2048;
 

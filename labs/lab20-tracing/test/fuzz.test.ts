@@ -25,7 +25,7 @@ beforeAll(async () => {
     void c.listen(abort.signal, testLogger("lab20"));
     clients[stage] = c;
   }
-});
+}, 3 * WAIT_MS); // the collector, then the three services, each up to WAIT_MS on a busy machine
 afterAll(async () => {
   abort.abort();
   for (const c of Object.values(clients)) c.close();

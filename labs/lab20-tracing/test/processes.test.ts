@@ -44,6 +44,8 @@ async function all(client: ChainClient, n: number, tp = ""): Promise<number> {
 }
 
 const nanos = (s: string) => BigInt(s);
+/** Starting the chain: the collector, then the three services, each up to WAIT_MS on a busy machine. */
+const START_MS = 3 * WAIT_MS;
 /** Clock skew allowed between processes of one host: 2 ms. */
 const SKEW = 2_000_000n;
 
@@ -68,7 +70,7 @@ describe("the traced chain (one chain for these tests: the gateway samples half 
       collectorArgs: ["--otlp-url", `http://127.0.0.1:${port}`],
       serviceArgs: ["--stats-ms", "100"],
     }));
-  });
+  }, START_MS);
   afterAll(async () => {
     await cleanup();
     server.close();
@@ -202,5 +204,5 @@ describe("faults of the side channel", () => {
       { timeoutMs: WAIT_MS, what: "a trace after the restart" },
     );
     expect(chain.gateway.running && chain.enricher.running && chain.scorer.running).toBe(true);
-  });
+  }, 180_000); // a chain started, then several waits of up to WAIT_MS each on a busy machine
 });
