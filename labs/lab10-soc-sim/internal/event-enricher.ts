@@ -52,7 +52,7 @@ export function enrich(event: SecurityEvent, now: number): SecurityEvent {
 export class EventEnricher {
   readonly service: Service;
   private readonly pull = new Pull({ linger: 0, ...peerLimits(MAX_EVENT_BYTES) });
-  private readonly push = new Push({ linger: 0, sendTimeout: 0, sendHighWaterMark: PUSH_HWM });
+  private readonly push = new Push({ linger: 0, sendTimeout: 0, immediate: true, sendHighWaterMark: PUSH_HWM });
   private readonly pushes = new SendQueue(this.push);
   private client: MdpAsyncClient | undefined;
   private brokerEndpoint = "";

@@ -77,7 +77,7 @@ export function eventFromJson(text: string): { ok: true; value: SecurityEvent } 
 export class IngestGateway {
   readonly service: Service;
   private readonly pull = new Pull({ linger: 0, ...peerLimits(MAX_EVENT_BYTES) });
-  private readonly push = new Push({ linger: 0, sendTimeout: 0, sendHighWaterMark: PUSH_HWM });
+  private readonly push = new Push({ linger: 0, sendTimeout: 0, immediate: true, sendHighWaterMark: PUSH_HWM });
   private readonly pushes = new SendQueue(this.push);
   private readonly done = new Subscriber({ linger: 0, ...peerLimits(MAX_NOTICE_BYTES) });
   readonly inFlight = new Map<string, InFlight>();

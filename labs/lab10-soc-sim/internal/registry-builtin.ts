@@ -36,6 +36,7 @@ class BuiltinRegistration implements Registration {
   lease = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private failing = false;
 
   constructor(
     private readonly client: BuiltinRegistry,
@@ -65,8 +66,12 @@ class BuiltinRegistration implements Registration {
           "registered again (lease was gone)",
         );
       }
+      if (this.failing) this.client.log.info({ endpoint: this.client.endpoint }, "registry reachable again");
+      this.failing = false;
     } catch (err) {
-      this.client.log.warn({ err: (err as Error).message }, "lease renewal failed: retrying");
+      // One line when the renewals start failing, one when they work again: no line per attempt.
+      if (!this.failing) this.client.log.warn({ err: (err as Error).message }, "lease renewal failed: retrying every renewal interval");
+      this.failing = true;
     }
   }
 

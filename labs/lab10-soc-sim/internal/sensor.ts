@@ -26,7 +26,7 @@ export interface SensorConfig {
 
 export class Sensor {
   readonly service: Service;
-  private readonly push = new Push({ linger: 0, sendTimeout: 0, sendHighWaterMark: 1000 });
+  private readonly push = new Push({ linger: 0, sendTimeout: 0, immediate: true, sendHighWaterMark: 1000 });
   private gateways: string[] = [];
   readonly stats = { sent: 0, failed: 0, attacks: 0, alerts: 0 };
   private readonly node: CaptureNode;
