@@ -214,5 +214,14 @@ describe.skipIf(unusable !== undefined)(`a partition in network namespaces${unus
       `partition healed: every digest identical after ${Math.max(...rounds)} anti-entropy rounds (per node: ${rounds.join(", ")})`,
     );
     expect(Math.max(...rounds)).toBeLessThanOrEqual(ROUNDS_BOUND);
+    // No flapping: the concurrent writes to the same keys resolved once; five more rounds change nothing.
+    const marks = nodes.map((n) => n.logs.length);
+    const digest = nodes[0]?.lastRound()?.digest;
+    const targets = nodes.map((n) => (n.lastRound()?.round as number) + 5);
+    await Promise.all(
+      nodes.map((n, i) => n.waitFor((e) => e.msg === "anti-entropy round" && (e.round as number) >= (targets[i] as number), marks[i])),
+    );
+    expect(nodes.flatMap((n, i) => n.find("entry applied", marks[i]))).toEqual([]);
+    expect(nodes.map((n) => n.lastRound()?.digest)).toEqual(nodes.map(() => digest));
   });
 });
