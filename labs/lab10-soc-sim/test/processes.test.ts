@@ -99,6 +99,14 @@ describe("the SOC, real processes", () => {
   });
 });
 
+describe("graceful stop", () => {
+  it("every role stops on SIGTERM within 5 s (compose's grace is 10 s) with exit code 0", async () => {
+    const roles = [...Object.values(soc.roles).map((r) => r.proc), soc.registryProc];
+    const results = await Promise.all(roles.map(async (p) => [p.name, await p.stop(5000)] as const));
+    for (const [name, status] of results) expect(status, name).toEqual({ code: 0, signal: null });
+  });
+});
+
 describe("bad flags", () => {
   it.each([
     [
