@@ -98,7 +98,11 @@ export class DhtClient {
 
   private onDatagram(datagram: Buffer, from: string): void {
     const b = decodeBeacon(datagram);
-    if (b.kind === "invalid") return;
+    if (b.kind === "invalid") {
+      this.counts.dropped += 1;
+      this.log.debug({ from, reason: b.reason, total: this.counts.dropped }, "datagram dropped");
+      return;
+    }
     const known = this.links.get(b.id);
     if (b.port === LEAVING_PORT) {
       if (known) this.unlink(b.id, known);

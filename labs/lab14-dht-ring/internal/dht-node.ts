@@ -280,7 +280,7 @@ export class DhtNode {
       strip,
       lastChange: core.lastChange
         ? {
-            what: `${core.lastChange.sign}${core.nameOf(core.lastChange.peer)}`,
+            what: `${core.lastChange.sign}${core.members.get(core.lastChange.peer)?.name ?? core.lastChange.name}`,
             took: core.lastChange.took,
             handed: core.lastChange.handed,
             agoMs: Date.now() - core.lastChange.at,

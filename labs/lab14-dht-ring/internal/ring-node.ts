@@ -105,7 +105,7 @@ export class RingNode {
   private readonly bornAt: number;
   readonly counters: CoreCounters = { served: 0, forwarded: 0, hopLimited: 0, handedOff: 0, took: 0, released: 0, lateReplies: 0 };
   /** The last view change, for the live view: who came or went, keys taken and handed off since. */
-  lastChange: { at: number; peer: string; sign: "+" | "-"; took: number; handed: number } | undefined;
+  lastChange: { at: number; peer: string; name: string; sign: "+" | "-"; took: number; handed: number } | undefined;
 
   constructor(
     readonly config: CoreConfig,
@@ -209,18 +209,18 @@ export class RingNode {
     this.members.delete(id);
     this.transport.disconnect(id);
     this.onEvent({ kind: "left", peer: id, name: m.name, why, view: this.members.size + 1 });
-    this.viewChanged(id, "-");
+    this.viewChanged(id, "-", m.name);
     // What was waiting on it is tried elsewhere at once.
     for (const [rid, p] of this.pending)
       if (p.kind !== "write" && ("candidates" in p ? p.candidates[0] === id : p.peer === id)) this.expire(rid, p);
   }
 
   /** The view is this node and every live member; a new ring, then the hand-off plan. */
-  private viewChanged(peer: string, sign: "+" | "-"): void {
+  private viewChanged(peer: string, sign: "+" | "-", name = this.nameOf(peer)): void {
     const before = this.ring;
     this.previousRing = before;
     this.ring = new Ring([this.id, ...this.members.keys()], this.config.vnodes);
-    this.lastChange = { at: this.now(), peer, sign, took: 0, handed: 0 };
+    this.lastChange = { at: this.now(), peer, name, sign, took: 0, handed: 0 };
     this.rebalance(before, this.ring, sign === "+");
   }
 
