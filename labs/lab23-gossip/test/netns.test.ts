@@ -68,8 +68,8 @@ class NsRole {
     return this.logs.slice(from).filter((e) => matches(e, match));
   }
 
-  waitFor(match: LogMatch, from = 0): Promise<LogEntry> {
-    return waitUntil(() => this.find(match, from)[0], { timeoutMs: WAIT_MS, what: `${this.name}: ${JSON.stringify(match)}`, everyMs: 50 });
+  waitFor(match: LogMatch, from = 0, timeoutMs = WAIT_MS): Promise<LogEntry> {
+    return waitUntil(() => this.find(match, from)[0], { timeoutMs, what: `${this.name}: ${JSON.stringify(match)}`, everyMs: 50 });
   }
 
   /** The latest anti-entropy round line: its round number and the digest then. */
@@ -154,6 +154,8 @@ describe.skipIf(unusable !== undefined)(`a partition in network namespaces${unus
     );
     roles.push(...nodes);
     const others = (n: NsRole) => nodes.filter((x) => x !== n).map((x) => x.name);
+    // Four runtimes starting at once on a busy machine: a minute for the first line.
+    await Promise.all(nodes.map((n) => n.waitFor("node started", 0, 2 * WAIT_MS)));
     for (const n of nodes) for (const o of others(n)) await n.waitFor({ msg: "member joined", member: o });
 
     // Cut the link: each side declares the other dead.
