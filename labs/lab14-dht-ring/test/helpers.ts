@@ -37,7 +37,8 @@ export async function startNode(procs: ProcessPool, beaconPort: number, name: st
     name,
     args: ["--name", name, "--bind", "tcp://127.0.0.1:*", "--beacon-port", String(beaconPort), ...FAST, ...extra],
   });
-  const listening = await proc.waitForLog("listening", WAIT_MS);
+  // Starting node with tsx takes a while when the machine is busy: twice the usual deadline.
+  const listening = await proc.waitForLog("listening", 2 * WAIT_MS);
   const up = await proc.waitForLog("node up", WAIT_MS);
   return { proc, id: up.id as string, endpoint: listening.mailbox as string, name };
 }
