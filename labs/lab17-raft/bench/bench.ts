@@ -176,13 +176,14 @@ for (let r = 1; r <= ROUNDS; r++) {
   single.push(await throughput(1));
   console.log(`round ${r}: no batching (1 entry per AppendEntries):  ${Math.round(single.at(-1) as number)} writes/s`);
 }
-const times = await elections();
+const times = KILLS > 0 ? await elections() : [];
 console.log(`\n5 nodes, ${INFLIGHT} requests in flight, ${SECONDS} s per run, ${ROUNDS} runs each (median):`);
 console.log(`| AppendEntries | committed writes/s | runs |`);
 console.log(`| batching, up to 64 entries | ${Math.round(median(batched))} | ${batched.map(Math.round).join(", ")} |`);
 console.log(`| one entry each | ${Math.round(median(single))} | ${single.map(Math.round).join(", ")} |`);
 console.log(`ratio ${(median(batched) / median(single)).toFixed(2)}x`);
-console.log(
-  `\nnew leader after SIGKILL of the leader (election timeout ${ELECTION_MIN_MS}-${ELECTION_MAX_MS} ms, heartbeat ${HEARTBEAT_MS} ms), ${times.length} kills: median ${Math.round(median(times))} ms, max ${Math.round(Math.max(...times))} ms, min ${Math.round(Math.min(...times))} ms`,
-);
-console.log(`all: ${times.map(Math.round).join(", ")}`);
+if (times.length > 0)
+  console.log(
+    `\nnew leader after SIGKILL of the leader (election timeout ${ELECTION_MIN_MS}-${ELECTION_MAX_MS} ms, heartbeat ${HEARTBEAT_MS} ms), ${times.length} kills: median ${Math.round(median(times))} ms, max ${Math.round(Math.max(...times))} ms, min ${Math.round(Math.min(...times))} ms`,
+  );
+if (times.length > 0) console.log(`all: ${times.map(Math.round).join(", ")}`);

@@ -95,6 +95,8 @@ export class RaftNode<R = unknown> {
   private readonly matchIndex = new Map<NodeId, number>();
   /** The highest heartbeat round each follower answered in this term. */
   private readonly acked = new Map<NodeId, number>();
+  /** Followers whose matchIndex moved since the last heartbeat: their pipeline is not stuck. */
+  private readonly progressed = new Set<NodeId>();
   private round = 0;
   /** The index of this leader's no-op: reads wait until it is committed. */
   private noopIndex = 0;
@@ -257,6 +259,7 @@ export class RaftNode<R = unknown> {
     this.role = "leader";
     this.leader = this.config.id;
     this.acked.clear();
+    this.progressed.clear();
     for (const peer of this.config.peers) {
       this.nextIndex.set(peer, this.lastIndex + 1);
       this.matchIndex.set(peer, 0);
@@ -291,8 +294,35 @@ export class RaftNode<R = unknown> {
   private heartbeat(now: number): void {
     this.heartbeatDue = now + this.config.heartbeatMs;
     this.round += 1;
-    for (const peer of this.config.peers) this.nextIndex.set(peer, (this.matchIndex.get(peer) ?? 0) + 1);
-    this.sendAppends(true);
+    for (const peer of this.config.peers) {
+      const match = this.matchIndex.get(peer) ?? 0;
+      const inFlight = (this.nextIndex.get(peer) ?? 0) > match + 1;
+      if (inFlight && this.progressed.has(peer)) {
+        // The pipeline moves: a bare heartbeat (commit index, round) from what is known to match,
+        // and the entries in flight are left to arrive.
+        this.sendHeartbeat(peer, match);
+      } else {
+        // Nothing heard for a whole interval: what is in flight may be lost, so send it again.
+        this.nextIndex.set(peer, match + 1);
+        this.sendWindow(peer, true);
+      }
+    }
+    this.progressed.clear();
+  }
+
+  private sendHeartbeat(peer: NodeId, prevIndex: number): void {
+    this.out.send.push({
+      to: peer,
+      msg: {
+        type: "append",
+        term: this.term,
+        prevIndex,
+        prevTerm: this.termAt(prevIndex),
+        entries: [],
+        commit: this.commitIndex,
+        round: this.round,
+      },
+    });
   }
 
   private sendAppends(all: boolean): void {
@@ -382,6 +412,7 @@ export class RaftNode<R = unknown> {
     this.acked.set(from, Math.max(this.acked.get(from) ?? 0, msg.round));
     const match = this.matchIndex.get(from) ?? 0;
     if (msg.success) {
+      if (msg.match > match) this.progressed.add(from);
       const newMatch = Math.min(Math.max(match, msg.match), this.lastIndex);
       this.matchIndex.set(from, newMatch);
       if ((this.nextIndex.get(from) ?? 0) <= newMatch) this.nextIndex.set(from, newMatch + 1);
