@@ -13,6 +13,8 @@ import { RaftClient } from "../internal/client.ts";
 import { ELECTION_MAX_MS, ELECTION_MIN_MS, HEARTBEAT_MS } from "../internal/raft.ts";
 
 const { values } = parseArgs({
+  // pnpm passes the "--" of `pnpm --filter lab17 bench -- --kills 5` on.
+  args: process.argv.slice(2).filter((a) => a !== "--"),
   options: {
     seconds: { type: "string", default: "5" },
     inflight: { type: "string", default: "100" },

@@ -81,6 +81,8 @@ out["get"] = call({"op": "get", "key": "policy/ssh"})
 out["delete"] = call({"op": "delete", "key": "policy/ssh", "client": "py", "seq": 4})
 out["get_deleted"] = call({"op": "get", "key": "policy/ssh"})
 out["statuses"] = [ask(j, {"op": "status"}) for j in range(len(endpoints))]
+follower = next(j for j, st in enumerate(out["statuses"]) if st["role"] == "follower")
+out["follower"] = ask(follower, {"op": "get", "key": "policy/ssh"})
 out["bad"] = ask(0, {"op": "put", "key": "", "value": "x", "client": "py", "seq": 5})
 print(json.dumps(out), flush=True)
 `;
@@ -107,6 +109,7 @@ describe.skipIf(!hasPythonMsgpack())(
       expect(leaders).toHaveLength(1);
       expect(out.statuses.every((s: { status: string; term: number }) => s.status === "status" && s.term >= 1)).toBe(true);
       expect(out.bad).toMatchObject({ status: "error" });
+      expect(out.follower).toMatchObject({ status: "notLeader", leader: leaders[0].node });
     });
   },
 );
