@@ -29,7 +29,7 @@ export const nodeOptions = {
   leave: intOption(LEAVE_MS, "ms a stopping node waits for its hand-off to be acknowledged", { min: 0, max: 2500 }),
 } as const;
 
-export function checkNode(a: { name: string; tcpOnly?: boolean; bind: string }): string | undefined {
+export function checkNode(a: { name: string; bind: string }): string | undefined {
   if (!/^[A-Za-z0-9_.-]+$/.test(a.name) || a.name.length > MAX_NAME_CHARS)
     return `--name "${a.name}" may hold only letters, digits, ., - and _ (at most ${MAX_NAME_CHARS})`;
   return a.bind.startsWith("tcp://")
