@@ -20,6 +20,7 @@ const SECONDS = arg("seconds", 8);
 const ROUNDS = arg("rounds", 4);
 const SOAK = arg("soak", 10_000);
 const BYTES = MAX_FRAME_BYTES;
+const loadAtStart = loadavg();
 const WAIT = 600_000;
 /** Frames in the camera's ring of pre-rendered, immutable frames (8 x 12.4 MB). */
 const RING = 8;
@@ -187,9 +188,9 @@ console.log(
   `\n4K NV12 frames of ${BYTES.toLocaleString("en")} bytes, published flat out for ${SECONDS} s per run, SNDHWM ${CAMERA_SNDHWM}, RCVHWM ${ENGINE_RCVHWM}`,
 );
 console.log(
-  `machine: ${cpus().length} cores, load average ${loadavg()
+  `machine: ${cpus().length} cores, load average (1, 5, 15 min) ${loadAtStart.map((x) => x.toFixed(1)).join(" ")} at the start, ${loadavg()
     .map((x) => x.toFixed(1))
-    .join(" ")} (shared with other engineers' work)\n`,
+    .join(" ")} now (shared with other engineers' work)\n`,
 );
 console.log("| round | run | subscribers | frames/s published | frames/s per subscriber | GB/s delivered (all subscribers) | lab / bare |");
 console.log("|---|---|---|---|---|---|---|");
