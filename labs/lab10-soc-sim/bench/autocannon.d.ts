@@ -41,6 +41,10 @@ declare module "autocannon" {
     resets: number;
     statusCodeStats: Record<string, { count: number }>;
   }
+  export interface Instance {
+    stop(): void;
+  }
   export function autocannon(options: Options): Promise<Result>;
+  export function autocannon(options: Options, done: (err: Error | null, result: Result) => void): Instance;
   export default autocannon;
 }

@@ -2,7 +2,7 @@
 // `/services/{type}/{instance}` under its own lease, renewed by a keep-alive every renewMs; watches are
 // etcd watches on the `/services/` prefix. Values are JSON text (readable with etcdctl) and peer data:
 // every value read is checked by decodeServiceRecord and skipped, counted and logged when invalid.
-import type { Logger } from "@zlabs/kit";
+import { isSafeName, type Logger } from "@zlabs/kit";
 import { Etcd3, EtcdLeaseInvalidError, type Lease, type Watcher } from "etcd3";
 import {
   byInstance,
@@ -252,7 +252,9 @@ export class EtcdRegistry implements Registry {
     return registration;
   }
 
-  find(type: string): Promise<ServiceRecord[]> {
+  async find(type: string): Promise<ServiceRecord[]> {
+    // A type is a safe name: never a path that would widen the prefix read ("a/b", "").
+    if (!isSafeName(type)) return [];
     return this.read(type);
   }
 
@@ -289,6 +291,7 @@ export class EtcdRegistry implements Registry {
   }
 
   watch(type: string | undefined, onChange: (records: ServiceRecord[]) => void): Unwatch {
+    if (type !== undefined && !isSafeName(type)) throw new Error(`watch: "${type}" is not a service type`);
     const watch = new EtcdWatch(this, type, onChange, this.log);
     this.watches.add(watch);
     watch.start();

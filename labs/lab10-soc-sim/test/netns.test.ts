@@ -3,16 +3,13 @@
 // sink's host is cut off the bridge (a partition: packets dropped, nobody told) and put back: its lease
 // expires and the registry forgets it; an event posted meanwhile waits in the gateway; after the heal the
 // sink registers again, the others reconnect, and the waiting event is acknowledged.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { testLogger, waitUntil } from "@zlabs/kit/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LAB_DIR } from "../docker/images.ts";
 import type { Registry, ServiceRecord } from "../internal/registry.ts";
 import { openEtcdRegistry } from "../internal/registry-etcd.ts";
 import { benignEvent, postEvent, untilRuleFires } from "./support/attack.ts";
-import { ETCD_BIN, missingBinary, ServerProcess } from "./support/etcd-server.ts";
+import { ETCD_BIN, EtcdServer, missingBinary } from "./support/etcd-server.ts";
 import { Network, NsProcess, netnsSkipReason } from "./support/netns.ts";
 
 const reason = missingBinary(ETCD_BIN) ?? netnsSkipReason();
@@ -32,8 +29,7 @@ const SERVICES: [role: string, host: number, args: string[]][] = [
 
 describe.skipIf(reason)(`several hosts: network namespaces on a bridge${reason ? ` (skipped: ${reason})` : ""}`, () => {
   let net: Network;
-  let etcd: ServerProcess | undefined;
-  let dataDir = "";
+  let etcd: EtcdServer | undefined;
   const procs: NsProcess[] = [];
   let registry: Registry | undefined;
 
@@ -41,39 +37,7 @@ describe.skipIf(reason)(`several hosts: network namespaces on a bridge${reason ?
     net = Network.create();
     const etcdHost = net.addHost("etcd", 2);
     for (const [role, n] of SERVICES) net.addHost(role, n);
-    dataDir = mkdtempSync(join(tmpdir(), "lab10-netns-etcd-"));
-    const client = `http://${etcdHost.address}:2379`;
-    const peer = `http://127.0.0.1:2380`;
-    etcd = new ServerProcess(
-      "etcd",
-      "ip",
-      [
-        "netns",
-        "exec",
-        etcdHost.ns,
-        ETCD_BIN,
-        "--name",
-        "ns",
-        "--data-dir",
-        dataDir,
-        "--listen-client-urls",
-        client,
-        "--advertise-client-urls",
-        client,
-        "--listen-peer-urls",
-        peer,
-        "--initial-advertise-peer-urls",
-        peer,
-        "--initial-cluster",
-        `ns=${peer}`,
-        "--log-level",
-        "warn",
-        "--logger",
-        "zap",
-      ],
-      async () => (await fetch(`${client}/health`, { signal: AbortSignal.timeout(2_000) })).ok,
-    );
-    await etcd.start();
+    etcd = await EtcdServer.start({ client: `http://${etcdHost.address}:2379`, peer: "http://127.0.0.1:2380", netns: etcdHost.ns });
   }, 120_000);
 
   afterAll(async () => {
@@ -81,7 +45,6 @@ describe.skipIf(reason)(`several hosts: network namespaces on a bridge${reason ?
     await Promise.all(procs.map((p) => p.stop()));
     await etcd?.stop();
     net?.cleanup();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   }, 60_000);
 
   it("each service on its own host finds the others through etcd; an attack raises alerts; a partition and heal of the sink", async () => {

@@ -85,11 +85,17 @@ export class EtcdServer {
     private readonly server: ServerProcess,
   ) {}
 
-  /** Starts a single-node etcd on free loopback ports with a fresh data dir. */
-  static async start(): Promise<EtcdServer> {
-    const [client, peer] = (await freeTcpEndpoints(2)).map((e) => e.replace("tcp://", "http://")) as [string, string];
+  /**
+   * Starts a single-node etcd with a fresh data dir: on free loopback ports, or on the URLs given, inside
+   * the network namespace given (`ip netns exec` execs etcd: the pid stopped is etcd's).
+   */
+  static async start(where: { client?: string; peer?: string; netns?: string } = {}): Promise<EtcdServer> {
+    const free = (await freeTcpEndpoints(2)).map((e) => e.replace("tcp://", "http://"));
+    const client = where.client ?? (free[0] as string);
+    const peer = where.peer ?? (free[1] as string);
     const dataDir = mkdtempSync(join(tmpdir(), "lab10-etcd-"));
     const args = [
+      ETCD_BIN,
       "--name",
       "lab10",
       "--data-dir",
@@ -111,7 +117,8 @@ export class EtcdServer {
       "--logger",
       "zap",
     ];
-    const server = new ServerProcess("etcd", ETCD_BIN, args, async () => {
+    const [bin, ...argv] = where.netns ? ["ip", "netns", "exec", where.netns, ...args] : args;
+    const server = new ServerProcess("etcd", bin as string, argv, async () => {
       const res = await fetch(`${client}/health`, { signal: AbortSignal.timeout(2_000) });
       return res.ok && ((await res.json()) as { health?: string }).health === "true";
     });
