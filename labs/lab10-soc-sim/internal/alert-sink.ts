@@ -3,7 +3,7 @@
 // gateway is told it is done (PUB, topic = gateway instance), which is what acknowledges the event. An
 // event seen again (a resend) is acknowledged again without storing its alerts twice.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { bindAll, type Logger, peerLimits, receiveLoop, runLoops, type View } from "@zlabs/kit";
+import { bindAll, type Logger, peerLimits, receiveLoop, runLoops, SendQueue, type View } from "@zlabs/kit";
 import { Publisher, Pull } from "zeromq";
 import type { Alert, AlertStore, Severity } from "./alert-store.ts";
 import { MemoryAlertStore } from "./alert-store-memory.ts";
@@ -62,6 +62,7 @@ export class AlertSink {
   readonly service: Service;
   private readonly pull = new Pull({ linger: 0, ...peerLimits(MAX_EVENT_BYTES) });
   private readonly done = new Publisher({ linger: 0 });
+  private readonly doneSends = new SendQueue(this.done);
   private store: AlertStore | undefined;
   private readonly finished = new RecentIds(DONE_MEMORY);
   readonly stats: SinkStats = { events: 0, resends: 0, stored: 0, duplicates: 0, malformed: 0, storeErrors: 0, rate: 0 };
@@ -203,7 +204,7 @@ export class AlertSink {
 
   private ack({ event, verdict }: Scored): void {
     if (!event.gateway) return;
-    this.done
+    this.doneSends
       .send(encodeDone(event.gateway, { id: event.id, score: verdict.score, alerts: [...new Set(verdict.hits.map((h) => h.rule))] }))
       .catch(() => {});
   }

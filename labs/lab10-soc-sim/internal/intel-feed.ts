@@ -1,7 +1,7 @@
 // The threat-intel feed: a PUB that sends every indicator once a round, with topics by type
 // ("intel.ip", "intel.domain", "intel.hash"), each living three rounds: a detector that joins late
 // has them all within one round, and one dropped from the feed expires everywhere on its own.
-import { bindAll, type Logger, type View } from "@zlabs/kit";
+import { bindAll, type Logger, SendQueue, type View } from "@zlabs/kit";
 import { Publisher } from "zeromq";
 import { INDICATORS } from "./intel.ts";
 import { encodeIndicator, type Indicator } from "./protocol.ts";
@@ -20,6 +20,8 @@ export interface IntelFeedConfig {
 export class IntelFeed {
   readonly service: Service;
   private readonly pub = new Publisher({ linger: 0 });
+  /** One writer: a send still pending when the next is made throws EBUSY. */
+  private readonly sends = new SendQueue(this.pub);
   rounds = 0;
   endpoint = "";
 
@@ -42,7 +44,7 @@ export class IntelFeed {
     const round = () => {
       this.rounds += 1;
       for (const i of this.indicators) {
-        this.pub.send(encodeIndicator({ ...i, ttlMs: config.republishMs * TTL_ROUNDS })).catch(() => {});
+        this.sends.send(encodeIndicator({ ...i, ttlMs: config.republishMs * TTL_ROUNDS })).catch(() => {});
         sent.inc({ kind: i.kind });
       }
       this.publish({

@@ -2,7 +2,7 @@
 // a producer generated from the .proto in any language would, or HTTP JSON), a few a second, and every
 // so often an attack: a SYN port scan from a known-bad address.
 import { hostname } from "node:os";
-import { type Logger, seededRandom, type View } from "@zlabs/kit";
+import { type Logger, SendQueue, seededRandom, type View } from "@zlabs/kit";
 import { Push } from "zeromq";
 import { eventBytes } from "./codec.ts";
 import { type CaptureNode, newEventId, type SecurityEvent } from "./event.ts";
@@ -27,6 +27,7 @@ export interface SensorConfig {
 export class Sensor {
   readonly service: Service;
   private readonly push = new Push({ linger: 0, sendTimeout: 0, immediate: true, sendHighWaterMark: 1000 });
+  private readonly pushes = new SendQueue(this.push);
   private gateways: string[] = [];
   readonly stats = { sent: 0, failed: 0, attacks: 0, alerts: 0 };
   private readonly node: CaptureNode;
@@ -93,7 +94,7 @@ export class Sensor {
 
   async send(event: SecurityEvent): Promise<void> {
     try {
-      if (this.config.via === "zmq") await this.push.send(eventBytes(event));
+      if (this.config.via === "zmq") await this.pushes.send(eventBytes(event));
       else {
         const url = this.gateways[Math.floor(this.rand() * this.gateways.length)];
         if (!url) throw new Error("no gateway");

@@ -2,7 +2,7 @@
 // the Prometheus text format (prom-client), the once-a-second stats the dashboard draws, and the ready line.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type Logger, UsageError } from "@zlabs/kit";
+import { type Logger, SendQueue, UsageError } from "@zlabs/kit";
 import { Counter, Gauge, Histogram, Registry as MetricsRegistry } from "prom-client";
 import { Publisher } from "zeromq";
 import type { CodecName } from "./codec.ts";
@@ -60,6 +60,8 @@ export class Service {
   private server: Server | undefined;
   private readonly routes: Route[] = [];
   private readonly statsPub = new Publisher({ linger: 0, sendHighWaterMark: 100 });
+  /** One writer for the timer and the sink's alerts (a second pending send throws EBUSY). */
+  private readonly statsSends = new SendQueue(this.statsPub);
   private readonly unwatch: (() => void)[] = [];
   private statsTimer: NodeJS.Timeout | undefined;
   metricsUrl = "";
@@ -200,13 +202,13 @@ export class Service {
     const topic = `${TOPIC_STATS}${this.type}.${this.config.instance}`;
     this.statsTimer = setInterval(() => {
       const body = JSON.stringify({ type: this.type, instance: this.config.instance, at: Date.now(), ...stats() });
-      this.statsPub.send([topic, body]).catch(() => {});
+      this.statsSends.send([topic, body]).catch(() => {});
     }, STATS_MS);
   }
 
   /** Sends one message to the dashboards on the stats socket (the sink's alerts). */
   toDashboard(topic: string, body: unknown): void {
-    this.statsPub.send([topic, JSON.stringify(body)]).catch(() => {});
+    this.statsSends.send([topic, JSON.stringify(body)]).catch(() => {});
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Alert } from "../internal/alert-store.ts";
 import { KNOWN_BAD_IP } from "../internal/intel.ts";
 import { eventJson, normalFlow, SCAN_TARGET, scanPorts, scanProbe } from "../internal/traffic.ts";
-import { getJson, labDir, postJson, type Soc, startSoc } from "./support/soc.ts";
+import { getJson, labDir, postJson, type Soc, startRole, startSoc } from "./support/soc.ts";
 
 const procs = new ProcessPool();
 let soc: Soc;
@@ -20,11 +20,11 @@ beforeAll(async () => {
 }, 240_000);
 afterAll(() => procs.stopAll());
 
-async function metric(url: string, name: string): Promise<number> {
+async function metric(url: string, name: string, label = ""): Promise<number> {
   const text = await (await fetch(url)).text();
   return text
     .split("\n")
-    .filter((l) => l.startsWith(name))
+    .filter((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && l.includes(label))
     .reduce((a, l) => a + Number(l.split(" ").pop()), 0);
 }
 
@@ -97,6 +97,32 @@ describe("the SOC, real processes", () => {
       expect(await res.text(), role).toMatch(/^# HELP lab10_/m);
     }
   });
+});
+
+describe("the sensor role", () => {
+  it.each(["zmq", "http"])(
+    "sends flow records and its attack via %s, found through the registry",
+    async (via) => {
+      const metrics = soc.roles["ingest-gateway"]?.meta.metrics as string;
+      const before = await metric(metrics, "lab10_ingest_accepted_total", `via="${via}"`);
+      const sensor = startRole(
+        procs,
+        soc.registry,
+        "sensor",
+        ["--via", via, "--rate", "10", "--attack-every", "1", "--seed", "3"],
+        `sensor-${via}`,
+      );
+      await sensor.waitForLog(/^injecting an attack/, 60_000);
+      await waitUntil(async () => (await metric(metrics, "lab10_ingest_accepted_total", `via="${via}"`)) >= before + 50, {
+        timeoutMs: 30_000,
+        everyMs: 500,
+        what: `50 events via ${via}`,
+      });
+      expect(sensor.find("no gateway took an event (none registered yet, or all full)").length).toBeLessThanOrEqual(1);
+      await sensor.stop();
+    },
+    150_000,
+  );
 });
 
 describe("graceful stop", () => {
