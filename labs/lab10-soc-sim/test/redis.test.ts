@@ -3,7 +3,7 @@
 import { testLogger, waitUntil } from "@zlabs/kit/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openRedisAlertStore, type RedisAlertStore } from "../internal/alert-store-redis.ts";
+import { BY_EXPIRY, BY_LAST_SEEN, openRedisAlertStore, type RedisAlertStore } from "../internal/alert-store-redis.ts";
 import { alert, describeAlertStoreContract } from "./support/alert-store-contract.ts";
 import { missingBinary } from "./support/etcd-server.ts";
 import { REDIS_BIN, RedisServer } from "./support/redis-server.ts";
@@ -45,21 +45,41 @@ describe.skipIf(missing)(`Redis alert store${missing ? ` (skipped: ${missing})` 
     }
   });
 
-  it("values under alerts:* that are not alerts are skipped and counted, never returned", async () => {
+  it("values in the index that are not alerts are skipped and counted, never returned", async () => {
     await admin.flushdb();
     const store = (await openRedisAlertStore(server.url, log)) as RedisAlertStore;
     try {
       const good = alert("10.9.0.2", 1_000);
       await store.put(good, 60_000);
-      await admin.set("alerts:high:port-scan:junk", "{not json");
-      await admin.set("alerts:high:port-scan:wrong", JSON.stringify({ ...good, count: -1 }));
-      await admin.set("alerts:low:x:y", JSON.stringify(good)); // stored under another alert's key
+      // Alerts stored, then their values replaced behind the store's back.
+      for (const subject of ["junk", "wrong", "other"]) await store.put(alert(subject, 900), 60_000);
+      await admin.set("alerts:high:port-scan:junk", "{not json", "KEEPTTL");
+      await admin.set("alerts:high:port-scan:wrong", JSON.stringify({ ...good, subject: "wrong", count: -1 }), "KEEPTTL");
+      await admin.set("alerts:high:port-scan:other", JSON.stringify(good), "KEEPTTL"); // another alert's value
       await admin.set("alerts:big", "x".repeat(20_000));
-      await admin.set("other:key", "ignored: not under alerts:*");
+      await admin.zadd(BY_LAST_SEEN, 800, "alerts:big");
       expect(await store.list(10)).toEqual([good]);
       expect(store.invalid).toBe(4);
       // A put over a corrupt value stores the alert as new.
       expect(await store.put(alert("junk", 5_000), 60_000)).toBe("stored");
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("list reads the index, not every key: expired alerts leave it", async () => {
+    await admin.flushdb();
+    const store = await openRedisAlertStore(server.url, log);
+    try {
+      for (let i = 0; i < 50; i++) await store.put(alert(`10.8.0.${i}`, 1_000 + i), 200);
+      await store.put(alert("10.8.1.1", 5_000), 60_000);
+      await waitUntil(async () => (await admin.exists("alerts:high:port-scan:10.8.0.49")) === 0, {
+        timeoutMs: 20_000,
+        what: "short alerts expired",
+      });
+      expect((await store.list(10)).map((a) => a.subject)).toEqual(["10.8.1.1"]);
+      expect(await admin.zcard(BY_LAST_SEEN)).toBe(1);
+      expect(await admin.zcard(BY_EXPIRY)).toBe(1);
     } finally {
       await store.close();
     }
