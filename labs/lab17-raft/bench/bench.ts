@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import { freeTcpEndpoints, ProcessPool, type RoleProcess, testLogger, waitUntil } from "@zlabs/kit/testing";
 import { RaftClient } from "../internal/client.ts";
 import { ELECTION_MAX_MS, ELECTION_MIN_MS, HEARTBEAT_MS } from "../internal/raft.ts";
+import { nodeArgs } from "../test/cluster.ts";
 
 const { values } = parseArgs({
   // pnpm passes the "--" of `pnpm --filter lab17 bench -- --kills 5` on.
@@ -51,18 +52,7 @@ async function cluster(maxBatch: number, logLevel: string): Promise<Cluster> {
       labDir,
       cmd: "cmd/consensus-node.ts",
       name: id,
-      args: [
-        "--id",
-        id,
-        "--cluster",
-        spec,
-        "--client",
-        endpoints[SIZE + i] as string,
-        "--dir",
-        join(dir, id),
-        "--max-batch",
-        String(maxBatch),
-      ],
+      args: nodeArgs(id, spec, endpoints[SIZE + i] as string, dir, ["--max-batch", String(maxBatch)]),
       env: { LOG_LEVEL: logLevel },
     });
     return nodes[i] as RoleProcess;

@@ -300,7 +300,7 @@ export class RaftNode<R = unknown> {
       if (inFlight && this.progressed.has(peer)) {
         // The pipeline moves: a bare heartbeat (commit index, round) from what is known to match,
         // and the entries in flight are left to arrive.
-        this.sendHeartbeat(peer, match);
+        this.sendEntries(peer, match, []);
       } else {
         // Nothing heard for a whole interval: what is in flight may be lost, so send it again.
         this.nextIndex.set(peer, match + 1);
@@ -310,19 +310,18 @@ export class RaftNode<R = unknown> {
     this.progressed.clear();
   }
 
-  private sendHeartbeat(peer: NodeId, prevIndex: number): void {
-    this.out.send.push({
-      to: peer,
-      msg: {
-        type: "append",
-        term: this.term,
-        prevIndex,
-        prevTerm: this.termAt(prevIndex),
-        entries: [],
-        commit: this.commitIndex,
-        round: this.round,
-      },
-    });
+  /** AppendEntries after `prevIndex`, with this leader's commit index and round. */
+  private sendEntries(peer: NodeId, prevIndex: number, entries: Entry[]): void {
+    const msg: RaftMessage = {
+      type: "append",
+      term: this.term,
+      prevIndex,
+      prevTerm: this.termAt(prevIndex),
+      entries,
+      commit: this.commitIndex,
+      round: this.round,
+    };
+    this.out.send.push({ to: peer, msg });
   }
 
   private sendAppends(all: boolean): void {
@@ -351,18 +350,7 @@ export class RaftNode<R = unknown> {
     const prevIndex = next - 1;
     const entries = this.log.slice(prevIndex, prevIndex + this.config.maxBatch);
     this.nextIndex.set(peer, next + entries.length);
-    this.out.send.push({
-      to: peer,
-      msg: {
-        type: "append",
-        term: this.term,
-        prevIndex,
-        prevTerm: this.termAt(prevIndex),
-        entries,
-        commit: this.commitIndex,
-        round: this.round,
-      },
-    });
+    this.sendEntries(peer, prevIndex, entries);
   }
 
   private onAppend(from: NodeId, msg: Extract<RaftMessage, { type: "append" }>, now: number): void {

@@ -12,6 +12,14 @@ export const ELECTION_MIN = 400;
 export const ELECTION_MAX = 800;
 export const HEARTBEAT = 100;
 
+/** The tests' timeouts: short, so elections take well under a second. */
+export const FAST = ["--election-min", String(ELECTION_MIN), "--election-max", String(ELECTION_MAX), "--heartbeat", String(HEARTBEAT)];
+
+/** A consensus node's flags: its id, the cluster, its client endpoint, its state folder, then `extra`. */
+export function nodeArgs(id: string, cluster: string, client: string, dir: string, extra: string[] = FAST): string[] {
+  return ["--id", id, "--cluster", cluster, "--client", client, "--dir", join(dir, id), ...extra];
+}
+
 export class TestCluster {
   readonly ids: string[];
   readonly dir = mkdtempSync(join(tmpdir(), "lab17-"));
@@ -49,23 +57,7 @@ export class TestCluster {
       labDir,
       cmd: "cmd/consensus-node.ts",
       name: id,
-      args: [
-        "--id",
-        id,
-        "--cluster",
-        this.cluster,
-        "--client",
-        this.clients[i] as string,
-        "--dir",
-        join(this.dir, id),
-        "--election-min",
-        String(ELECTION_MIN),
-        "--election-max",
-        String(ELECTION_MAX),
-        "--heartbeat",
-        String(HEARTBEAT),
-        ...this.extraArgs,
-      ],
+      args: nodeArgs(id, this.cluster, this.clients[i] as string, this.dir, [...FAST, ...this.extraArgs]),
     });
     this.nodes[i] = node;
     return node;

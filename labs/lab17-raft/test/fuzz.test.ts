@@ -9,7 +9,7 @@ import { MAX_MESSAGE_BYTES } from "@zlabs/kit";
 import { freeTcpEndpoints, fuzzRole, ProcessPool, type RoleProcess, testLogger, withDeadline } from "@zlabs/kit/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { RaftClient } from "../internal/client.ts";
-import { labDir, TestCluster } from "./cluster.ts";
+import { labDir, nodeArgs, TestCluster } from "./cluster.ts";
 
 const WAIT_MS = 30_000;
 const MAX_RSS_MIB = 300;
@@ -83,22 +83,7 @@ describe("fuzzing a consensus node", () => {
         labDir,
         cmd: "cmd/consensus-node.ts",
         name: id,
-        args: [
-          "--id",
-          id,
-          "--cluster",
-          cluster,
-          "--client",
-          client,
-          "--dir",
-          join(dir, id),
-          "--election-min",
-          "400",
-          "--election-max",
-          "800",
-          "--heartbeat",
-          "100",
-        ],
+        args: nodeArgs(id, cluster, client, dir),
       });
     const n1 = start("n1", client1 as string);
     start("n2", client2 as string);

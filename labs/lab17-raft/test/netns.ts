@@ -13,24 +13,25 @@ const port = (i: number) => `zl17p${i + 1}`;
 
 const ip = (...args: string[]) => execFileSync("ip", args, { stdio: ["ignore", "pipe", "pipe"] }).toString();
 
-/** Why `ip netns` cannot be used here, or undefined when it can. */
-export function netnsUnusable(): string | undefined {
-  if (process.platform !== "linux") return "network namespaces are Linux only";
-  if (process.getuid?.() !== 0) return "ip netns needs root";
-  try {
-    ip("netns", "add", "zl17probe");
-    ip("netns", "del", "zl17probe");
-    return undefined;
-  } catch (err) {
-    return `ip netns does not work here: ${String((err as { stderr?: Buffer }).stderr ?? (err as Error).message).trim()}`;
-  }
+/** Our namespaces that exist now (from `ip -j netns list`, JSON). */
+export function ourNamespaces(): string[] {
+  const listed = ip("-j", "netns", "list").trim();
+  const names = listed ? (JSON.parse(listed) as { name: string }[]).map((n) => n.name) : [];
+  return names.filter((n) => n.startsWith("zl17"));
 }
 
-export function ourNamespaces(): string[] {
-  return ip("netns", "list")
-    .split("\n")
-    .map((l) => l.split(" ")[0] ?? "")
-    .filter((n) => n.startsWith("zl17"));
+/** Why the partition test cannot run here (it needs root and a working `ip netns`), or undefined. */
+export function netnsUnusable(): string | undefined {
+  if (process.platform !== "linux" || process.getuid?.() !== 0) return "network namespaces need Linux and root";
+  const probe = "zl17probe";
+  try {
+    ip("netns", "add", probe);
+  } catch (err) {
+    const why = (err as { stderr?: Buffer }).stderr?.toString().trim();
+    return `ip netns add fails here: ${why || (err as Error).message}`;
+  }
+  ip("netns", "del", probe);
+  return undefined;
 }
 
 /** Kills what runs in our namespaces and deletes them (their veths go with them), and our host link. */

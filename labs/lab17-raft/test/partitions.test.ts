@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { type LogEntry, ProcessPool, type RoleProcess, testLogger, waitUntil, withDeadline } from "@zlabs/kit/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RaftClient } from "../internal/client.ts";
-import { labDir } from "./cluster.ts";
+import { labDir, nodeArgs } from "./cluster.ts";
 import { build, heal, ipOf, netnsUnusable, nsOf, ourNamespaces, partition, SIZE, teardown } from "./netns.ts";
 
 const unusable = netnsUnusable();
@@ -65,24 +65,7 @@ describe.skipIf(unusable)(`network partitions in namespaces${unusable ? ` (skipp
     build();
     dir = mkdtempSync(join(tmpdir(), "lab17-netns-"));
     const cluster = ids.map((id, i) => `${id}=${bus(i)}`).join(",");
-    nodes = ids.map((id, i) =>
-      inNetns(nsOf(i), id, "cmd/consensus-node.ts", [
-        "--id",
-        id,
-        "--cluster",
-        cluster,
-        "--client",
-        clientEndpoint(i),
-        "--dir",
-        join(dir, id),
-        "--election-min",
-        "400",
-        "--election-max",
-        "800",
-        "--heartbeat",
-        "100",
-      ]),
-    );
+    nodes = ids.map((id, i) => inNetns(nsOf(i), id, "cmd/consensus-node.ts", nodeArgs(id, cluster, clientEndpoint(i), dir)));
     await Promise.all(nodes.map((n) => n.waitForLog("listening", WAIT_MS)));
     client = new RaftClient(
       ids.map((_, i) => clientEndpoint(i)),
