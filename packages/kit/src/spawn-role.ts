@@ -13,10 +13,14 @@ export function roleNodeArgs(file: string, args: readonly string[] = [], nodeArg
 export interface SpawnRoleOptions extends SpawnOptions {
   /** node flags; TSX_NODE_ARGS by default (tests run plain .mjs fixtures with []). */
   nodeArgs?: readonly string[];
+  /** A network namespace to run it in (partition tests): `ip netns exec NS node ...`; ip execs node, so the pid is node's. */
+  netns?: string;
 }
 
 /** Starts a cmd/ file as a child process of this node (process.execPath, so the same Node runs it). */
 export function spawnRole(file: string, args: readonly string[], options: SpawnRoleOptions): ChildProcess {
-  const { nodeArgs, ...spawnOptions } = options;
-  return spawn(process.execPath, roleNodeArgs(file, args, nodeArgs), spawnOptions);
+  const { nodeArgs, netns, ...spawnOptions } = options;
+  const argv = roleNodeArgs(file, args, nodeArgs);
+  if (netns !== undefined) return spawn("ip", ["netns", "exec", netns, process.execPath, ...argv], spawnOptions);
+  return spawn(process.execPath, argv, spawnOptions);
 }

@@ -25,6 +25,8 @@ export interface RoleProcessSpec {
   name?: string;
   /** node flags; TSX_NODE_ARGS (["--import", "tsx"]) by default. */
   nodeArgs?: string[];
+  /** Runs it inside this network namespace (see netns.ts); killed by its pid like any other. */
+  netns?: string;
 }
 
 export interface ExitStatus {
@@ -64,6 +66,7 @@ export class RoleProcess {
     const cmd = isAbsolute(spec.cmd) ? spec.cmd : join(spec.labDir, spec.cmd);
     this.child = spawnRole(cmd, spec.args ?? [], {
       nodeArgs: spec.nodeArgs,
+      netns: spec.netns,
       cwd: spec.labDir,
       env: {
         ...process.env,
