@@ -104,7 +104,7 @@ export class NetnsSwitch {
     const host = { name, ns: `${this.prefix}${name}`, address: `${this.subnet}.${n}` };
     addNamespace(host.ns);
     ip("-n", this.switchNs, "link", "add", this.port(n), "type", "veth", "peer", "name", "eth0", "netns", host.ns);
-    ip("-n", host.ns, "addr", "add", `${host.address}/24`, "dev", "eth0");
+    ip("-n", host.ns, "addr", "add", `${host.address}/24`, "brd", "+", "dev", "eth0");
     ip("-n", host.ns, "link", "set", "eth0", "up");
     ip("-n", this.switchNs, "link", "set", this.port(n), "master", "br0", "up");
     this.hosts.set(name, host);
