@@ -58,13 +58,16 @@ describe.skipIf(replay !== undefined)(`${SCHEDULES} random schedules`, () => {
   });
 });
 
-describe.skipIf(replay === undefined)(`replaying seed ${replay}`, () => {
-  it("holds every property", () => {
-    const r = simulate({ seed: replay as number });
-    console.log(JSON.stringify({ ...r, history: r.history.length }, null, 1));
-    expect(failures(r)).toEqual([]);
-  });
-});
+describe.skipIf(replay === undefined)(
+  `replaying one schedule${replay === undefined ? " (skipped: set LAB17_SEED=<seed> to replay one)" : ` (seed ${replay})`}`,
+  () => {
+    it("holds every property", () => {
+      const r = simulate({ seed: replay as number });
+      console.log(JSON.stringify({ ...r, history: r.history.length }, null, 1));
+      expect(failures(r)).toEqual([]);
+    });
+  },
+);
 
 describe("the linearizability checker", () => {
   const op = (over: Partial<HistoryEntry> & Pick<HistoryEntry, "call" | "invokedAt" | "completedAt">): HistoryEntry => ({
