@@ -3,12 +3,23 @@
 // Skipped, with the reason, where ip netns cannot be used (not root, not Linux).
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { type LogEntry, withDeadline } from "@zlabs/kit/testing";
+import {
+  type LogEntry,
+  namespacesWithPrefix,
+  netnsUnusable,
+  ProcessPool,
+  type RoleProcess,
+  removeNamespaces,
+  withDeadline,
+} from "@zlabs/kit/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { build, LINKS, NAMESPACES, NetnsRole, netnsUnusable, ourNamespaces, pidsIn, setLink, teardown } from "./netns.ts";
+import { build, LINKS, NAMESPACES, PREFIX, setLink } from "./netns.ts";
 
 const labDir = fileURLToPath(new URL("..", import.meta.url));
-const unusable = netnsUnusable();
+const unusable = netnsUnusable(PREFIX);
+const procs = new ProcessPool();
+const inNamespace = (where: keyof typeof NAMESPACES, cmd: string, args: string[]): RoleProcess =>
+  procs.start({ labDir, cmd, args, name: where, netns: NAMESPACES[where] });
 const WAIT_MS = 20_000;
 const HB = 100;
 const TIMEOUT = 300;
@@ -20,13 +31,12 @@ const BACKUP_FRONT = `tcp://${LINKS.backupClient[0].ip}:5112`;
 const PRIMARY_STATE = `tcp://${P_STATE.ip}:5113`;
 const BACKUP_STATE = `tcp://${B_STATE.ip}:5114`;
 
-let primary: NetnsRole;
-let backup: NetnsRole;
-let client: NetnsRole;
-const roles = () => [primary, backup, client].filter(Boolean);
+let primary: RoleProcess;
+let backup: RoleProcess;
+let client: RoleProcess;
 
 const broker = (role: "primary" | "backup") =>
-  new NetnsRole(role, role, labDir, "cmd/ha-broker.ts", [
+  inNamespace(role, "cmd/ha-broker.ts", [
     "--role",
     role,
     "--front",
@@ -49,7 +59,7 @@ describe.skipIf(unusable)(`network partitions in namespaces${unusable ? ` (skipp
     backup = broker("backup");
     await primary.waitForLog({ msg: "state changed", to: "active" }, WAIT_MS);
     await backup.waitForLog({ msg: "state changed", to: "passive" }, WAIT_MS);
-    client = new NetnsRole("client", "client", labDir, "cmd/client-app.ts", [
+    client = inNamespace("client", "cmd/client-app.ts", [
       "--servers",
       PRIMARY_FRONT,
       BACKUP_FRONT,
@@ -67,13 +77,11 @@ describe.skipIf(unusable)(`network partitions in namespaces${unusable ? ` (skipp
 
   afterAll(async () => {
     try {
-      await Promise.all(roles().map((r) => r.stop()));
-      // Nothing of ours is left running in the namespaces.
-      for (const ns of Object.values(NAMESPACES)) if (ourNamespaces().includes(ns)) expect(pidsIn(ns)).toEqual([]);
+      await procs.stopAll();
     } finally {
-      teardown();
+      removeNamespaces(PREFIX);
     }
-    expect(ourNamespaces()).toEqual([]);
+    expect(namespacesWithPrefix(PREFIX)).toEqual([]);
     expect(execFileSync("ip", ["-o", "link", "show"]).toString()).not.toContain("zl11");
   }, 30_000);
 
@@ -115,12 +123,8 @@ describe.skipIf(unusable)(`network partitions in namespaces${unusable ? ` (skipp
     setLink("primaryClient", true);
     const fatal = await primary.waitForLog((x) => x.level === 60, WAIT_MS, p);
     expect(fatal.msg).toMatch(/^fatal error - dual actives, aborting/);
-    await withDeadline(
-      new Promise((resolve) => (primary.exit ? resolve(undefined) : primary.child.once("close", resolve))),
-      WAIT_MS,
-      "the primary to exit",
-    );
-    expect(primary.exit?.code).toBe(3);
+    const exit = await withDeadline(primary.exited, WAIT_MS, "the primary to exit");
+    expect(exit.code).toBe(3);
     // The primary sent no state while holding, so the backup never heard an active peer.
     expect(backup.find((x) => x.level === 60, b)).toEqual([]);
     const from = client.logs.length;
