@@ -36,7 +36,7 @@ export const ROLES = [
 const PORT_ARGS: Record<string, string[]> = {
   "ingest-gateway": ["--port", "0", "--http-port", "0", "--retry-ms", "1000"],
   "event-enricher": ["--port", "0"],
-  "intel-feed": ["--port", "0", "--republish-ms", "500"],
+  "intel-feed": ["--port", "0", "--republish-ms", "2000"],
   "detection-broker": ["--port", "0", "--heartbeat", "500"],
   detector: ["--heartbeat", "500"],
   "alert-sink": ["--port", "0", "--done-port", "0"],
