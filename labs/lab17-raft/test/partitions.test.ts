@@ -1,20 +1,32 @@
 // Network partitions, not only crashes: five nodes, each in a network namespace of its own on a
-// bridge (netns.ts). The leader and one follower are cut off: that minority cannot commit, the
+// switch (the kit's NetnsSwitch, 10.117.0.0/24, this test's namespace on it too). The leader and one follower are cut off: that minority cannot commit, the
 // majority elects a leader and commits; once healed, every log converges. Skipped, with the
 // reason, where ip netns cannot be used (not root, not Linux).
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type LogEntry, ProcessPool, type RoleProcess, testLogger, waitUntil, withDeadline } from "@zlabs/kit/testing";
+import {
+  type LogEntry,
+  NetnsSwitch,
+  namespacesWithPrefix,
+  netnsUnusable,
+  ProcessPool,
+  type RoleProcess,
+  testLogger,
+  waitUntil,
+  withDeadline,
+} from "@zlabs/kit/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RaftClient } from "../internal/client.ts";
 import { labDir, nodeArgs } from "./cluster.ts";
-import { build, heal, ipOf, netnsUnusable, nsOf, ourNamespaces, partition, SIZE, teardown } from "./netns.ts";
 
-const unusable = netnsUnusable();
+const PREFIX = "zl17";
+const SIZE = 5;
+const unusable = netnsUnusable(PREFIX);
 const WAIT_MS = 30_000;
 const ids = Array.from({ length: SIZE }, (_, i) => `n${i + 1}`);
+const ipOf = (i: number) => `10.117.0.${11 + i}`;
 const bus = (i: number) => `tcp://${ipOf(i)}:5170`;
 const clientEndpoint = (i: number) => `tcp://${ipOf(i)}:5175`;
 const procs = new ProcessPool();
@@ -22,10 +34,11 @@ const stop = new AbortController();
 let dir = "";
 let nodes: RoleProcess[] = [];
 let client: RaftClient;
+let net: NetnsSwitch | undefined;
 
-/** A cmd/ file run by node inside namespace `ns` (through test/in-netns.mjs). */
-const inNetns = (ns: string, name: string, cmd: string, args: string[]) =>
-  procs.start({ labDir, cmd: "test/in-netns.mjs", nodeArgs: [], name, args: [ns, "--import", "tsx", cmd, ...args] });
+/** A cmd/ file run on node i's host. */
+const onHost = (i: number, name: string, cmd: string, args: string[]) =>
+  procs.start({ labDir, cmd, name, args, netns: net?.host(ids[i] as string).ns });
 
 const leaderAfter = (term: number, among: number[]) =>
   waitUntil(
@@ -62,10 +75,13 @@ const appliedAbove = (i: number, index: number) =>
 
 describe.skipIf(unusable)(`network partitions in namespaces${unusable ? ` (skipped: ${unusable})` : ""}`, () => {
   beforeAll(async () => {
-    build();
+    const made = new NetnsSwitch(PREFIX, "10.117.0");
+    net = made;
+    for (const [i, id] of ids.entries()) made.addHost(id, 11 + i);
+    made.connectTest();
     dir = mkdtempSync(join(tmpdir(), "lab17-netns-"));
     const cluster = ids.map((id, i) => `${id}=${bus(i)}`).join(",");
-    nodes = ids.map((id, i) => inNetns(nsOf(i), id, "cmd/consensus-node.ts", nodeArgs(id, cluster, clientEndpoint(i), dir)));
+    nodes = ids.map((id, i) => onHost(i, id, "cmd/consensus-node.ts", nodeArgs(id, cluster, clientEndpoint(i), dir)));
     await Promise.all(nodes.map((n) => n.waitForLog("listening", WAIT_MS)));
     client = new RaftClient(
       ids.map((_, i) => clientEndpoint(i)),
@@ -82,10 +98,10 @@ describe.skipIf(unusable)(`network partitions in namespaces${unusable ? ` (skipp
       client?.close();
       await procs.stopAll();
     } finally {
-      teardown();
+      net?.remove();
       if (dir) rmSync(dir, { recursive: true, force: true });
     }
-    expect(ourNamespaces()).toEqual([]);
+    expect(namespacesWithPrefix(PREFIX)).toEqual([]);
     expect(execFileSync("ip", ["-o", "link", "show"]).toString()).not.toContain("zl17");
   }, 30_000);
 
@@ -95,9 +111,9 @@ describe.skipIf(unusable)(`network partitions in namespaces${unusable ? ` (skipp
     const commitBefore = await converged(6);
     const minority = [first.index, (first.index + 1) % SIZE];
     const majority = [0, 1, 2, 3, 4].filter((i) => !minority.includes(i));
-    partition(minority);
+    net?.partition(minority.map((i) => ids[i] as string));
     // A proposer beside the old leader, writing to it alone.
-    const cutOff = inNetns(nsOf(first.index), "minority-proposer", "cmd/client-proposer.ts", [
+    const cutOff = onHost(first.index, "minority-proposer", "cmd/client-proposer.ts", [
       "--nodes",
       clientEndpoint(first.index),
       "--rate",
@@ -116,7 +132,7 @@ describe.skipIf(unusable)(`network partitions in namespaces${unusable ? ` (skipp
     for (const i of minority) expect(appliedAbove(i, commitBefore)).toEqual([]);
     expect(cutOff.running).toBe(true);
     await cutOff.stop();
-    heal();
+    net?.heal();
     // The old leader hears the new term and follows; its uncommitted entries are replaced.
     await (nodes[first.index] as RoleProcess).waitForLog(
       (e: LogEntry) => e.msg === "following" && (e.term as number) >= next.term,
