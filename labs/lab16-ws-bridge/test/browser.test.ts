@@ -2,10 +2,10 @@
 // SIGKILLed and turns dead, a subscription changes and the chart follows. With SCREENSHOT_LAB16=1
 // the run writes docs/page.png, the screenshot the README shows.
 import { join } from "node:path";
-import { ProcessPool } from "@zlabs/kit/testing";
+import { CHROMIUM_LAUNCH, chromiumMissing, ProcessPool } from "@zlabs/kit/testing";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { CHROMIUM, hasChromium, labDir, startAgent, startBridge, startTelemetry } from "./fixtures.ts";
+import { labDir, startAgent, startBridge, startTelemetry } from "./fixtures.ts";
 
 const procs = new ProcessPool();
 /** Runs in the page (playwright calls the function there; the page's CSP forbids string eval): the chart holds >= min points. */
@@ -15,61 +15,50 @@ const chartHolds = (min: number) =>
 let browser: Browser | undefined;
 afterEach(() => procs.stopAll());
 
-describe.skipIf(!hasChromium)(
-  `the page in chromium (${CHROMIUM})${hasChromium ? "" : ": SKIPPED, chromium is not installed (apt-get install chromium)"}`,
-  () => {
-    beforeAll(async () => {
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--no-first-run",
-        ],
-      });
-    });
-    afterAll(async () => {
-      await browser?.close();
-    });
+const missing = chromiumMissing();
 
-    it("shows agents, sees a SIGKILLed agent turn dead, and the chart follows a changed subscription", async () => {
-      const { url, upstream, bridge } = await startBridge(procs);
-      const agents = ["web-1", "db-1", "cache-1"].map((a) => startAgent(procs, upstream, a, 500));
-      startTelemetry(procs, upstream, 100);
-      const page = await (browser as Browser).newPage({ viewport: { width: 1280, height: 720 } });
-      const errors: string[] = [];
-      page.on("pageerror", (e) => errors.push(e.message));
-      try {
-        await page.goto(`${url}?sub=hb.&sub=plant3.pump1.flow`);
-        for (const a of ["web-1", "db-1", "cache-1"])
-          await page.waitForSelector(`tr[data-agent="${a}"][data-state="alive"]`, { timeout: 30_000 });
-        await page.waitForSelector('#chart[data-series="plant3.pump1.flow"]', { timeout: 30_000 });
-        await page.waitForFunction(chartHolds, 5, { timeout: 30_000 });
+describe.skipIf(missing !== undefined)(`the page in chromium${missing ? `: SKIPPED, ${missing}` : ""}`, () => {
+  beforeAll(async () => {
+    browser = await chromium.launch({ ...CHROMIUM_LAUNCH, args: [...CHROMIUM_LAUNCH.args] });
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
 
-        // SIGKILL: no goodbye; the page judges the silence by the agent's own interval.
-        await (agents[1] as (typeof agents)[number]).kill("SIGKILL");
-        await page.waitForSelector('tr[data-agent="db-1"][data-state="dead"]', { timeout: 30_000 });
-        expect(await page.getAttribute('tr[data-agent="web-1"]', "data-state")).toBe("alive");
+  it("shows agents, sees a SIGKILLed agent turn dead, and the chart follows a changed subscription", async () => {
+    const { url, upstream, bridge } = await startBridge(procs);
+    const agents = ["web-1", "db-1", "cache-1"].map((a) => startAgent(procs, upstream, a, 500));
+    startTelemetry(procs, upstream, 100);
+    const page = await (browser as Browser).newPage({ viewport: { width: 1280, height: 720 } });
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    try {
+      await page.goto(`${url}?sub=hb.&sub=plant3.pump1.flow`);
+      for (const a of ["web-1", "db-1", "cache-1"])
+        await page.waitForSelector(`tr[data-agent="${a}"][data-state="alive"]`, { timeout: 30_000 });
+      await page.waitForSelector('#chart[data-series="plant3.pump1.flow"]', { timeout: 30_000 });
+      await page.waitForFunction(chartHolds, 5, { timeout: 30_000 });
 
-        // Change this browser's subscriptions on the page: the chart drops pump1.flow and draws boiler.temp.
-        await page.click('#subs li[data-prefix="plant3.pump1.flow"] button');
-        await page.fill("#prefix", "plant3.boiler.temp");
-        await page.click("#subscribe");
-        await page.waitForSelector('#chart[data-series="plant3.boiler.temp"]', { timeout: 30_000 });
-        await page.waitForFunction(chartHolds, 5, { timeout: 30_000 });
-        await bridge.waitForLog({ msg: "browser unsubscribed", prefix: "plant3.pump1.flow" }, 10_000);
-        // Add a second series with a preset button: two lines on the chart.
-        await page.click('#presets button:text-is("plant3.pump1.")');
-        await page.waitForSelector('#chart[data-series="plant3.boiler.temp,plant3.pump1.flow,plant3.pump1.pressure"]', { timeout: 30_000 });
-        await page.waitForFunction(chartHolds, 30, { timeout: 30_000 });
-        if (process.env.SCREENSHOT_LAB16) await page.screenshot({ path: join(labDir, "docs/page.png") });
-        expect(errors).toEqual([]);
-      } finally {
-        await page.close();
-      }
-    });
-  },
-);
+      // SIGKILL: no goodbye; the page judges the silence by the agent's own interval.
+      await (agents[1] as (typeof agents)[number]).kill("SIGKILL");
+      await page.waitForSelector('tr[data-agent="db-1"][data-state="dead"]', { timeout: 30_000 });
+      expect(await page.getAttribute('tr[data-agent="web-1"]', "data-state")).toBe("alive");
+
+      // Change this browser's subscriptions on the page: the chart drops pump1.flow and draws boiler.temp.
+      await page.click('#subs li[data-prefix="plant3.pump1.flow"] button');
+      await page.fill("#prefix", "plant3.boiler.temp");
+      await page.click("#subscribe");
+      await page.waitForSelector('#chart[data-series="plant3.boiler.temp"]', { timeout: 30_000 });
+      await page.waitForFunction(chartHolds, 5, { timeout: 30_000 });
+      await bridge.waitForLog({ msg: "browser unsubscribed", prefix: "plant3.pump1.flow" }, 10_000);
+      // Add a second series with a preset button: two lines on the chart.
+      await page.click('#presets button:text-is("plant3.pump1.")');
+      await page.waitForSelector('#chart[data-series="plant3.boiler.temp,plant3.pump1.flow,plant3.pump1.pressure"]', { timeout: 30_000 });
+      await page.waitForFunction(chartHolds, 30, { timeout: 30_000 });
+      if (process.env.SCREENSHOT_LAB16) await page.screenshot({ path: join(labDir, "docs/page.png") });
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
+});

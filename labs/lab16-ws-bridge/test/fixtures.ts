@@ -1,5 +1,4 @@
 // What the process tests share: starting the real bridge and feeds, and a Node WebSocket "browser".
-import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { type ProcessPool, type RoleProcess, waitUntil, withDeadline } from "@zlabs/kit/testing";
 import WebSocket from "ws";
@@ -7,8 +6,6 @@ import { decodeServerMessage, encodeControl, type ServerMessage } from "../inter
 
 export const labDir = fileURLToPath(new URL("..", import.meta.url));
 export const WAIT_MS = 30_000;
-export const CHROMIUM = "/usr/bin/chromium";
-export const hasChromium = existsSync(CHROMIUM);
 
 export interface Running {
   bridge: RoleProcess;

@@ -1,3 +1,4 @@
+export * from "./browser.ts";
 export * from "./deadline.ts";
 export * from "./endpoints.ts";
 export * from "./faults.ts";
