@@ -52,6 +52,34 @@ describe.skipIf(missing)(`etcd registry${missing ? ` (skipped: ${missing})` : ""
       }
     });
 
+    it("etcd restarted empty (its leases lost): a registration is written again under a new lease", async () => {
+      const registry = await openEtcdRegistry([server.clientUrl], log);
+      const raw = new Etcd3({ hosts: server.clientUrl });
+      try {
+        await registry.register(record("alert-sink", "sink-9"), { ttlMs: 2_000, renewMs: 300 });
+        await server.restartEmpty();
+        const back = await waitUntil(
+          async () =>
+            (
+              await raw
+                .get("/services/alert-sink/sink-9")
+                .exec()
+                .catch(() => undefined)
+            )?.kvs[0],
+          {
+            timeoutMs: 30_000,
+            what: "the registration written again after etcd lost its data",
+            everyMs: 200,
+          },
+        );
+        expect(JSON.parse(back.value.toString())).toEqual(record("alert-sink", "sink-9"));
+        expect(back.lease).not.toBe("0");
+      } finally {
+        await registry.close();
+        raw.close();
+      }
+    });
+
     it("a registration is a key under an etcd lease with the TTL asked for, in whole seconds", async () => {
       const raw = new Etcd3({ hosts: server.clientUrl });
       const registry = await openEtcdRegistry([server.clientUrl], log);

@@ -138,6 +138,13 @@ export class EtcdServer {
     await this.server.start();
   }
 
+  /** Stops etcd, loses its data (keys, leases, revisions), and starts it again on the same ports. */
+  async restartEmpty(): Promise<void> {
+    await this.server.stop();
+    rmSync(this.dataDir, { recursive: true, force: true });
+    await this.server.start();
+  }
+
   /** SIGKILL, as a crash: the data dir stays, start again with restart(). */
   async kill(): Promise<void> {
     await this.server.stop(0, "SIGKILL");
