@@ -1,7 +1,7 @@
 // Load test: autocannon on `POST /api/events` of the whole SOC running as real processes (built-in
 // registry), once with the built-in alert store and once with Redis, side by side in one run.
 // The gateway answers 200 only once the event went through the pipeline and its alerts are stored
-// (docs/contract-changes.md), so each request's latency runs from HTTP accept to alert stored.
+// (README, Pattern), so each request's latency runs from HTTP accept to alert stored.
 // Every event carries a known-bad file hash from a source of its own: each raises an alert.
 // Run: pnpm --filter lab10 bench [-- --amount 23000 --connections 5]
 import { existsSync } from "node:fs";

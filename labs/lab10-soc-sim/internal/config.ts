@@ -1,5 +1,5 @@
 // Flags of every role. The service flags (registry, hosts, instance, lease, metrics, codec) are
-// shared by every service role (docs/contract-changes.md lists them for the container and chaos runs).
+// shared by every service role.
 import { type ConfigOf, intOption, isSafeName, numberOption } from "@zlabs/kit";
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS, MAX_WAITING_REQUESTS, RECONNECT_MS, REQUEST_EXPIRY_MS } from "lab12/mdp";
 import type { AlertSinkConfig } from "./alert-sink.ts";

@@ -1,6 +1,6 @@
 // Chaos: the whole SOC as real processes (built-in registry, Redis alert store) under a steady HTTP load;
 // each service in turn is killed with SIGKILL, the others degrade as their pattern promises, and recover
-// once it is back. The delivery promise (docs/contract-changes.md): a 200 from `POST /api/events` comes only
+// once it is back. The delivery promise (README, Pattern): a 200 from `POST /api/events` comes only
 // once the event's alerts are stored, so every acknowledged event's alert must be in Redis at the end,
 // whatever was killed meanwhile. Every event carries a known-bad file hash from a source of its own, so
 // its alert (intel-hash, subject = its source) is one key of its own: nothing can hide a lost one.
