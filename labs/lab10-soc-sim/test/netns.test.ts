@@ -1,18 +1,18 @@
-// Several hosts: etcd and each service in its own network namespace on a bridge (10.210.0.0/24), every
+// Several hosts: etcd and each service in its own network namespace on a switch (the kit's NetnsSwitch,
+// 10.210.0.0/24, this test on it at .1), every
 // service binding 0.0.0.0 and advertising its own address, discovery through etcd only. Then the alert
 // sink's host is cut off the bridge (a partition: packets dropped, nobody told) and put back: its lease
 // expires and the registry forgets it; an event posted meanwhile waits in the gateway; after the heal the
 // sink registers again, the others reconnect, and the waiting event is acknowledged.
-import { testLogger, waitUntil } from "@zlabs/kit/testing";
+import { NetnsSwitch, netnsUnusable, ProcessPool, type RoleProcess, testLogger, waitUntil } from "@zlabs/kit/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LAB_DIR } from "../docker/images.ts";
 import type { Registry, ServiceRecord } from "../internal/registry.ts";
 import { openEtcdRegistry } from "../internal/registry-etcd.ts";
 import { benignEvent, postEvent, untilRuleFires } from "./support/attack.ts";
 import { ETCD_BIN, EtcdServer, missingBinary } from "./support/etcd-server.ts";
-import { Network, NsProcess, netnsSkipReason } from "./support/netns.ts";
 
-const reason = missingBinary(ETCD_BIN) ?? netnsSkipReason();
+const reason = missingBinary(ETCD_BIN) ?? netnsUnusable("zl10");
 const log = testLogger("lab10");
 const WAIT_MS = 60_000;
 /** Short leases: a partitioned service leaves the registry within seconds. */
@@ -28,13 +28,14 @@ const SERVICES: [role: string, host: number, args: string[]][] = [
 ];
 
 describe.skipIf(reason)(`several hosts: network namespaces on a bridge${reason ? ` (skipped: ${reason})` : ""}`, () => {
-  let net: Network;
+  let net: NetnsSwitch;
   let etcd: EtcdServer | undefined;
-  const procs: NsProcess[] = [];
+  const procs = new ProcessPool();
   let registry: Registry | undefined;
 
   beforeAll(async () => {
-    net = Network.create();
+    net = new NetnsSwitch("zl10", "10.210.0");
+    net.connectTest();
     const etcdHost = net.addHost("etcd", 2);
     for (const [role, n] of SERVICES) net.addHost(role, n);
     etcd = await EtcdServer.start({ client: `http://${etcdHost.address}:2379`, peer: "http://127.0.0.1:2380", netns: etcdHost.ns });
@@ -42,40 +43,36 @@ describe.skipIf(reason)(`several hosts: network namespaces on a bridge${reason ?
 
   afterAll(async () => {
     await registry?.close();
-    await Promise.all(procs.map((p) => p.stop()));
+    await procs.stopAll();
     await etcd?.stop();
-    net?.cleanup();
+    net?.remove();
   }, 60_000);
 
   it("each service on its own host finds the others through etcd; an attack raises alerts; a partition and heal of the sink", async () => {
     const etcdUrl = `http://${net.host("etcd").address}:2379`;
     for (const [role, , args] of SERVICES) {
       const host = net.host(role);
-      procs.push(
-        new NsProcess(
+      procs.start({
+        labDir: LAB_DIR,
+        cmd: `cmd/${role}.ts`,
+        name: role,
+        netns: host.ns,
+        env: { LOG_LEVEL: "info" },
+        args: [
+          "--registry",
+          `etcd:${etcdUrl}`,
+          "--bind-host",
+          "0.0.0.0",
+          "--advertise-host",
+          host.address,
+          "--instance",
           role,
-          host.ns,
-          [
-            process.execPath,
-            "--import",
-            "tsx",
-            `cmd/${role}.ts`,
-            "--registry",
-            `etcd:${etcdUrl}`,
-            "--bind-host",
-            "0.0.0.0",
-            "--advertise-host",
-            host.address,
-            "--instance",
-            role,
-            ...LEASE,
-            ...args,
-          ],
-          { cwd: LAB_DIR },
-        ),
-      );
+          ...LEASE,
+          ...args,
+        ],
+      });
     }
-    await Promise.all(procs.map((p) => p.waitForLog("ready", WAIT_MS)));
+    await Promise.all(procs.all.map((p) => p.waitForLog("ready", WAIT_MS)));
 
     // Discovery: every record names its own host's address, read from the registry by this (other) host.
     registry = await openEtcdRegistry([etcdUrl], log);
@@ -92,10 +89,10 @@ describe.skipIf(reason)(`several hosts: network namespaces on a bridge${reason ?
     await untilRuleFires(gatewayHttp, "intel-match", WAIT_MS);
 
     // Partition: the sink's host drops off the bridge. Its lease can no longer be renewed: etcd forgets it.
-    const sink = procs.find((p) => p.name === "alert-sink") as NsProcess;
-    const enricher = procs.find((p) => p.name === "event-enricher") as NsProcess;
+    const sink = procs.all.find((p) => p.name === "alert-sink") as RoleProcess;
+    const enricher = procs.all.find((p) => p.name === "event-enricher") as RoleProcess;
     const enricherLines = enricher.logs.length;
-    net.partition("alert-sink");
+    net.partition(["alert-sink"]);
     // An event posted during the partition is accepted and waits in the gateway (resent every --retry-ms).
     const pending = postEvent(gatewayHttp, { ...benignEvent(3, "partition"), srcIp: "203.0.113.66" }, WAIT_MS * 2);
     let settled = false;
@@ -111,7 +108,7 @@ describe.skipIf(reason)(`several hosts: network namespaces on a bridge${reason ?
 
     // Heal: the sink registers again (a new lease), the enricher reconnects, the waiting event is acknowledged.
     const sinkLines = sink.logs.length;
-    net.heal("alert-sink");
+    net.heal();
     await waitUntil(() => latest.some((r) => r.type === "alert-sink"), {
       timeoutMs: WAIT_MS,
       what: "the sink registered again after the heal",
