@@ -108,7 +108,11 @@ describe("the lab's processes", () => {
     expect(wrongExit.code).toBe(EXIT_GAVE_UP);
     expect(wrong.find(/^giving up: no CURVE handshake within 5000 ms: \d+ handshakes failed .*wrong --server-key/)).toHaveLength(1);
     expect(plainExit.code).toBe(EXIT_GAVE_UP);
-    expect(plain.find(/^giving up: handshake failed with ERR_ZMTP_MECHANISM_MISMATCH/)).toHaveLength(1);
+    // libzmq reports the mismatch, or only EPIPE when the server's side closes before our side read its
+    // greeting (a race: 2 runs of 4 on a quiet machine); then the client gives up after its deadline.
+    expect(
+      plain.find(/^giving up: (handshake failed with ERR_ZMTP_MECHANISM_MISMATCH|no CURVE handshake within \d+ ms: .*last: EPIPE)/),
+    ).toHaveLength(1);
     await server.waitForLog(/^handshake failed: the client's HELLO did not open with our key/, WAIT_MS);
     expect(server.running).toBe(true);
   });
