@@ -94,16 +94,20 @@ export class LockClient {
   async acquire(lock: string, ttlMs: number, signal: AbortSignal): Promise<HeldLease | undefined> {
     const req = this.nextReq++;
     const granted = new Promise<LockReply>((resolve) => this.waiting.set(lock, { req, ttlMs, granted: resolve }));
+    let queued = false;
     try {
       for (;;) {
         const sentAt = this.now();
         const reply = await this.requestUntilAnswered("ACQUIRE", { lock, ttl: ttlMs }, req, signal);
         if (!reply || signal.aborted || this.closed) return undefined;
-        if (reply.status === "GRANTED") return this.hold(lock, reply, sentAt, ttlMs);
+        // After a QUEUED, the answer to the ACQUIRE sent again can be the grant itself: it crossed the
+        // asynchronous GRANTED on the wire, and the lock was still won by waiting in line.
+        if (reply.status === "GRANTED") return this.hold(lock, reply, sentAt, ttlMs, queued);
         if (reply.status !== "QUEUED") {
           this.log.warn({ lock, status: reply.status, reason: reply.reason }, "acquire refused");
           return undefined;
         }
+        queued = true;
         const notified = await Promise.race([granted, pause(this.config.timeoutMs * 2, signal).then(() => undefined)]);
         // Counted from its arrival: the server granted a little earlier, which the safety margin covers.
         if (notified) return this.hold(lock, notified, this.now(), ttlMs, true);
@@ -161,9 +165,9 @@ export class LockClient {
     }
   }
 
-  private hold(lock: string, reply: LockReply, sentAt: number, ttlMs: number, async = false): HeldLease {
+  private hold(lock: string, reply: LockReply, sentAt: number, ttlMs: number, waited = false): HeldLease {
     const lease = this.setLease(lock, reply, sentAt, ttlMs);
-    this.log.info({ lock, token: lease.token, ttlMs, async }, "lock held");
+    this.log.info({ lock, token: lease.token, ttlMs, waited }, "lock held");
     if (!this.renewers.has(lock))
       this.renewers.set(
         lock,

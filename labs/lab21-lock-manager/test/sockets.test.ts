@@ -1,9 +1,11 @@
 // The lock server over real sockets, in-process: raw DEALER peers speak the protocol by hand.
 import { encode } from "@zlabs/kit";
 import { Tasks, waitUntil, withDeadline } from "@zlabs/kit/testing";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import { Router } from "zeromq";
 import { LockClient, SAFETY_MARGIN } from "../internal/lease-client.ts";
 import type { LockServer } from "../internal/lock-server.ts";
+import { decodeRequest, encodeReply } from "../internal/protocol.ts";
 import { boundServer, log, RawClient, removeTmpDirs } from "./helpers.ts";
 
 const tasks = new Tasks();
@@ -145,6 +147,38 @@ describe("the lock server over sockets", () => {
       expect(client.holds("L")?.token).toBe(1);
       expect(server.table.holderOf("L")?.client).toBe("m");
     } finally {
+      client.close();
+      controller.abort();
+      await running;
+    }
+  });
+
+  it("a waiter whose ACQUIRE sent again is answered GRANTED (it crossed the asynchronous GRANTED) holds the lock as one that waited", async () => {
+    // A server by hand: QUEUED to the first ACQUIRE, GRANTED to the same ACQUIRE sent again, no notification.
+    const fake = new Router({ linger: 0 });
+    await fake.bind("tcp://127.0.0.1:*");
+    const acquires: number[] = [];
+    void tasks.run(async (signal) => {
+      signal.addEventListener("abort", () => fake.close());
+      for await (const [peer, body] of fake) {
+        const r = decodeRequest(body);
+        if (!r.ok || r.value.op !== "ACQUIRE") continue;
+        acquires.push(r.value.req);
+        const reply = acquires.length === 1 ? { status: "QUEUED" as const, place: 1 } : { status: "GRANTED" as const, token: 7, ttl: 600 };
+        await fake.send([peer as Buffer, encodeReply({ req: r.value.req, lock: "L", ...reply })]);
+      }
+    });
+    const info = vi.spyOn(log, "info");
+    const client = new LockClient({ id: "w", server: fake.lastEndpoint as string, heartbeatMs: 1000, timeoutMs: 100 }, log);
+    const controller = new AbortController();
+    const running = client.start(controller.signal);
+    try {
+      const lease = await withDeadline(client.acquire("L", 600, controller.signal), 10_000, "the lease");
+      expect(lease?.token).toBe(7);
+      expect(new Set(acquires).size).toBe(1);
+      expect(info).toHaveBeenCalledWith(expect.objectContaining({ lock: "L", token: 7, waited: true }), "lock held");
+    } finally {
+      info.mockRestore();
       client.close();
       controller.abort();
       await running;
