@@ -63,7 +63,7 @@ describe("the real processes", () => {
     await procs.crash(a);
     const expired = await lab.server.waitForLog({ msg: "lease expired (the holder did not renew)", client: "holder" }, WAIT_MS);
     const granted = await lab.server.waitForLog({ msg: "granted to the next in line", client: "waiter" }, WAIT_MS);
-    await b.waitForLog({ msg: "lock held", waited: true }, WAIT_MS);
+    await b.waitForLog({ msg: "lock held", token: granted.token }, WAIT_MS);
     await lab.ledger.waitForLog({ msg: "entry appended", client: "waiter" }, WAIT_MS);
     // Not before the lease ran out: its last renewal was at most a third of the TTL before the kill.
     expect(loggedAt(granted)).toBeGreaterThanOrEqual(killedAt + 1500 - 500 - 50);
@@ -83,7 +83,8 @@ describe("the real processes", () => {
     process.kill(a.pid as number, "SIGSTOP");
     try {
       await lab.server.waitForLog({ msg: "lease expired (the holder did not renew)", client: "frozen" }, WAIT_MS);
-      await b.waitForLog({ msg: "lock held", waited: true }, WAIT_MS);
+      const granted = await lab.server.waitForLog({ msg: "granted to the next in line", client: "next" }, WAIT_MS);
+      await b.waitForLog({ msg: "lock held", token: granted.token }, WAIT_MS);
     } finally {
       process.kill(a.pid as number, "SIGCONT");
     }
