@@ -51,11 +51,18 @@ export function watchEventOf(event: {
   }
 }
 
-function explain(code: string): string {
+/** The client's own mechanism: NULL is the plaintext experiment. */
+export type ClientMechanism = "CURVE" | "NULL";
+
+function explain(code: string, mechanism: ClientMechanism): string {
   if (code === "ERR_ZMTP_MECHANISM_MISMATCH") {
     return "the server and this client use different security mechanisms (one CURVE, the other NULL/plaintext); libzmq does not retry";
   }
   if (code.startsWith("ZAP ")) return `the server's authentication handler refused this client's key (${code}); libzmq does not retry`;
+  // A CURVE server reads a NULL greeting and closes; when it closes before this side has read its
+  // greeting, libzmq reports only EPIPE here and retries.
+  if (mechanism === "NULL")
+    return "the server hangs up after our greeting, which is what a CURVE server does to a plaintext client (libzmq retries that for ever)";
   return "the server hangs up after our HELLO, which is what a wrong --server-key looks like (libzmq retries that for ever)";
 }
 
@@ -70,7 +77,10 @@ export class HandshakeWatch {
   private pendingSince: number | undefined;
   private fatal: string | undefined;
 
-  constructor(readonly deadlineMs: number) {}
+  constructor(
+    readonly deadlineMs: number,
+    readonly mechanism: ClientMechanism = "CURVE",
+  ) {}
 
   on(event: WatchEvent, now: number): void {
     switch (event.type) {
@@ -88,7 +98,7 @@ export class HandshakeWatch {
         this.failed += 1;
         this.streak += 1;
         this.lastError = event.code;
-        if (event.fatal) this.fatal ??= `handshake failed with ${event.code}: ${explain(event.code)}`;
+        if (event.fatal) this.fatal ??= `handshake failed with ${event.code}: ${explain(event.code, this.mechanism)}`;
         break;
       case "disconnect":
         this.state = "connecting";
@@ -108,8 +118,8 @@ export class HandshakeWatch {
       const why =
         this.streak === 0
           ? "TCP connected but no handshake finished (is the peer a ZeroMQ CURVE server?)"
-          : `${this.streak} handshakes failed (last: ${this.lastError}); ${explain(this.lastError ?? "")}`;
-      return { kind: "give-up", reason: `no CURVE handshake within ${this.deadlineMs} ms: ${why}` };
+          : `${this.streak} handshakes failed (last: ${this.lastError}); ${explain(this.lastError ?? "", this.mechanism)}`;
+      return { kind: "give-up", reason: `no ${this.mechanism} handshake within ${this.deadlineMs} ms: ${why}` };
     }
     return { kind: "waiting" };
   }

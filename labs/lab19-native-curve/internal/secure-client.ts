@@ -134,7 +134,7 @@ export class SecureClient {
     });
     const onAbort = () => stop.abort();
     signal.addEventListener("abort", onAbort, { once: true });
-    const watch = new HandshakeWatch(this.config.handshakeDeadlineMs);
+    const watch = new HandshakeWatch(this.config.handshakeDeadlineMs, this.config.plaintext ? "NULL" : "CURVE");
     const tick = setInterval(() => this.checkWatch(watch, stop), WATCH_TICK_MS);
     this.log.info(
       {

@@ -112,6 +112,20 @@ describe("HandshakeWatch (when the client gives up)", () => {
       expect(verdict.reason).toMatch(/within 1000 ms: 7 handshakes failed \(last: EPIPE\).*wrong --server-key/);
   });
 
+  it("a plaintext client that only sees EPIPE is told what a CURVE server does to plaintext, not about a server key", () => {
+    const w = new HandshakeWatch(1000, "NULL");
+    w.on({ type: "connect" }, 0);
+    w.on(failed("EPIPE"), 5);
+    const verdict = w.check(1000);
+    expect(verdict.kind).toBe("give-up");
+    if (verdict.kind === "give-up") {
+      expect(verdict.reason).toMatch(
+        /^no NULL handshake within 1000 ms: 1 handshakes failed \(last: EPIPE\).*CURVE server does to a plaintext client/,
+      );
+      expect(verdict.reason).not.toMatch(/server-key/);
+    }
+  });
+
   it("gives up at once on a mechanism mismatch or a ZAP refusal", () => {
     for (const event of [
       watchEventOf({ type: "handshake:error:protocol", error: { code: "ERR_ZMTP_MECHANISM_MISMATCH" } }),
