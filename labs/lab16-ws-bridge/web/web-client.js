@@ -26,6 +26,8 @@ const state = {
   received: 0,
   gaps: 0,
   malformed: 0,
+  /** Messages for a prefix unsubscribed while they were on their way, left out. */
+  late: 0,
   ws: null,
   chart: null,
   chartKey: "",
@@ -94,6 +96,11 @@ function onMessage(buf) {
   }
   state.received++;
   const topic = latin1.decode(frames[0]);
+  // Sent before the bridge had our unsubscribe: drawn, it would put the series back on the chart.
+  if (!matched(topic)) {
+    state.late++;
+    return;
+  }
   try {
     if (topic.startsWith("hb.") && frames.length === 2) onHeartbeat(topic, msgpackr.unpack(frames[1]), kind === KIND_CACHED);
     else if (frames.length === 3) onSample(topic, msgpackr.unpack(frames[1]), frames[2]);
@@ -279,7 +286,8 @@ function drawChart() {
 }
 
 function drawCounters() {
-  $("counters").textContent = `${state.received} messages · seq gaps ${state.gaps} · malformed ${state.malformed}`;
+  $("counters").textContent =
+    `${state.received} messages · seq gaps ${state.gaps} · malformed ${state.malformed} · late after an unsubscribe ${state.late}`;
 }
 
 $("sub-form").onsubmit = (ev) => {
