@@ -1,4 +1,5 @@
 // The test helpers the labs' fault tests stand on.
+import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { Pull, Push } from "zeromq";
@@ -16,6 +17,8 @@ import {
   waitUntil,
   withDeadline,
 } from "../src/testing/index.ts";
+
+const PORT_RANGE = "/proc/sys/net/ipv4/ip_local_port_range";
 
 const labDir = fileURLToPath(new URL("./fixtures/demo", import.meta.url));
 const procs = new ProcessPool();
@@ -51,6 +54,12 @@ describe("endpoints and sockets", () => {
     push.connect(endpoints[0] as string);
     await push.send("hi");
     expect((await pull.receive()).toString()).toBe("hi");
+  });
+
+  it.skipIf(!existsSync(PORT_RANGE))("picks ports outside the kernel's ephemeral range, which outgoing connections draw from", async () => {
+    const [lo, hi] = readFileSync(PORT_RANGE, "utf8").trim().split(/\s+/).map(Number) as [number, number];
+    const ports = (await freeTcpEndpoints(50)).map((e) => Number(e.split(":").pop()));
+    for (const port of ports) expect(port < lo || port > hi, `port ${port} in ${lo}-${hi}`).toBe(true);
   });
 
   it("SocketJar closes every socket it holds", async () => {
