@@ -3,11 +3,11 @@
 // commands, replies or HELLOs in plaintext. The ZMTP greeting's "CURVE" is plaintext by design:
 // finding it proves the capture saw this stream.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createServer, type Server, Socket } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freeTcpEndpoint, ProcessPool, type RoleProcess, withDeadline } from "@zlabs/kit/testing";
+import { freeTcpEndpoint, ProcessPool, type RoleProcess, waitUntil, withDeadline } from "@zlabs/kit/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type DemoKeys, freshKeys } from "./helpers.ts";
 
@@ -63,7 +63,10 @@ describe("the TCP stream carries no plaintext command", () => {
     const endpoint = await freeTcpEndpoint();
     const port = endpoint.split(":").pop() as string;
     const file = join(keys.layout.root, "c2.pcap");
-    const dump: ChildProcess = spawn("tcpdump", ["-i", "lo", "-U", "-n", "-w", file, "tcp", "port", port], {
+    // --immediate-mode: each packet is handed to tcpdump as it comes. Without it, libpcap hands over
+    // blocks of packets when one fills or a timeout passes, and a SIGINT before that loses them all
+    // ("0 packets captured, 88 packets received by filter", once, under load).
+    const dump: ChildProcess = spawn("tcpdump", ["-i", "lo", "--immediate-mode", "-U", "-n", "-w", file, "tcp", "port", port], {
       stdio: ["ignore", "ignore", "pipe"],
     });
     let stderr = "";
@@ -77,6 +80,11 @@ describe("the TCP stream carries no plaintext command", () => {
     try {
       await withDeadline(listening, 10_000, "tcpdump to listen");
       await exchange(endpoint, endpoint);
+      // Written (-U: a packet at a time) before tcpdump is stopped: the greeting at least.
+      await waitUntil(() => existsSync(file) && readFileSync(file).includes("CURVE"), {
+        timeoutMs: 10_000,
+        what: "the capture to hold the greeting",
+      });
     } finally {
       const exited = new Promise((resolve) => dump.on("exit", resolve));
       dump.kill("SIGINT");
