@@ -74,7 +74,10 @@ export function readTraces(dir: string): Map<string, OtlpSpan[]> {
   const out = new Map<string, OtlpSpan[]>();
   const file = join(dir, "traces.jsonl");
   if (!existsSync(file)) return out;
-  for (const line of readFileSync(file, "utf8").split("\n")) {
+  // Only whole lines: the collector may be appending the last one as this reads.
+  const lines = readFileSync(file, "utf8").split("\n");
+  lines.pop();
+  for (const line of lines) {
     if (!line) continue;
     const req = JSON.parse(line) as {
       resourceSpans: { resource: { attributes: { value: { stringValue: string } }[] }; scopeSpans: { spans: OtlpSpan[] }[] }[];
