@@ -156,5 +156,5 @@ describe("soak", () => {
     console.log(
       `soak: ${REQUESTS} requests in ${took.toFixed(1)} s, kills ${kills.join(" ")}; titanic journal ${left.bytes} B after, holding ${left.entries} orphan(s); ${compactions.length} compactions`,
     );
-  }, 120_000);
+  }, 300_000);
 });
