@@ -1,9 +1,9 @@
 // The binding's ceiling for the bench: a bare zeromq.js PUB or SUB, nothing else. The publisher
-// sends ONE Buffer of the frame size again and again for the given seconds (never written, so sharing it is safe); the
-// subscriber counts what arrives. Each prints its totals as a JSON line when it ends.
+// sends `buffers` Buffers of the frame size in turn, flat out, for the given seconds (never written,
+// so sharing them is safe); the subscriber counts what arrives. Each prints its totals as a JSON line when it ends.
 import { Publisher, Subscriber } from "zeromq";
 
-const [role, endpoint, frameBytes, seconds, hwm] = process.argv.slice(2);
+const [role, endpoint, frameBytes, seconds, hwm, buffers = "1"] = process.argv.slice(2);
 const bytes = Number(frameBytes);
 const totals = (msg: string, extra: Record<string, number>) => {
   const u = process.resourceUsage();
@@ -17,7 +17,7 @@ if (role === "pub") {
   await pub.bind(endpoint as string);
   const topic = Buffer.from("video.bare.");
   const header = Buffer.alloc(100, 1);
-  const payload = Buffer.alloc(bytes, 7);
+  const payloads = Array.from({ length: Number(buffers) }, (_, i) => Buffer.alloc(bytes, 7 + i));
   process.stdout.write(`${JSON.stringify({ msg: "bare on" })}\n`);
   // Give the subscribers time to connect and subscribe (the slow joiner), as the camera's run does.
   await new Promise((r) => setTimeout(r, 500));
@@ -25,7 +25,7 @@ if (role === "pub") {
   let sent = 0;
   totals("bare sending", {});
   while (performance.now() < end) {
-    await pub.send([topic, header, payload]);
+    await pub.send([topic, header, payloads[sent % payloads.length] as Buffer]);
     sent += 1;
     await new Promise((r) => setImmediate(r));
   }

@@ -1,4 +1,4 @@
-// pnpm --filter lab18 bench [-- --seconds 8 --rounds 4 --soak 10000]
+// pnpm --filter lab18 bench [-- --seconds 8 --rounds 4 --soak 10000 --sample-steps 16,8 --ring 8 --bare-buffers 8]
 // One run, side by side, 4K NV12 frames (12,441,600 bytes): frames/s and GB/s delivered to 1 and 3
 // subscribers by the lab's camera-feed and analytics-engines against a bare zeromq.js PUB-SUB of
 // the same frame size (bench/bare.ts: the binding's ceiling); CPU per frame and peak RSS per
@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { freeTcpEndpoints, type LogEntry, RoleProcess } from "@zlabs/kit/testing";
+import { SAMPLE_STEP } from "../internal/analysis.ts";
 import { ENGINE_RCVHWM } from "../internal/analytics-engine.ts";
 import { CAMERA_SNDHWM } from "../internal/camera-feed.ts";
 import { MAX_FRAME_BYTES } from "../internal/protocol.ts";
@@ -19,11 +20,23 @@ const arg = (name: string, dflt: number) => {
 const SECONDS = arg("seconds", 8);
 const ROUNDS = arg("rounds", 4);
 const SOAK = arg("soak", 10_000);
+/** The engines' --sample-step in the lab runs: each step is a lab run of its own in every round. */
+const STEPS = (() => {
+  const i = process.argv.indexOf("--sample-steps");
+  return i > 0 ? (process.argv[i + 1] ?? "").split(",").map(Number) : [SAMPLE_STEP, 8];
+})();
 const BYTES = MAX_FRAME_BYTES;
 const loadAtStart = loadavg();
 const WAIT = 600_000;
 /** Frames in the camera's ring of pre-rendered, immutable frames (8 x 12.4 MB). */
-const RING = 8;
+const RING = arg("ring", 8);
+/**
+ * Distinct Buffers the bare publisher sends in turn: as many as the camera's ring, so that both
+ * read the same memory per frame. One 12.4 MB Buffer stays in the 105 MB L3 cache for the kernel's
+ * copy into the socket; eight (100 MB) do not. Measured: ring 8 against one bare Buffer 0.86x,
+ * ring 1 against one 0.99x, ring 8 against eight 0.92-0.97x (README, Benchmark).
+ */
+const BARE_BUFFERS = arg("bare-buffers", RING);
 /**
  * The soak's camera rate: 10,000 frames flat out would be sent in a second or two (PUB drops what
  * an engine has no room for); paced, the soak lasts minutes and the engine analyses most of them.
@@ -48,6 +61,8 @@ interface Proc {
 
 interface Result {
   label: string;
+  /** The engines' sample step (lab runs). */
+  step?: number;
   subs: number;
   seconds: number;
   /** Frames the publisher sent (PUB drops those a subscriber has no room for). */
@@ -83,7 +98,15 @@ function cpuSec(pid: number): number {
  * (or, with `frames`, the camera sends that many); each subscriber's rate is its frames over its
  * own first-to-last span. CPU is counted from /proc over the sending only (startup excluded).
  */
-async function run(lab: boolean, subs: number, seconds: number, frames = 0, fps = 0, sample?: (pids: number[]) => void): Promise<Result> {
+async function run(
+  lab: boolean,
+  subs: number,
+  seconds: number,
+  frames = 0,
+  fps = 0,
+  sample?: (pids: number[]) => void,
+  step = SAMPLE_STEP,
+): Promise<Result> {
   const [endpoint] = (await freeTcpEndpoints(1)) as [string];
   const subProcs = Array.from({ length: subs }, (_, i) =>
     lab
@@ -99,6 +122,8 @@ async function run(lab: boolean, subs: number, seconds: number, frames = 0, fps 
           String(BENCH_MAX_LAG_MS),
           "--stats-ms",
           "600000",
+          "--sample-step",
+          String(step),
         ])
       : start(`bare-sub-${i + 1}`, "bench/bare.ts", ["sub", endpoint, String(BYTES), "0", String(ENGINE_RCVHWM)]),
   );
@@ -118,7 +143,7 @@ async function run(lab: boolean, subs: number, seconds: number, frames = 0, fps 
         "--stats-ms",
         "600000",
       ])
-    : start("bare-pub", "bench/bare.ts", ["pub", endpoint, String(BYTES), String(seconds), String(CAMERA_SNDHWM)]);
+    : start("bare-pub", "bench/bare.ts", ["pub", endpoint, String(BYTES), String(seconds), String(CAMERA_SNDHWM), String(BARE_BUFFERS)]);
   const on = await pub.waitForLog(lab ? "camera on" : "bare sending", WAIT);
   const pids = [pub.pid as number, ...subProcs.map((s) => s.pid as number)];
   const cpu0 = pids.map(cpuSec);
@@ -144,7 +169,8 @@ async function run(lab: boolean, subs: number, seconds: number, frames = 0, fps 
   const perSubFps = rates.reduce((a, b) => a + b, 0) / subs;
   const delivered = subExits.reduce((a, e) => a + (e.frames as number), 0) / subs;
   return {
-    label: lab ? "lab: camera-feed -> analytics-engine" : "bare zeromq.js PUB -> SUB",
+    label: lab ? `lab: camera-feed -> analytics-engine, step ${step}` : "bare zeromq.js PUB -> SUB",
+    step: lab ? step : undefined,
     subs,
     seconds: elapsed,
     sent: done.sent as number,
@@ -180,9 +206,11 @@ const median = (xs: number[]) => {
 // order flips every round (bare first, then lab first) so a load that rises or falls through a
 // round does not favour one side.
 const results: (Result & { round: number })[] = [];
+const runs = [undefined, ...STEPS];
 for (let round = 1; round <= ROUNDS; round++)
   for (const subs of [1, 3])
-    for (const lab of round % 2 ? [false, true] : [true, false]) results.push({ ...(await run(lab, subs, SECONDS)), round });
+    for (const step of round % 2 ? runs : [...runs].reverse())
+      results.push({ ...(await run(step !== undefined, subs, SECONDS, 0, 0, undefined, step)), round });
 
 console.log(
   `\n4K NV12 frames of ${BYTES.toLocaleString("en")} bytes, published flat out for ${SECONDS} s per run, SNDHWM ${CAMERA_SNDHWM}, RCVHWM ${ENGINE_RCVHWM}`,
@@ -194,21 +222,23 @@ console.log(
 );
 console.log("| round | run | subscribers | frames/s published | frames/s per subscriber | GB/s delivered (all subscribers) | lab / bare |");
 console.log("|---|---|---|---|---|---|---|");
-const ratios = new Map<number, number[]>();
+const ratios = new Map<string, number[]>();
+const ratioKey = (r: Result) => `${r.subs} subscriber(s), step ${r.step}`;
 for (const r of results) {
   const bare = results.find((b) => b.round === r.round && b.subs === r.subs && b.label.startsWith("bare"));
   const x = r.label.startsWith("lab") && bare ? r.perSubFps / bare.perSubFps : undefined;
-  if (x !== undefined) ratios.set(r.subs, [...(ratios.get(r.subs) ?? []), x]);
+  if (x !== undefined) ratios.set(ratioKey(r), [...(ratios.get(ratioKey(r)) ?? []), x]);
   console.log(
     `| ${r.round} | ${r.label} | ${r.subs} | ${f1(r.sent / r.seconds)} | ${f1(r.perSubFps)} | ${r.gbps.toFixed(2)} | ${x === undefined ? "" : `${x.toFixed(2)}x`} |`,
   );
 }
-const sumFps = (lab: boolean, subs: number) =>
-  results.filter((r) => r.subs === subs && r.label.startsWith("lab") === lab).reduce((a, r) => a + r.perSubFps, 0);
-for (const [subs, xs] of ratios) {
+const sumFps = (subs: number, step: number | undefined) =>
+  results.filter((r) => r.subs === subs && r.step === step).reduce((a, r) => a + r.perSubFps, 0);
+for (const [key, xs] of ratios) {
+  const [subs, step] = [Number(key.split(" ")[0]), Number(key.split(" ").at(-1))];
   const sorted = [...xs].sort((a, b) => a - b);
   console.log(
-    `lab / bare, ${subs} subscriber(s), over ${xs.length} rounds: ${sorted.map((x) => x.toFixed(2)).join(", ")} (median ${median(xs).toFixed(2)}; all rounds pooled, lab frames/s over bare frames/s: ${(sumFps(true, subs) / sumFps(false, subs)).toFixed(2)}x)`,
+    `lab / bare, ${key}, over ${xs.length} rounds: ${sorted.map((x) => x.toFixed(2)).join(", ")} (median ${median(xs).toFixed(2)}; all rounds pooled, lab frames/s over bare frames/s: ${(sumFps(subs, step) / sumFps(subs, undefined)).toFixed(2)}x)`,
   );
 }
 console.log("\nCPU per frame: the process's CPU while sending, over the frames one subscriber received (the publisher's too).");
@@ -217,13 +247,13 @@ console.log("|---|---|---|---|---|---|---|---|");
 for (const r of results)
   for (const p of r.procs)
     console.log(
-      `| ${r.round} | ${r.label.split(":")[0]} | ${r.subs} | ${p.name} | ${p.frames} | ${p.skipped ?? ""} | ${f1((p.cpuSec * 1000) / Math.max(1, p.frames))} | ${p.maxRssMiB} |`,
+      `| ${r.round} | ${r.step ? `lab, step ${r.step}` : r.label} | ${r.subs} | ${p.name} | ${p.frames} | ${p.skipped ?? ""} | ${f1((p.cpuSec * 1000) / Math.max(1, p.frames))} | ${p.maxRssMiB} |`,
     );
 console.log(
   `\ncamera (a ring of ${RING} pre-rendered immutable frames): Buffers allocated per frame sent, counted at the allocation sites (the header; no payload):`,
 );
 for (const r of results.filter((x) => x.allocationsPerFrame !== undefined))
-  console.log(`- round ${r.round}, ${r.subs} subscriber(s): ${r.allocationsPerFrame} over ${r.sent} frames sent`);
+  console.log(`- round ${r.round}, step ${r.step}, ${r.subs} subscriber(s): ${r.allocationsPerFrame} over ${r.sent} frames sent`);
 
 // Soak: the camera and one engine for SOAK frames, RSS sampled every 250 ms.
 const samples: number[][] = [];

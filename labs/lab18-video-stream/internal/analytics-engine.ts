@@ -28,6 +28,8 @@ export interface EngineConfig {
   latest: boolean;
   /** Check each frame's checksum (when the camera sent one). */
   verify: boolean;
+  /** The analysis reads every sampleStep-th pixel of every sampleStep-th row. */
+  sampleStep: number;
   /** Extra ms per frame: a slow engine, for the experiments. */
   costMs: number;
   statsMs: number;
@@ -237,7 +239,7 @@ export class AnalyticsEngine {
         this.log.error({ camera: h.camera, seq: h.seq, badChecksums: this.badChecksums }, "frame corrupted: checksum mismatch");
       }
     }
-    const stats = analyse(h, payload, state.samples, state.previous);
+    const stats = analyse(h, payload, state.samples, state.previous, this.config.sampleStep);
     [state.previous, state.samples] = [state.samples, state.previous ?? new Uint8Array(state.samples.length)];
     state.histogram = stats.histogram;
     state.meanLuma = stats.meanLuma;
@@ -256,12 +258,12 @@ export class AnalyticsEngine {
     let s = this.cameras.get(camera);
     if (!s || s.width !== width || s.height !== height) {
       // A new camera, or one whose size changed: its subsample buffers are sized by values the
-      // decoder has bounded (at most 3840x2160 / 64 bytes), and the cameras a SUB hears are few.
+      // decoder has bounded (at most 3840x2160 bytes at step 1), and the cameras a SUB hears are few.
       s = {
         lastSeq: s?.lastSeq,
         frames: s?.frames ?? 0,
         gaps: s?.gaps ?? 0,
-        samples: new Uint8Array(sampleCount(width, height)),
+        samples: new Uint8Array(sampleCount(width, height, this.config.sampleStep)),
         previous: undefined,
         width,
         height,

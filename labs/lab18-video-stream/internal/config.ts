@@ -1,4 +1,5 @@
 import { type ConfigOf, endpointOption, intOption, numberOption } from "@zlabs/kit";
+import { MAX_SAMPLE_STEP, SAMPLE_STEP } from "./analysis.ts";
 import { ENGINE_RCVHWM, type EngineConfig, MAX_LAG_MS } from "./analytics-engine.ts";
 import { CAMERA_FPS, CAMERA_SNDHWM, type CameraConfig, STATS_MS } from "./camera-feed.ts";
 import { HEIGHT_4K, isCameraName, MIN_SIDE, ROW_ALIGN, WIDTH_4K } from "./protocol.ts";
@@ -66,6 +67,10 @@ export const engineOptions = {
   },
   latest: { type: "boolean", default: false, describe: "analyse only the newest frame queued (skip older ones)" },
   verify: { type: "boolean", default: true, describe: "check every frame's checksum (--no-verify: skip)" },
+  sampleStep: intOption(SAMPLE_STEP, "analyse every Nth pixel of every Nth row of the Y plane (8: 4x the samples)", {
+    min: 1,
+    max: MAX_SAMPLE_STEP,
+  }),
   costMs: numberOption(0, "extra ms per frame: a slow engine", { min: 0, max: 60_000 }),
   statsMs: intOption(STATS_MS, "ms between stats log lines", { min: 10 }),
 } as const;
@@ -87,6 +92,7 @@ export function engineConfig(a: ConfigOf<typeof engineOptions>): EngineConfig {
     onLag: a.onLag === "exit" ? "exit" : "resync",
     latest: a.latest,
     verify: a.verify,
+    sampleStep: a.sampleStep,
     costMs: a.costMs,
     statsMs: a.statsMs,
   };

@@ -97,6 +97,11 @@ describe("the real processes", () => {
   it.each([
     ["cmd/camera-feed.ts", ["--width", "641"], "camera-feed: --width and --height must be even for NV12 (641x2160) (see --help)"],
     ["cmd/analytics-engine.ts", ["--id", "a b"], 'analytics-engine: --id "a b" may hold only letters, digits, - and _ (see --help)'],
+    [
+      "cmd/analytics-engine.ts",
+      ["--sample-step", "0"],
+      "analytics-engine: --sample-step (or LAB18_SAMPLE_STEP) must be at least 1 (see --help)",
+    ],
   ])("%s %j exits 2 with one line", async (cmd, args, line) => {
     const p = procs.start({ labDir, cmd, name: cmd, args });
     expect(await p.exited).toEqual({ code: 2, signal: null });

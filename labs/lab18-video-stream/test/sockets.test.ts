@@ -2,6 +2,7 @@
 import { Tasks, testLogger, waitUntil } from "@zlabs/kit/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { Publisher } from "zeromq";
+import { SAMPLE_STEP } from "../internal/analysis.ts";
 import { AnalyticsEngine, type EngineConfig, EXIT_SNAIL } from "../internal/analytics-engine.ts";
 import { ALLOCATIONS_LIVE, ALLOCATIONS_RING, type CameraConfig, CameraFeed } from "../internal/camera-feed.ts";
 import { encodeHeader, frameChecksum, MAX_FRAME_BYTES, nv12Bytes, SUB_MAX_MESSAGE_BYTES, topicOf } from "../internal/protocol.ts";
@@ -36,6 +37,7 @@ const engineConfig = (cameras: string[], over: Partial<EngineConfig> = {}): Engi
   onLag: "resync",
   latest: false,
   verify: true,
+  sampleStep: SAMPLE_STEP,
   costMs: 0,
   statsMs: 60_000,
   ...over,

@@ -1,7 +1,18 @@
 // Units: the wire protocol (every bound of the decoder), the checksum, the scene, the analysis.
 import { encode } from "@zlabs/kit";
 import { describe, expect, it } from "vitest";
-import { analyse, gapBetween, HISTOGRAM_BINS, percentile, RateMeter, sampleCount, snail, Window } from "../internal/analysis.ts";
+import {
+  analyse,
+  gapBetween,
+  HISTOGRAM_BINS,
+  MOTION_THRESHOLD,
+  percentile,
+  RateMeter,
+  SAMPLE_STEP,
+  sampleCount,
+  snail,
+  Window,
+} from "../internal/analysis.ts";
 import { cameraConfig, checkCamera, checkEngine } from "../internal/config.ts";
 import {
   decodeHeader,
@@ -135,6 +146,72 @@ describe("the analysis", () => {
     const moved = analyse(h, b, new Uint8Array(n), prev).motion as number;
     expect(moved).toBeGreaterThan(0.01);
     expect(moved).toBeLessThan(0.6);
+  });
+
+  /** The analysis written plainly, one sample at a time: what the unrolled one must equal. */
+  function plainAnalysis(g: { width: number; height: number; stride: number }, frame: Buffer, previous: Uint8Array, step: number) {
+    const histogram = new Array<number>(HISTOGRAM_BINS).fill(0);
+    let n = 0;
+    let sum = 0;
+    let moved = 0;
+    for (let y = 0; y < g.height; y += step)
+      for (let x = 0; x < g.width; x += step) {
+        const l = frame[y * g.stride + x] as number;
+        const bin = Math.floor((l * HISTOGRAM_BINS) / 256);
+        histogram[bin] = (histogram[bin] as number) + 1;
+        sum += l;
+        if (Math.abs(l - (previous[n] as number)) > MOTION_THRESHOLD) moved += 1;
+        n += 1;
+      }
+    return { histogram, meanLuma: sum / n, motion: moved / n, samples: n };
+  }
+
+  it("equals the plain one-sample-at-a-time analysis, whatever the width, stride and step", () => {
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed >>> 23;
+    };
+    for (const g of [
+      { width: 320, height: 180, stride: 320 },
+      { width: 322, height: 178, stride: 352 },
+      { width: 96, height: 64, stride: 100 },
+    ])
+      for (const step of [1, 3, 8, SAMPLE_STEP, 17]) {
+        const frame = Buffer.alloc(nv12Bytes(g.stride, g.height));
+        for (let i = 0; i < frame.length; i++) frame[i] = random() & 255;
+        const n = sampleCount(g.width, g.height, step);
+        const previous = new Uint8Array(n);
+        for (let i = 0; i < n; i++) previous[i] = random() & 255;
+        const into = new Uint8Array(n);
+        const stats = analyse(header({ ...g }), frame, into, previous, step);
+        expect(stats, `${g.width}x${g.height}/${g.stride} step ${step}`).toEqual(plainAnalysis(g, frame, previous, step));
+        expect(into.length).toBe(stats.samples);
+      }
+  });
+
+  it("the default step's histogram and motion are within one percentage point of the whole frame's", () => {
+    const g = { width: 3840, height: 2160, stride: 3840 };
+    const h4k = header({ ...g });
+    const a = Buffer.alloc(nv12Bytes(g.stride, g.height));
+    const b = Buffer.alloc(nv12Bytes(g.stride, g.height));
+    for (const seq of [0, 7, 23]) {
+      drawFrame(a, g, seq);
+      drawFrame(b, g, seq + 1);
+      const shares = (step: number) => {
+        const n = sampleCount(g.width, g.height, step);
+        const before = new Uint8Array(n);
+        analyse(h4k, a, before, undefined, step);
+        const s = analyse(h4k, b, new Uint8Array(n), before, step);
+        return { bins: s.histogram.map((c) => c / s.samples), motion: s.motion as number };
+      };
+      const whole = shares(1);
+      const sampled = shares(SAMPLE_STEP);
+      expect(whole.motion).toBeGreaterThan(0.01);
+      expect(Math.abs(sampled.motion - whole.motion), `motion, frame ${seq}`).toBeLessThan(0.01);
+      for (const [i, share] of sampled.bins.entries())
+        expect(Math.abs(share - (whole.bins[i] as number)), `bin ${i}, frame ${seq}`).toBeLessThan(0.01);
+    }
   });
 
   it("percentiles, gaps, the Suicidal Snail rule, the latency window", () => {
