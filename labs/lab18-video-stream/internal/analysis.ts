@@ -6,7 +6,7 @@ import type { FrameHeader } from "./protocol.ts";
  * The analysis reads every step-th pixel of every step-th row. 16 (the default): 32,400 samples of
  * a 4K frame (1/256), which put every bin of a 16-bin histogram and the motion share within one
  * percentage point of the whole frame's (tested; 0.83 and 0.23 at most over 40 frames of the scene,
- * where its 120-pixel bars fall on 7 or 8 samples); 8 reads four times as many, and is exact there.
+ * where its 120-pixel bars fall on 7 or 8 samples); 8 reads four times as many: bins exact there.
  */
 export const SAMPLE_STEP = 16;
 export const MAX_SAMPLE_STEP = 64;
