@@ -33,8 +33,7 @@ const RING = arg("ring", 8);
 /**
  * Distinct Buffers the bare publisher sends in turn: as many as the camera's ring, so that both
  * read the same memory per frame. One 12.4 MB Buffer stays in the 105 MB L3 cache for the kernel's
- * copy into the socket; eight (100 MB) do not. Measured: ring 8 against one bare Buffer 0.86x,
- * ring 1 against one 0.99x, ring 8 against eight 0.92-0.97x (README, Benchmark).
+ * copy into the socket; eight (100 MB) do not (README, Benchmark, "What changed for run 5").
  */
 const BARE_BUFFERS = arg("bare-buffers", RING);
 /**
@@ -222,25 +221,27 @@ console.log(
 );
 console.log("| round | run | subscribers | frames/s published | frames/s per subscriber | GB/s delivered (all subscribers) | lab / bare |");
 console.log("|---|---|---|---|---|---|---|");
-const ratios = new Map<string, number[]>();
-const ratioKey = (r: Result) => `${r.subs} subscriber(s), step ${r.step}`;
+/** A lab run's frames/s over the bare run's of the same round and subscribers. */
+const ratioToBare = (r: Result & { round: number }) => {
+  const bare = results.find((b) => b.round === r.round && b.subs === r.subs && b.step === undefined);
+  return r.step !== undefined && bare ? r.perSubFps / bare.perSubFps : undefined;
+};
 for (const r of results) {
-  const bare = results.find((b) => b.round === r.round && b.subs === r.subs && b.label.startsWith("bare"));
-  const x = r.label.startsWith("lab") && bare ? r.perSubFps / bare.perSubFps : undefined;
-  if (x !== undefined) ratios.set(ratioKey(r), [...(ratios.get(ratioKey(r)) ?? []), x]);
+  const x = ratioToBare(r);
   console.log(
     `| ${r.round} | ${r.label} | ${r.subs} | ${f1(r.sent / r.seconds)} | ${f1(r.perSubFps)} | ${r.gbps.toFixed(2)} | ${x === undefined ? "" : `${x.toFixed(2)}x`} |`,
   );
 }
 const sumFps = (subs: number, step: number | undefined) =>
   results.filter((r) => r.subs === subs && r.step === step).reduce((a, r) => a + r.perSubFps, 0);
-for (const [key, xs] of ratios) {
-  const [subs, step] = [Number(key.split(" ")[0]), Number(key.split(" ").at(-1))];
-  const sorted = [...xs].sort((a, b) => a - b);
-  console.log(
-    `lab / bare, ${key}, over ${xs.length} rounds: ${sorted.map((x) => x.toFixed(2)).join(", ")} (median ${median(xs).toFixed(2)}; all rounds pooled, lab frames/s over bare frames/s: ${(sumFps(subs, step) / sumFps(subs, undefined)).toFixed(2)}x)`,
-  );
-}
+for (const subs of [1, 3])
+  for (const step of STEPS) {
+    const xs = results.filter((r) => r.subs === subs && r.step === step).map((r) => ratioToBare(r) as number);
+    const sorted = [...xs].sort((a, b) => a - b);
+    console.log(
+      `lab / bare, ${subs} subscriber(s), step ${step}, over ${xs.length} rounds: ${sorted.map((x) => x.toFixed(2)).join(", ")} (median ${median(xs).toFixed(2)}; all rounds pooled, lab frames/s over bare frames/s: ${(sumFps(subs, step) / sumFps(subs, undefined)).toFixed(2)}x)`,
+    );
+  }
 console.log("\nCPU per frame: the process's CPU while sending, over the frames one subscriber received (the publisher's too).");
 console.log("| round | run | subscribers | process | frames | skipped (resync) | CPU ms per frame | peak RSS MiB |");
 console.log("|---|---|---|---|---|---|---|---|");
