@@ -1,9 +1,10 @@
 // Bench: the log-aggregation job over generated access logs, on the real processes, with 1, 2 and 4
-// map workers (2 reducers), against the single-process baseline over the same files. Records/s,
-// CPU spent by the whole cluster per million records against the baseline's (target <= 1.3x), CPU
-// by role, peak RSS per role. `pnpm --filter lab15 bench`; BENCH_LINES (per file, 4 files) sizes the
-// input, BENCH_JOBS the measured jobs per cluster, BENCH_MAPPERS (e.g. "1,4") the cluster sizes,
-// BENCH_PROF=<dir> runs every role with node --cpu-prof into that folder (where the CPU goes).
+// map workers (2 reducers) and splits of 1 and 4 MiB, against the single-process baseline over the
+// same files. Records/s, CPU spent by the whole cluster per million records against the baseline's
+// (target <= 1.3x), CPU by role, peak RSS per role. `pnpm --filter lab15 bench`; BENCH_LINES (per
+// file, 4 files) sizes the input, BENCH_JOBS the measured jobs per cluster, BENCH_MAPPERS (e.g.
+// "1,4") the cluster sizes, BENCH_SPLITS_MIB (e.g. "1,4") the split sizes, BENCH_PROF=<dir> runs
+// every role with node --cpu-prof into that folder (where the CPU goes).
 //
 // On a shared 2-core machine one measurement swings by 2x with the load, so:
 // - the baseline runs BASE_RUNS times before each cluster (interleaved, warm) and its median is the reference;
@@ -23,10 +24,14 @@ const labDir = fileURLToPath(new URL("..", import.meta.url));
 const FILES = 4;
 const LINES = Number(process.env.BENCH_LINES ?? 100_000);
 const MAPPERS = process.env.BENCH_MAPPERS ? process.env.BENCH_MAPPERS.split(",").map(Number) : [1, 2, 4];
-const JOBS = Number(process.env.BENCH_JOBS ?? 3);
+const JOBS = Number(process.env.BENCH_JOBS ?? 8);
 const BASE_RUNS = 3;
 const REDUCERS = 2;
-const SPLIT_BYTES = 1 << 20;
+/**
+ * Input bytes per map task. Each task costs a fixed amount besides its lines (the messages through the
+ * master, a mapper waking for it, its combined pairs for the reducers): the bench shows how much at two sizes.
+ */
+const SPLITS_MIB = process.env.BENCH_SPLITS_MIB ? process.env.BENCH_SPLITS_MIB.split(",").map(Number) : [1, 4];
 /** Between two jobs: the CPU is read in this idle gap. */
 const PAUSE_MS = 1500;
 const WAIT_MS = 120_000;
@@ -70,6 +75,7 @@ function baseline(): void {
 
 interface Row {
   mappers: number;
+  splitMiB: number;
   /** Per job, averaged over the measured jobs. */
   ms: number;
   cpu: number;
@@ -78,9 +84,9 @@ interface Row {
   rss: { master: number; map: number; reduce: number };
   ok: boolean;
 }
-const rows: Row[] = [];
-for (const n of MAPPERS) {
-  baseline();
+
+/** One cluster (master, n mappers, the reducers) over the input cut into splits of splitMiB, measured over JOBS jobs. */
+async function cluster(n: number, splitMiB: number): Promise<Row> {
   const procs = new ProcessPool();
   try {
     const [work, sink] = (await freeTcpEndpoints(2)) as [string, string];
@@ -95,7 +101,7 @@ for (const n of MAPPERS) {
       args: [
         ...common,
         ...["--mappers", String(n), "--reducers", String(REDUCERS), "--jobs", "logs"],
-        ...["--input", input, "--out", join(dir, "out"), "--split-bytes", String(SPLIT_BYTES), "--pause", String(PAUSE_MS)],
+        ...["--input", input, "--out", join(dir, "out"), "--split-bytes", String(splitMiB * (1 << 20)), "--pause", String(PAUSE_MS)],
       ],
     });
     const mappers = Array.from({ length: n }, (_, i) =>
@@ -126,18 +132,26 @@ for (const n of MAPPERS) {
       return s / JOBS;
     };
     const max = (ps: RoleProcess[]) => Math.max(...ps.map((p) => peakRssMiB(p.pid as number)));
-    rows.push({
+    return {
       mappers: n,
+      splitMiB,
       ms: done.reduce((s, d) => s + (d.ms as number), 0) / JOBS,
       cpu: spent(0, all.length),
       roleCpu: { master: spent(0, 1), map: spent(1, 1 + n), reduce: spent(1 + n, all.length) },
       rss: { master: max([master]), map: max(mappers), reduce: max(reducers) },
       ok: done.every((d) => readFileSync(d.file as string, "utf8") === oracle),
-    });
+    };
   } finally {
     await procs.stopAll();
   }
 }
+
+const rows: Row[] = [];
+for (const splitMiB of SPLITS_MIB)
+  for (const n of MAPPERS) {
+    baseline();
+    rows.push(await cluster(n, splitMiB));
+  }
 rmSync(dir, { recursive: true, force: true });
 
 const baseCpu = median(base.map((b) => b.cpu));
@@ -145,22 +159,22 @@ const baseMs = median(base.map((b) => b.ms));
 const perM = (cpu: number) => (cpu * 1e6) / records;
 const fmt = (x: number) => Math.round(x).toLocaleString("en-US");
 const cpuRange = `${Math.min(...base.map((b) => b.cpu)).toFixed(2)}-${Math.max(...base.map((b) => b.cpu)).toFixed(2)}`;
-console.log(`lab15 bench: log aggregation over ${fmt(records)} CLF lines (${FILES} files, 1 MiB splits), ${REDUCERS} reducers`);
+console.log(`lab15 bench: log aggregation over ${fmt(records)} CLF lines (${FILES} files), ${REDUCERS} reducers, ${JOBS} jobs per cluster`);
 console.log(
   `machine: ${cpus().length} cores, load average ${loadavg()
     .map((l) => l.toFixed(1))
     .join(" ")} (shared with other engineers)\n`,
 );
 console.log(
-  "| run | records/s | wall | CPU s per 1M records | CPU vs baseline | CPU s per job: master / map / reduce | peak RSS master / map / reduce (MiB) | result == baseline |",
+  "| run | split | records/s | wall | CPU s per 1M records | CPU vs baseline | CPU s per job: master / map / reduce | peak RSS master / map / reduce (MiB) | result == baseline |",
 );
-console.log("|---|---:|---:|---:|---:|---|---|---|");
+console.log("|---|---:|---:|---:|---:|---:|---|---|---|");
 console.log(
-  `| single process | ${fmt((records * 1000) / baseMs)} | ${(baseMs / 1000).toFixed(2)} s | ${perM(baseCpu).toFixed(2)} | 1.00x | ${baseCpu.toFixed(2)} (median of ${base.length}: ${cpuRange}) | ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} (bench process) | - |`,
+  `| single process | - | ${fmt((records * 1000) / baseMs)} | ${(baseMs / 1000).toFixed(2)} s | ${perM(baseCpu).toFixed(2)} | 1.00x | ${baseCpu.toFixed(2)} (median of ${base.length}: ${cpuRange}) | ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} (bench process) | - |`,
 );
 for (const r of rows)
   console.log(
-    `| ${r.mappers} map worker${r.mappers > 1 ? "s" : ""} | ${fmt((records * 1000) / r.ms)} | ${(r.ms / 1000).toFixed(2)} s | ${perM(r.cpu).toFixed(2)} | ${(r.cpu / baseCpu).toFixed(2)}x | ${r.roleCpu.master.toFixed(2)} / ${r.roleCpu.map.toFixed(2)} / ${r.roleCpu.reduce.toFixed(2)} | ${r.rss.master.toFixed(0)} / ${r.rss.map.toFixed(0)} / ${r.rss.reduce.toFixed(0)} | ${r.ok ? "yes" : "NO"} |`,
+    `| ${r.mappers} map worker${r.mappers > 1 ? "s" : ""} | ${r.splitMiB} MiB | ${fmt((records * 1000) / r.ms)} | ${(r.ms / 1000).toFixed(2)} s | ${perM(r.cpu).toFixed(2)} | ${(r.cpu / baseCpu).toFixed(2)}x | ${r.roleCpu.master.toFixed(2)} / ${r.roleCpu.map.toFixed(2)} / ${r.roleCpu.reduce.toFixed(2)} | ${r.rss.master.toFixed(0)} / ${r.rss.map.toFixed(0)} / ${r.rss.reduce.toFixed(0)} | ${r.ok ? "yes" : "NO"} |`,
   );
 console.log(
   `\nBaseline: median of ${base.length} runs in this process, ${BASE_RUNS} before each cluster. Cluster: CPU of every process (master, mappers, reducers) per job, over ${JOBS} jobs after a warm-up job, read while the cluster idles between jobs; target <= 1.3x.`,
