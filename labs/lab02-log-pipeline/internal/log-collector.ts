@@ -198,7 +198,10 @@ export class LogCollector {
 
   /** A fresh batch: a new name, and nothing of the last one held. */
   private newBatch(): void {
-    this.batch = `${new Date().toISOString().slice(0, 19).replace(/[-:T]/g, "")}-${randomBytes(3).toString("hex")}`;
+    // The time to the millisecond: the writer keeps the newest batches by name, and batches of a
+    // small file run several to a second.
+    const startedAt = new Date().toISOString().slice(0, 23).replace(/[-:T.]/g, "");
+    this.batch = `${startedAt}-${randomBytes(3).toString("hex")}`;
     this.batches += 1;
     this.unacked.clear();
     this.resend.clear();

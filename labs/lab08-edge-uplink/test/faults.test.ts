@@ -101,8 +101,12 @@ describe("Paranoid Pirate under faults", () => {
     const first = receiver("queue", front, back);
     const w = worker("w", back, store);
     await first.waitForLog("worker ready", WAIT_MS);
+    // Counted from the queue's first heartbeat heard: a worker up before the queue may have paused
+    // (and doubled its back-off) already.
+    await w.waitForLog("queue answered; back-off reset", WAIT_MS);
+    const up = w.logs.length;
     await procs.crash(first);
-    const pauses = await waitForCount(w, "queue silent; reconnecting after a pause", 3, WAIT_MS);
+    const pauses = await waitForCount(w, "queue silent; reconnecting after a pause", 3, WAIT_MS, up);
     expect(pauses.map((p) => p.delayMs)).toEqual([100, 200, 400]);
     const sent = w.find("ready sent");
     expect(sent.length).toBeGreaterThanOrEqual(3);
@@ -139,10 +143,12 @@ describe("Paranoid Pirate under faults", () => {
     const { store, outbox } = scratch();
     const [pf, pb, bf, bb] = (await freeTcpEndpoints(4)) as [string, string, string, string];
     const primary = receiver("primary", pf, pb);
-    receiver("backup", bf, bb);
+    const backup = receiver("backup", bf, bb);
     worker("pw", pb, store);
     worker("bw", bb, store);
     const d = device("dev", [pf, bf], outbox);
+    // The backup and its worker up before the fault: one timeout at the primary is then all it costs.
+    await backup.waitForLog("worker ready", WAIT_MS);
     await waitForCount(d, { msg: "reading delivered", receiver: pf }, 3, WAIT_MS);
     await procs.crash(primary);
     const after = d.logs.length;

@@ -20,9 +20,15 @@ afterEach(async () => {
   await tasks.stopAll();
 });
 
+/** Liveness 50 (5 s) unless a test is about a silent worker: a raw worker that never heartbeats must
+ * stay registered through a test's steps even when this process stalls (timers run before the socket
+ * is read, and 300 ms of silence would expire it). */
+const PATIENT = 50;
+const BRISK = 3;
+
 async function startBroker(over: Partial<BrokerConfig> = {}) {
   const broker = new MajordomoBroker(
-    { endpoint: ANY_LOOPBACK_TCP, heartbeatMs: HB, liveness: 3, requestExpiryMs: 10_000, maxWaiting: 1000, ...over },
+    { endpoint: ANY_LOOPBACK_TCP, heartbeatMs: HB, liveness: PATIENT, requestExpiryMs: 10_000, maxWaiting: 1000, ...over },
     log,
   );
   await broker.bind();
@@ -177,7 +183,7 @@ describe("RFC 7 MDP/Worker at the broker", () => {
   });
 
   it("MUST consider a worker silent for liveness intervals disconnected, and send it nothing more", async () => {
-    const { broker, endpoint } = await startBroker();
+    const { broker, endpoint } = await startBroker({ liveness: BRISK });
     const control = await rawWorker(broker, endpoint, "control", true);
     const w = await rawWorker(broker, endpoint, "quiet");
     // control keeps talking; quiet says nothing after READY.
@@ -285,7 +291,7 @@ describe("RFC 7 MDP/Worker at the broker", () => {
   });
 
   it("a request in progress on a worker that dies goes to another worker, at most once more", async () => {
-    const { broker, endpoint } = await startBroker();
+    const { broker, endpoint } = await startBroker({ liveness: BRISK });
     const first = await rawWorker(broker, endpoint, "echo");
     const reply = syncClient(endpoint).request("echo", [Buffer.from("once")]);
     await first.next(isCommand(REQUEST), "the request at the first worker");

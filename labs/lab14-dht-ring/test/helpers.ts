@@ -20,8 +20,12 @@ export function freeUdpPort(): Promise<number> {
   });
 }
 
-/** Fast timings for tests: beacons every 200 ms, a silent peer gone after 1.5 s. */
-export const FAST = ["--beacon-ms", "200", "--peer-expiry", "1500", "--peer-timeout", "500", "--grace", "3000"];
+/**
+ * Fast timings for tests: beacons every 200 ms, a silent peer gone after 1.5 s. A peer's answer is
+ * waited for 3 s: a write counts the replicas that acknowledged in time, and six node processes on a
+ * loaded machine can leave one unscheduled for longer than half a second.
+ */
+export const FAST = ["--beacon-ms", "200", "--peer-expiry", "1500", "--peer-timeout", "3000", "--grace", "3000"];
 
 export interface RingNodeProcess {
   proc: RoleProcess;

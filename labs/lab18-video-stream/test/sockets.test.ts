@@ -58,16 +58,31 @@ function startEngine(cameras: string[], over: Partial<EngineConfig> = {}) {
   return { engine, done };
 }
 
+/**
+ * A wait condition: every engine has 300 frames and showed motion on some frame. Not on the last one:
+ * an engine that skips frames can get two equal frames in a row (the same slot of a 5-frame ring, or
+ * the live scene where its bars repeat every 10 frames and its box bounces back to where it was), and
+ * such a frame rightly shows no motion.
+ */
+function motionAndFrames(engines: AnalyticsEngine[]) {
+  const moved = engines.map(() => false);
+  return () => {
+    engines.forEach((e, i) => {
+      if ((e.snapshot().cameras[0]?.motion ?? 0) > 0) moved[i] = true;
+    });
+    return engines.every((e) => e.frames >= 300) && moved.every(Boolean);
+  };
+}
+
 describe("camera and engines in one process", () => {
   it("every frame two engines receive at full speed has its checksum right; seq gaps are counted", async () => {
     const { camera, endpoint } = await startCamera();
     const engines = [startEngine([endpoint]).engine, startEngine([endpoint]).engine];
-    await waitUntil(() => engines.every((e) => e.frames >= 300), { ...WAIT, what: "300 frames at each engine" });
+    await waitUntil(motionAndFrames(engines), { ...WAIT, what: "300 frames at each engine, motion seen at each" });
     for (const e of engines) {
       expect(e.badChecksums).toBe(0);
       expect(e.checked).toBe(e.frames);
       expect(e.refused).toBe(0);
-      expect(e.snapshot().cameras[0]?.motion).toBeGreaterThan(0);
     }
     expect(camera.allocations).toBe(camera.sent * ALLOCATIONS_LIVE);
   });
@@ -77,16 +92,7 @@ describe("camera and engines in one process", () => {
     // each sent again every 5 frames) and never written: every copy must arrive intact.
     const { camera, endpoint } = await startCamera({ loop: 5 });
     const engines = [0, 1, 2].map(() => startEngine([endpoint]).engine);
-    // An engine that misses a multiple of 5 frames receives the same ring slot twice in a row, and
-    // that frame rightly shows no motion: motion is asserted on some frame seen, not on the last.
-    const moved = engines.map(() => false);
-    const watch = () => {
-      engines.forEach((e, i) => {
-        if ((e.snapshot().cameras[0]?.motion ?? 0) > 0) moved[i] = true;
-      });
-      return engines.every((e) => e.frames >= 300) && moved.every(Boolean);
-    };
-    await waitUntil(watch, { ...WAIT, what: "300 frames at each engine, motion seen at each" });
+    await waitUntil(motionAndFrames(engines), { ...WAIT, what: "300 frames at each engine, motion seen at each" });
     for (const e of engines) {
       expect(e.badChecksums).toBe(0);
       expect(e.checked).toBe(e.frames);

@@ -22,7 +22,7 @@ export interface Chain {
 
 export async function startChain(
   procs: ProcessPool,
-  opts: { sample?: number; collectorArgs?: string[]; serviceArgs?: string[]; collector?: boolean } = {},
+  opts: { sample?: number; collectorArgs?: string[]; serviceArgs?: string[]; collector?: boolean; settleMs?: number } = {},
 ): Promise<Chain> {
   const [collector, gateway, enricher, scorer] = (await freeTcpEndpoints(4)) as [string, string, string, string];
   const dir = mkdtempSync(join(tmpdir(), "lab20-"));
@@ -35,7 +35,7 @@ export async function startChain(
         labDir,
         cmd: "cmd/trace-collector.ts",
         name: "collector",
-        args: ["--bind", collector, "--settle", "300", "--dir", dir, ...(opts.collectorArgs ?? []), ...extra],
+        args: ["--bind", collector, "--settle", String(opts.settleMs ?? 300), "--dir", dir, ...(opts.collectorArgs ?? []), ...extra],
       });
       await p.waitForLog("listening", WAIT_MS);
       chain.collector = p;
@@ -66,7 +66,15 @@ export interface OtlpSpan {
   kind: number;
   startTimeUnixNano: string;
   endTimeUnixNano: string;
+  attributes?: { key: string; value: { stringValue?: string; intValue?: string; doubleValue?: number; boolValue?: boolean } }[];
   service: string;
+}
+
+/** The transaction id (the client's request id) a trace's gateway SERVER span carries as `tx.id`. */
+export function txIdOf(spans: OtlpSpan[]): number | undefined {
+  const server = spans.find((s) => s.service === "gateway" && s.kind === 2);
+  const id = server?.attributes?.find((a) => a.key === "tx.id")?.value.intValue;
+  return id === undefined ? undefined : Number(id);
 }
 
 /** Every span in the collector's OTLP JSON files, by trace id. */

@@ -2,7 +2,7 @@
 // collector is absent, and its batches decode at a PULL.
 
 import { ROOT_CONTEXT, SpanKind, trace } from "@opentelemetry/api";
-import { testLogger, withDeadline } from "@zlabs/kit/testing";
+import { testLogger, waitUntil, withDeadline } from "@zlabs/kit/testing";
 import { describe, expect, it } from "vitest";
 import { Pull } from "zeromq";
 import { fromProducer, parseTraceParent } from "../internal/protocol.ts";
@@ -42,19 +42,29 @@ describe("the ZeroMQ span exporter", () => {
       testLogger("lab20"),
     );
     try {
-      // The PUSH is `immediate`: wait for the connection before the spans, or they are dropped by design.
-      await new Promise((r) => setTimeout(r, 200));
-      const server = tracing.server("enricher forward", ROOT_CONTEXT);
-      const client = tracing.client("enricher -> next", server);
-      const tp = parseTraceParent(tracing.inject(client));
-      expect(tp.ok && tp.value).toMatchObject({ traceId: server.spanContext().traceId, spanId: client.spanContext().spanId, flags: 1 });
-      client.end();
-      server.end();
+      // The PUSH is `immediate`: spans ended before its connection is up are dropped by design (and
+      // counted). A pair of spans at a time until one is sent: the batch received is that pair's.
+      const pair = async () => {
+        const before = { ...tracing.stats };
+        const server = tracing.server("enricher forward", ROOT_CONTEXT);
+        const client = tracing.client("enricher -> next", server);
+        const tp = parseTraceParent(tracing.inject(client));
+        expect(tp.ok && tp.value).toMatchObject({ traceId: server.spanContext().traceId, spanId: client.spanContext().spanId, flags: 1 });
+        client.end();
+        server.end();
+        await waitUntil(() => tracing.stats.batchesSent > before.batchesSent || tracing.stats.spansDropped > before.spansDropped, {
+          timeoutMs: 5000,
+          what: "the pair sent or dropped",
+        });
+        return tracing.stats.batchesSent > before.batchesSent && server.spanContext().traceId;
+      };
+      const traceId = await waitUntil(pair, { timeoutMs: 10_000, what: "a pair of spans sent", everyMs: 50 });
       const msg = fromProducer(await withDeadline(pull.receive(), 5000, "a batch"));
       expect(msg.kind).toBe("batch");
       if (msg.kind === "batch") {
         expect(msg.batch.service).toBe("enricher");
         const [c, s] = msg.batch.spans;
+        expect(s?.traceId).toBe(traceId);
         expect(c?.parentId).toBe(s?.spanId);
         expect(s?.parentId).toBeUndefined();
       }

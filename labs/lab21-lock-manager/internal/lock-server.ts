@@ -195,10 +195,11 @@ export class LockServer {
   private logReply(r: LockRequest, reply: LockReply): void {
     const fields = { client: r.client, lock: r.lock, token: reply.token ?? (r.token || undefined) };
     if (reply.status === "GRANTED" && r.op === "ACQUIRE") this.log.info({ ...fields, ttlMs: reply.ttl }, "granted");
+    else if (reply.status === "GRANTED") this.log.debug({ ...fields, ttlMs: reply.ttl }, "renewed");
     else if (reply.status === "QUEUED") this.log.info({ ...fields, place: reply.place, reason: reply.reason }, "queued");
     else if (reply.status === "RELEASED") this.log.info({ client: r.client, lock: r.lock }, "released");
     else if (reply.status === "DENIED") this.log.warn({ ...fields, reason: reply.reason }, "denied");
-    else if (reply.status !== "GRANTED") this.log.info({ ...fields, op: r.op, status: reply.status }, "refused");
+    else this.log.info({ ...fields, op: r.op, status: reply.status }, "refused");
   }
 
   /** Grants made by a release or the sweep: an asynchronous GRANTED to each new holder. */

@@ -18,8 +18,11 @@ afterEach(async () => {
   await tasks.stopAll();
 });
 
+/** Leases the raw clients never renew: long enough for every fsync'd write of a test on a loaded disk. */
+const LEASE_MS = 30_000;
+
 async function setup(dataDir = tmpDir("ledger"), maxEntries = 100) {
-  const server = await boundServer();
+  const server = await boundServer({ maxTtlMs: LEASE_MS });
   void tasks.run((signal) => server.run(signal));
   const start = async () => {
     const ledger = new Ledger(
@@ -62,7 +65,7 @@ describe("the ledger", () => {
     const { ledger, write } = await start();
     const a = client("a");
     const b = client("b");
-    const { token: ta } = await a.ask("ACQUIRE", { lock: "L", ttl: 1000 });
+    const { token: ta } = await a.ask("ACQUIRE", { lock: "L", ttl: LEASE_MS });
     expect(await write("a", "L", ta as number)).toMatchObject({ status: "ACCEPTED", seq: 1 });
     expect(await write("x", "L", (ta as number) + 5)).toMatchObject({
       status: "REFUSED",
@@ -71,7 +74,7 @@ describe("the ledger", () => {
     await a.ask("RELEASE", { lock: "L" });
     // a's lease is over and nobody else wrote yet: the lock server says so.
     expect(await write("a", "L", ta as number)).toMatchObject({ status: "REFUSED" });
-    const { token: tb } = await b.ask("ACQUIRE", { lock: "L", ttl: 1000 });
+    const { token: tb } = await b.ask("ACQUIRE", { lock: "L", ttl: LEASE_MS });
     expect(await write("b", "L", tb as number)).toMatchObject({ status: "ACCEPTED", seq: 2 });
     // Once b has written, a's token is below the highest accepted: refused without asking.
     expect(await write("a", "L", ta as number)).toMatchObject({ status: "REFUSED", reason: expect.stringContaining("below") });
@@ -83,9 +86,9 @@ describe("the ledger", () => {
     const { start, client, dataDir } = await setup();
     const first = await start();
     const a = client("a");
-    const { token: old } = await a.ask("ACQUIRE", { lock: "L", ttl: 1000 });
+    const { token: old } = await a.ask("ACQUIRE", { lock: "L", ttl: LEASE_MS });
     await a.ask("RELEASE", { lock: "L" });
-    const { token } = await a.ask("ACQUIRE", { lock: "L", ttl: 1000 });
+    const { token } = await a.ask("ACQUIRE", { lock: "L", ttl: LEASE_MS });
     await first.write("a", "L", token as number);
     await first.stop();
     const second = await start();
@@ -99,7 +102,7 @@ describe("the ledger", () => {
   it("keeps at most two files of maxEntries entries", async () => {
     const { start, client, dataDir } = await setup(tmpDir("ledger-small"), 3);
     const { write } = await start();
-    const { token } = await client("a").ask("ACQUIRE", { lock: "L", ttl: 1000 });
+    const { token } = await client("a").ask("ACQUIRE", { lock: "L", ttl: LEASE_MS });
     for (let i = 0; i < 8; i++) expect(await write("a", "L", token as number)).toMatchObject({ status: "ACCEPTED" });
     const seqs = (f: string) =>
       readFileSync(join(dataDir, f), "utf8")
