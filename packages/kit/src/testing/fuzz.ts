@@ -249,7 +249,8 @@ function peerSocket(peer: FuzzPeer, hwm: number): Socket & { send(m: Buffer[]): 
     case "push":
       return new Push(options);
     case "pub":
-      return new XPublisher(options);
+      // Every subscription passed up, also one for a topic a dropped connection still holds.
+      return new XPublisher({ ...options, verbosity: "allSubs" });
     case "xsub":
       return new XSubscriber(options);
   }
@@ -307,15 +308,34 @@ export async function fuzzEndpoint(options: FuzzOptions): Promise<FuzzReport> {
   }
 }
 
-/** Waits for the target's subscriptions, or what is published before them is dropped. */
-async function firstSubscription(xpub: XPublisher): Promise<void> {
-  xpub.receiveTimeout = 3000;
-  await xpub.receive().catch(() => undefined);
+/**
+ * Waits (up to 10 s) for a subscription from the target, or what is published before it is dropped.
+ * Unsubscriptions are skipped: a dropped connection's come after it is gone.
+ */
+async function firstSubscription(xpub: XPublisher, timeoutMs = 10_000): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  for (let left = timeoutMs; left > 0; left = end - performance.now()) {
+    xpub.receiveTimeout = Math.ceil(left);
+    const notice = await xpub.receive().catch(() => undefined);
+    if (!notice || notice[0]?.[0] === 1) return;
+  }
+}
+
+/** Drops the (un)subscriptions already queued, so that the next one read is a new connection's. */
+async function forgetSubscriptions(xpub: XPublisher): Promise<void> {
+  xpub.receiveTimeout = 0;
+  while (
+    await xpub.receive().then(
+      () => true,
+      () => false,
+    )
+  );
 }
 
 async function sendOverLimit(options: FuzzOptions, limit: number, main: Socket & { send(m: Buffer[]): Promise<void> }) {
   if (options.bind) {
     const back = nextEvent(main, "accept", "the target to connect again after a message over its limit");
+    if (options.peer === "pub") await forgetSubscriptions(main as XPublisher);
     await main.send(overLimit(options, limit));
     await back;
     if (options.peer === "pub") await firstSubscription(main as XPublisher);
