@@ -63,7 +63,9 @@ describe("the real processes", () => {
     const first = agent(endpoint);
     await first.waitForLog("listening", WAIT_MS);
     expect(await procs.crash(first)).toEqual({ code: null, signal: "SIGKILL" });
-    const p = cli(endpoint, ["--timeout", "3000", "--json", "uptime"]);
+    // 12 attempts of 2 s: the second agent's process starts only after the first retry, and its
+    // start on a busy machine may take longer than the default 3 attempts leave.
+    const p = cli(endpoint, ["--timeout", "2000", "--retries", "12", "--json", "uptime"]);
     await p.waitForLog("no reply; retrying", WAIT_MS);
     const second = agent(endpoint);
     await second.waitForLog("listening", WAIT_MS);

@@ -44,7 +44,9 @@ describe.skipIf(missing !== undefined)(`the page in chromium${missing ? `: SKIPP
       // SIGKILL: no goodbye; the page judges the silence by the agent's own interval.
       await (agents[1] as (typeof agents)[number]).kill("SIGKILL");
       await page.waitForSelector('tr[data-agent="db-1"][data-state="dead"]', { timeout: 30_000 });
-      expect(await page.getAttribute('tr[data-agent="web-1"]', "data-state")).toBe("alive");
+      // Only the killed one is dead (a live agent can show "suspect" for a moment on a loaded machine:
+      // 750 ms of silence at 500 ms beats).
+      expect(await page.getAttribute('tr[data-agent="web-1"]', "data-state")).not.toBe("dead");
 
       // Change this browser's subscriptions on the page: the chart drops pump1.flow and draws boiler.temp.
       await page.click('#subs li[data-prefix="plant3.pump1.flow"] button');
