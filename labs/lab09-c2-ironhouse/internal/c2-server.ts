@@ -99,6 +99,8 @@ export class C2Server {
   /** Agents whose session ended, kept (only for keys still in the store) so a reconnect keeps its counts. */
   private readonly past = new Map<string, Agent>();
   private readonly byRoute = new Map<string, string>();
+  /** Keys heard on the current socket: an agent listed as gone may still hold its connection. */
+  private readonly heardOnSocket = new Set<string>();
   private readonly pending = new Map<string, Pending>();
   private readonly opener: Opener;
   private nextAgent = 0;
@@ -251,6 +253,7 @@ export class C2Server {
             stats: this.loop,
           });
           this.socket = undefined;
+          this.heardOnSocket.clear();
           this.rebinding = false;
         }
       },
@@ -272,7 +275,7 @@ export class C2Server {
       const raw = z85Decode(r.key);
       if (raw.ok) this.opener.forget(raw.value);
     }
-    const live = change.removed.filter((r) => this.agents.has(r.key));
+    const live = change.removed.filter((r) => this.agents.has(r.key) || this.heardOnSocket.has(r.key));
     if (live.length === 0 || this.rebinding) return;
     for (const r of live) {
       this.forget(r.key);
@@ -306,6 +309,7 @@ export class C2Server {
     if (!stored) return this.drop({ key: keyLabel(key), kind: msg.kind }, "message for a key not in the store dropped");
     const plain = this.opener.open(msg);
     if (!plain) return this.drop({ key: keyLabel(key), kind: msg.kind }, "box that this key did not seal dropped");
+    this.heardOnSocket.add(key);
     if (msg.kind === "hello") return this.onHello(msg.routingId, key, stored.name, plain);
     return this.onReply(msg.routingId, key, plain);
   }

@@ -12,7 +12,7 @@ import { C2Server, ZAP_DOMAIN } from "../internal/c2-server.ts";
 import { AddressRules, CertificateStore, ironhousePolicy } from "../internal/cert-store.ts";
 import { admit, certFile, revoke } from "../internal/cert-tool.ts";
 import { generateOperator, readOperator, type SignedCommand, signCommand } from "../internal/operator.ts";
-import { commandFrames, decodeReply, fromAgent, unseal } from "../internal/protocol.ts";
+import { commandFrames, decodeReply, fromAgent, PROTOCOL_VERSION, seal, unseal } from "../internal/protocol.ts";
 import { EXIT_GAVE_UP, SecureAgent } from "../internal/secure-agent.ts";
 import { ZapHandler } from "../internal/zap.ts";
 import { agentSetup, type DemoKeys, freshKeys, recordingLogger } from "./helpers.ts";
@@ -152,6 +152,36 @@ describe("the Ironhouse server in-process", () => {
     await waitUntil(() => answeredBy(entries, "agent-1") >= before + 2, { timeoutMs: WAIT, what: "agent-1 answering again" });
     expect(a1.entries.some((e) => e.msg === "disconnected; reconnecting")).toBe(true);
     expect(server.agentList().map((a) => a.name)).toEqual(["agent-1"]);
+  });
+
+  it("revocation also closes the session of an agent listed as gone whose connection is still open", async () => {
+    const { entries, endpoint, server } = await startServer();
+    // An agent by hand: one HELLO, then silence (no replies to the commands it is sent), so the server
+    // lists it as gone after 5 intervals of 100 ms while its CURVE connection stays open.
+    const setup = await agentSetup(keys.layout, "agent-2", endpoint);
+    const raw = (z85: string) => {
+      const d = z85Decode(z85);
+      if (!d.ok) throw new Error(d.reason);
+      return new Uint8Array(d.value);
+    };
+    const quiet = jar.add(
+      new Dealer({ linger: 0, curveServerKey: setup.serverKey, curvePublicKey: setup.publicKey, curveSecretKey: setup.secretKey }),
+    );
+    const refused = new Promise<number>((resolve) => quiet.events.on("handshake:error:auth", (e) => resolve(e.error.status)));
+    const handshake = new Promise<void>((resolve) => quiet.events.on("handshake", () => resolve()));
+    quiet.connect(endpoint);
+    await withDeadline(handshake, WAIT, "the CURVE handshake");
+    const key = { publicKey: raw(setup.publicKey), secretKey: raw(setup.secretKey) };
+    await quiet.send(seal("hello", { v: PROTOCOL_VERSION, name: "agent-2", sent: Date.now() }, key, raw(setup.serverKey)));
+    await waitUntil(() => entries.some((e) => e.msg === "agent silent; listed as gone" && e.agent === "agent-2"), {
+      timeoutMs: WAIT,
+      what: "agent-2 listed as gone",
+    });
+    expect(server.agentList()).toEqual([]);
+    await revoke(keys.layout, "agent-2");
+    // Its connection closed, it connects again and ZAP refuses the revoked key.
+    expect(await withDeadline(refused, WAIT, "agent-2's key refused")).toBe(400);
+    expect(server.counts.sessionsClosed).toBe(1);
   });
 
   it("a wrong server key: the agent gives up after its deadline, saying the key is the likely cause", async () => {
