@@ -52,7 +52,15 @@ async function startServer(options: { allow?: string[]; deny?: string[]; startZa
   };
   server = new C2Server(config, zap, store, log);
   if (options.startZap === false) return { server, zap, entries, endpoint: "" };
-  await zap.start();
+  // The previous test's handler was closed, but libzmq releases an inproc name in its own thread, later.
+  await waitUntil(
+    () =>
+      zap.start().then(
+        () => true,
+        (err: Error) => (/another ZAP handler is bound/.test(err.message) ? false : Promise.reject(err)),
+      ),
+    { timeoutMs: WAIT, what: "the ZAP endpoint free of the previous handler", everyMs: 20 },
+  );
   const endpoint = await server.bind();
   const s = server;
   tasks.run((signal) => zap.run(signal));

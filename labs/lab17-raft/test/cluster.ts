@@ -20,6 +20,22 @@ export function nodeArgs(id: string, cluster: string, client: string, dir: strin
   return ["--id", id, "--cluster", cluster, "--client", client, "--dir", join(dir, id), ...extra];
 }
 
+type Status = Awaited<ReturnType<RaftClient["status"]>>;
+
+/**
+ * The leader now, from one sweep of statuses: one node leading, every node in its term and naming it
+ * (the first "leader elected" line is not enough: leadership can move after it, e.g. to a node that
+ * started late, heard no heartbeat in time and stood for election).
+ */
+export function leaderAllFollow(statuses: { index: number; status: Status }[], ids: string[]): { index: number; term: number } | undefined {
+  const leading = statuses.filter((s) => s.status?.role === "leader");
+  const head = leading[0];
+  if (leading.length !== 1 || !head?.status) return undefined;
+  const { term } = head.status;
+  const all = statuses.every((s) => s.status?.term === term && s.status.leader === ids[head.index]);
+  return all ? { index: head.index, term } : undefined;
+}
+
 export class TestCluster {
   readonly ids: string[];
   readonly dir = mkdtempSync(join(tmpdir(), "lab17-"));
@@ -78,6 +94,18 @@ export class TestCluster {
         return best;
       },
       { timeoutMs, what: `a leader of a term after ${afterTerm}`, everyMs: 20 },
+    );
+  }
+
+  /** The leader every running node follows now (see leaderAllFollow). */
+  async agreedLeader(timeoutMs = 30_000): Promise<{ index: number; term: number }> {
+    return waitUntil(
+      async () => {
+        const running = this.nodes.map((n, i) => (n?.running ? i : -1)).filter((i) => i >= 0);
+        const statuses = await Promise.all(running.map(async (index) => ({ index, status: await this.client.status(index) })));
+        return leaderAllFollow(statuses, this.ids);
+      },
+      { timeoutMs, what: "one leader every running node follows", everyMs: 50 },
     );
   }
 

@@ -19,7 +19,7 @@ import {
 } from "@zlabs/kit/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RaftClient } from "../internal/client.ts";
-import { labDir, nodeArgs } from "./cluster.ts";
+import { labDir, leaderAllFollow, nodeArgs } from "./cluster.ts";
 
 const PREFIX = "zl17";
 const SIZE = 5;
@@ -51,29 +51,18 @@ const leaderAfter = (term: number, among: number[]) =>
     { timeoutMs: WAIT_MS, what: `a leader of a term after ${term}`, everyMs: 20 },
   );
 
-/**
- * One sweep of every node's status: the leader now (one node leading, every node in its term and
- * naming it) and the committed log they all hold. Not the first "leader elected" line: leadership can
- * move after it (a node slow to start hears no heartbeat in time and stands for election), and the
- * node cut off must be the leader at the partition.
- */
+/** One sweep of every node's status: the leader every node follows now, and the committed log they all hold. */
 const settledUnderLeader = (minCommit: number) =>
   waitUntil(
     async () => {
-      const statuses = await Promise.all(ids.map((_, i) => client.status(i)));
-      const leading = statuses.flatMap((s, i) => (s?.role === "leader" ? [i] : []));
-      const index = leading[0];
-      const head = index === undefined ? undefined : statuses[index];
-      if (leading.length !== 1 || index === undefined || !head || head.commit < minCommit) return undefined;
+      const statuses = await Promise.all(ids.map(async (_, index) => ({ index, status: await client.status(index) })));
+      const leader = leaderAllFollow(statuses, ids);
+      const head = leader && statuses[leader.index]?.status;
+      if (!leader || !head || head.commit < minCommit) return undefined;
       const same = statuses.every(
-        (s) =>
-          s?.term === head.term &&
-          s.leader === ids[index] &&
-          s.commit === head.commit &&
-          s.digest === head.digest &&
-          s.lastIndex === head.lastIndex,
+        ({ status: s }) => s?.commit === head.commit && s.digest === head.digest && s.lastIndex === head.lastIndex,
       );
-      return same && { index, term: head.term, commit: head.commit };
+      return same && { ...leader, commit: head.commit };
     },
     { timeoutMs: WAIT_MS, what: `one leader every node follows, and the same committed log (at least ${minCommit} entries)`, everyMs: 200 },
   );
