@@ -200,7 +200,10 @@ export class LogCollector {
   private newBatch(): void {
     // The time to the millisecond: the writer keeps the newest batches by name, and batches of a
     // small file run several to a second.
-    const startedAt = new Date().toISOString().slice(0, 23).replace(/[-:T.]/g, "");
+    const startedAt = new Date()
+      .toISOString()
+      .slice(0, 23)
+      .replace(/[-:T.]/g, "");
     this.batch = `${startedAt}-${randomBytes(3).toString("hex")}`;
     this.batches += 1;
     this.unacked.clear();
