@@ -59,7 +59,9 @@ describe("topic filtering over real sockets", () => {
   });
 
   it("an agent that stops beating is suspect, then dead, judged by its own interval", async () => {
-    const agent = await startAgent("short", "rack1", 60);
+    // Beats every 250 ms: suspect from 375 ms of silence, dead from 750 ms; a window of 375 ms for the
+    // dashboard's ticks to see "suspect" in, which a stall of this process does not jump over.
+    const agent = await startAgent("short", "rack1", 250);
     const d = startDashboard({ connect: [agent.endpoint] });
     const stopAgent = new AbortController();
     const run = agent.run(stopAgent.signal);

@@ -19,8 +19,15 @@ afterEach(async () => {
   await tasks.stopAll();
 });
 
+/** Liveness 20 (2 s): the peers are other processes, and a stall of either on a loaded machine must not
+ * pass for a dead worker or broker (that would add a DISCONNECT the tests do not expect). */
+const LIVENESS = 20;
+
 async function startBroker(requestExpiryMs = 10_000) {
-  const broker = new MajordomoBroker({ endpoint: ANY_LOOPBACK_TCP, heartbeatMs: HB, liveness: 3, requestExpiryMs, maxWaiting: 100 }, log);
+  const broker = new MajordomoBroker(
+    { endpoint: ANY_LOOPBACK_TCP, heartbeatMs: HB, liveness: LIVENESS, requestExpiryMs, maxWaiting: 100 },
+    log,
+  );
   await broker.bind();
   void tasks.run((s) => broker.run(s));
   return broker;
@@ -32,7 +39,7 @@ function client(endpoint: string) {
   return c;
 }
 
-function ourWorker(endpoint: string, service: string, liveness = 3) {
+function ourWorker(endpoint: string, service: string, liveness = LIVENESS) {
   const worker = new MdpWorker({ broker: endpoint, service, heartbeatMs: HB, liveness, reconnectMs: 100 }, log);
   void tasks.run((s) => worker.run(s, async (body) => body.map((b) => Buffer.from(`ts:${b}`))));
   return worker;
@@ -68,11 +75,12 @@ while True:
 /**
  * A broker written from RFC 7 with pyzmq (the Guide's mdbroker, reduced): one ROUTER, workers by
  * service, requests queued per service, HEARTBEAT to workers, DISCONNECT for a command from a
- * worker it does not know, mmi.service. Prints "worker <service>" on each READY.
+ * worker it does not know, mmi.service. Prints "worker <service>" on each READY. Its arguments: the
+ * endpoint, the heartbeat in ms, and the liveness (heartbeats of silence before a worker is forgotten).
  */
 const PY_BROKER = `
 import sys, time, zmq
-endpoint, hb = sys.argv[1], float(sys.argv[2]) / 1000
+endpoint, hb, liveness = sys.argv[1], float(sys.argv[2]) / 1000, int(sys.argv[3])
 s = zmq.Context.instance().socket(zmq.ROUTER)
 s.setsockopt(zmq.LINGER, 0)
 s.bind(endpoint)
@@ -103,7 +111,7 @@ while True:
         elif header == b"MDPW01":
             cmd = msg[3]
             if cmd == b"\\x01" and sender not in workers and len(msg) == 5:
-                workers[sender] = {"service": msg[4], "expiry": time.time() + 3 * hb}
+                workers[sender] = {"service": msg[4], "expiry": time.time() + liveness * hb}
                 idle.setdefault(msg[4], []).append(sender)
                 print("worker", msg[4].decode(), flush=True)
                 dispatch(msg[4])
@@ -116,11 +124,11 @@ while True:
                 client, empty, body = msg[4], msg[5], msg[6:]
                 service = workers[sender]["service"]
                 s.send_multipart([client, b"", b"MDPC01", service] + body)
-                workers[sender]["expiry"] = time.time() + 3 * hb
+                workers[sender]["expiry"] = time.time() + liveness * hb
                 idle[service].append(sender)
                 dispatch(service)
             elif cmd == b"\\x04":
-                workers[sender]["expiry"] = time.time() + 3 * hb
+                workers[sender]["expiry"] = time.time() + liveness * hb
     if time.time() >= next_hb:
         for wid in list(workers):
             if workers[wid]["expiry"] < time.time(): remove(wid)
@@ -149,8 +157,8 @@ describe.skipIf(!hasPyzmq())("MDP interop with pyzmq (python3-zmq needed)", () =
     const c = client(broker.endpoints.endpoint);
     expect((await c.request("py.echo", [Buffer.from("hello"), Buffer.from("world")])).map(String)).toEqual(["py:hello", "py:world"]);
     expect(await worker.nextLine("served")).toBe("served hello|world");
-    // It heartbeats as the RFC says, so it stays registered past the liveness window.
-    await waitUntil(() => broker.snapshot().counts.requests === 1 && broker.loop.received > 10, {
+    // It heartbeats as the RFC says, so it stays registered past the liveness window (2 s: 20 beats).
+    await waitUntil(() => broker.snapshot().counts.requests === 1 && broker.loop.received > 2 * LIVENESS, {
       timeoutMs: DEADLINE_MS,
       what: "heartbeats",
     });
@@ -160,7 +168,7 @@ describe.skipIf(!hasPyzmq())("MDP interop with pyzmq (python3-zmq needed)", () =
 
   it("our worker and our client behind a pyzmq broker; our worker registers again when a restarted pyzmq broker DISCONNECTs it", async () => {
     const endpoint = await freeTcpEndpoint();
-    let pyBroker = python.start(PY_BROKER, [endpoint, String(HB)]);
+    let pyBroker = python.start(PY_BROKER, [endpoint, String(HB), String(LIVENESS)]);
     expect(await pyBroker.nextLine("bound")).toBe("bound");
     // Liveness 100 × 100 ms: within this test the worker re-registers only on a DISCONNECT.
     const worker = ourWorker(endpoint, "ts.echo", 100);
@@ -171,7 +179,7 @@ describe.skipIf(!hasPyzmq())("MDP interop with pyzmq (python3-zmq needed)", () =
     // Restart the pyzmq broker on the same endpoint: it does not know our worker, answers DISCONNECT.
     pyBroker.kill();
     await new Promise((resolve) => pyBroker.child.once("exit", resolve));
-    pyBroker = python.start(PY_BROKER, [endpoint, String(HB)]);
+    pyBroker = python.start(PY_BROKER, [endpoint, String(HB), String(LIVENESS)]);
     expect(await pyBroker.nextLine("bound again")).toBe("bound");
     expect(await pyBroker.nextLine("our READY again")).toBe("worker ts.echo");
     expect(worker.stats).toMatchObject({ disconnects: 1, reconnects: 1 });

@@ -19,9 +19,11 @@ describe("jobs in a row", () => {
     clusters.push(c);
     const counted = await c.master.waitForLog("every worker counted in: tasks may go", WAIT_MS);
     // No task before all four workers were in: the count-in comes after the fourth "worker in", the first job after it.
+    // Four distinct workers (one silent past its liveness during this cold start is counted in again).
     const ins = c.master.find("worker in");
-    expect(ins.length).toBe(4);
-    expect(c.master.logs.indexOf(counted)).toBeGreaterThan(c.master.logs.indexOf(ins[3] as never));
+    const fourth = ins.find((_, i) => new Set(ins.slice(0, i + 1).map((e) => e.worker)).size === 4);
+    expect(new Set(ins.map((e) => e.worker)).size).toBe(4);
+    expect(c.master.logs.indexOf(counted)).toBeGreaterThan(c.master.logs.indexOf(fourth as never));
     const started = await c.master.waitForLog("job started", WAIT_MS);
     expect(c.master.logs.indexOf(started)).toBeGreaterThan(c.master.logs.indexOf(counted));
     await c.master.waitForLog("all jobs done", WAIT_MS);
@@ -68,9 +70,11 @@ describe("faults mid-job", () => {
     clusters.push(c);
     const started = await c.master.waitForLog("job started", WAIT_MS);
     await c.master.waitForLog({ msg: "map task done", job: started.job }, WAIT_MS);
-    const victim = c.reducers.find((r) => r.find({ msg: "partition assigned", job: started.job }).length > 0);
-    expect(victim).toBeDefined();
-    await victim?.kill("SIGKILL");
+    // The reducers' lines come through their own pipes: waited for, not read at the master's pace.
+    const victim = await Promise.race(
+      c.reducers.map((r) => r.waitForLog({ msg: "partition assigned", job: started.job }, WAIT_MS).then(() => r)),
+    );
+    await victim.kill("SIGKILL");
     const reassigned = await c.master.waitForLog("partition reassigned", WAIT_MS);
     expect(reassigned.replay).toBeGreaterThan(0);
     const done = await c.master.waitForLog("job done", WAIT_MS);

@@ -144,14 +144,17 @@ describe("the lock server over sockets", () => {
     const controller = new AbortController();
     const running = client.start(controller.signal);
     try {
+      // A TTL of 1.5 s, renewed every 0.5 s: a stall of this process (client and server share it) up to
+      // a second does not let the lease lapse.
+      const ttl = 1500;
       const before = performance.now();
-      const lease = await client.acquire("L", 600, controller.signal);
+      const lease = await client.acquire("L", ttl, controller.signal);
       expect(lease?.token).toBe(1);
       const serverDeadline = server.table.holderOf("L")?.deadline as number;
-      expect(lease?.deadline).toBeLessThanOrEqual(serverDeadline - 600 * SAFETY_MARGIN + 1);
-      expect(lease?.deadline).toBeGreaterThanOrEqual(before + 600 - 600 * SAFETY_MARGIN - 1);
+      expect(lease?.deadline).toBeLessThanOrEqual(serverDeadline - ttl * SAFETY_MARGIN + 1);
+      expect(lease?.deadline).toBeGreaterThanOrEqual(before + ttl - ttl * SAFETY_MARGIN - 1);
       // Renewed every TTL/3: still held by both clocks well past the first TTL.
-      await waitUntil(() => performance.now() > before + 1000, { timeoutMs: 5000, what: "a second" });
+      await waitUntil(() => performance.now() > before + 2 * ttl, { timeoutMs: 10_000, what: "two TTLs" });
       expect(client.holds("L")?.token).toBe(1);
       expect(server.table.holderOf("L")?.client).toBe("m");
     } finally {

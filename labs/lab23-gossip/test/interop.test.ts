@@ -178,9 +178,13 @@ describe.skipIf(!hasPyzmq() || !hasPythonMsgpack())(
       expect(last.keys).toBe(7);
       const got = await ask(mailboxes[2] as string, { op: "get", key: "py-key" }, 10_000);
       expect(got.entry).toMatchObject({ value: "from-python", origin: "py-node" });
-      // The nodes took the Python node in as a live member (it answers their pings).
-      const s = await status(mailboxes[0] as string);
-      expect(s.members.find((m) => m.id === "py-node")?.state).toBe("alive");
+      // The nodes took the Python node in as a live member (it answers their pings; waited for: a
+      // Python process not scheduled for a probe period is suspected until it refutes).
+      await waitUntil(async () => (await status(mailboxes[0] as string)).members.find((m) => m.id === "py-node")?.state === "alive", {
+        timeoutMs: WAIT_MS,
+        what: "py-node alive at the first node",
+        everyMs: 100,
+      });
     });
   },
 );
