@@ -1,6 +1,5 @@
 import { type Logger, type LoopStats, peerLimits, receiveLoop, runLoops, type View } from "@zlabs/kit";
-import { keyLabel } from "lab19/keys";
-import { z85Decode } from "lab19/z85";
+import { keyBytes, keyLabel } from "lab19/keys";
 import { Dealer } from "zeromq";
 import { type AgentFacts, audit, prepareSandbox, runCommand } from "./commands.ts";
 import { authorise, ReplayCache } from "./operator.ts";
@@ -32,12 +31,6 @@ export interface AgentOptions {
   /** The wall clock, ms (command expiry); tests move it. */
   wallClock?: () => number;
 }
-
-const raw = (z85: string) => {
-  const d = z85Decode(z85);
-  if (!d.ok) throw new Error("not a Z85 key");
-  return new Uint8Array(d.value);
-};
 
 /**
  * The secure agent: a CURVE DEALER to the C2 server. It watches its socket's handshake events:
@@ -74,7 +67,10 @@ export class SecureAgent {
     private readonly options: AgentOptions = {},
   ) {
     this.wallClock = options.wallClock ?? Date.now;
-    this.sealer = new Sealer({ publicKey: raw(config.publicKey), secretKey: raw(config.secretKey) }, raw(config.serverKey));
+    this.sealer = new Sealer(
+      { publicKey: keyBytes(config.publicKey, "public key"), secretKey: keyBytes(config.secretKey, "secret key") },
+      keyBytes(config.serverKey, "server key"),
+    );
     this.trusted = config.operators.map((o) => o.publicKey);
     for (const o of config.operators) this.operatorNames.set(Buffer.from(o.publicKey).toString("hex"), o.name);
     this.facts = { name: config.name, startedAt: Date.now(), run: 0, refused: 0 };

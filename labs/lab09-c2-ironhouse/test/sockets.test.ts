@@ -4,8 +4,7 @@ import { renameSync } from "node:fs";
 import { join } from "node:path";
 import { ANY_LOOPBACK_TCP, SocketJar, Tasks, waitUntil, withDeadline } from "@zlabs/kit/testing";
 import { readKeyPair } from "lab19/certificates";
-import { generateKeyPair } from "lab19/keys";
-import { z85Decode } from "lab19/z85";
+import { generateKeyPair, keyBytes } from "lab19/keys";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Dealer, Router } from "zeromq";
 import { C2Server, ZAP_DOMAIN } from "../internal/c2-server.ts";
@@ -167,11 +166,6 @@ describe("the Ironhouse server in-process", () => {
     // An agent by hand: one HELLO, then silence (no replies to the commands it is sent), so the server
     // lists it as gone after 5 intervals of 100 ms while its CURVE connection stays open.
     const setup = await agentSetup(keys.layout, "agent-2", endpoint);
-    const raw = (z85: string) => {
-      const d = z85Decode(z85);
-      if (!d.ok) throw new Error(d.reason);
-      return new Uint8Array(d.value);
-    };
     const quiet = jar.add(
       new Dealer({ linger: 0, curveServerKey: setup.serverKey, curvePublicKey: setup.publicKey, curveSecretKey: setup.secretKey }),
     );
@@ -179,8 +173,8 @@ describe("the Ironhouse server in-process", () => {
     const handshake = new Promise<void>((resolve) => quiet.events.on("handshake", () => resolve()));
     quiet.connect(endpoint);
     await withDeadline(handshake, WAIT, "the CURVE handshake");
-    const key = { publicKey: raw(setup.publicKey), secretKey: raw(setup.secretKey) };
-    await quiet.send(seal("hello", { v: PROTOCOL_VERSION, name: "agent-2", sent: Date.now() }, key, raw(setup.serverKey)));
+    const key = { publicKey: keyBytes(setup.publicKey), secretKey: keyBytes(setup.secretKey) };
+    await quiet.send(seal("hello", { v: PROTOCOL_VERSION, name: "agent-2", sent: Date.now() }, key, keyBytes(setup.serverKey)));
     await waitUntil(() => entries.some((e) => e.msg === "agent silent; listed as gone" && e.agent === "agent-2"), {
       timeoutMs: WAIT,
       what: "agent-2 listed as gone",
@@ -210,7 +204,7 @@ describe("an agent against hostile commands (a test server: CURVE, no ZAP handle
     const endpoint = router.lastEndpoint as string;
     const setup = await agentSetup(keys.layout, "agent-1", endpoint, { serverKey: pair.publicKey });
     const agent = startAgent(setup);
-    const secret = new Uint8Array((z85Decode(pair.secretKey) as { value: Buffer }).value);
+    const secret = keyBytes(pair.secretKey);
     const hello = fromAgent(await withDeadline(router.receive(), WAIT, "the agent's HELLO"));
     if (hello.kind !== "hello") throw new Error("expected HELLO");
     const route = hello.routingId;
